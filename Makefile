@@ -1,0 +1,34 @@
+# kbench: `make demo` runs every notebook (smoke profile), `make test` runs the test suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kbench-installed
+
+.PHONY: demo test lab bench setup clean
+
+setup: $(STAMP)
+
+# torch first: the CPU wheel, unless a torch (e.g. a CUDA build) is already there.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name kbench --display-name "Python (kbench)" >/dev/null
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/kbench run --profile smoke
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_kbert.py
+
+lab: $(STAMP)
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
+	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+clean:
+	rm -rf runs .pytest_cache

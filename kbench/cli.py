@@ -1,0 +1,56 @@
+"""The ``kbench`` command: run notebooks against baselines, and fetch data."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kbench.errors import KBenchError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(prog="kbench", description="knowledge-enhanced language model workbench")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute notebooks and compare their metrics with baselines")
+    run.add_argument("--profile", default="smoke", choices=["smoke", "full"])
+    run.add_argument("--only", help="run only notebooks whose name contains this")
+    run.add_argument("--update-baselines", action="store_true", help="write the metrics as the new baselines")
+    run.add_argument("--out", help="directory for executed notebooks and HTML (default runs/<time>-<profile>)")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    data = commands.add_parser("data", help="external data declared in data_manifest/")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands.add_parser("list", help="list the manifest")
+    fetch = data_commands.add_parser("fetch", help="fetch a file or a group (e.g. kbert, kbert/kgs)")
+    fetch.add_argument("name", nargs="+")
+    fetch.add_argument("--mirror", help="a local directory laid out like the manifest names")
+    fetch.add_argument("--data-dir", help="where to put the data (default $KBENCH_DATA_DIR or ~/.cache/kbench/data)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            from pathlib import Path
+
+            from kbench.runner import report, run as run_notebooks
+
+            results = run_notebooks(args.profile, args.only, args.update_baselines,
+                                    Path(args.out) if args.out else None, args.timeout)
+            print(report(results))
+            if results:
+                print(f"\nexecuted notebooks and HTML: {results[0].executed.parent}")
+            return 0 if all(r.ok for r in results) else 1
+        from kbench.data import fetch as fetch_data, read_manifest
+
+        if args.data_command == "list":
+            for entry in read_manifest().values():
+                print(f"{entry.name:<64} {entry.size:>9}  {entry.license}")
+            return 0
+        for name in args.name:
+            for path in fetch_data(name, args.data_dir, args.mirror):
+                print(path)
+        return 0
+    except KBenchError as error:
+        print(f"kbench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

