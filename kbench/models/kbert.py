@@ -340,3 +340,64 @@ class KBertTagger(KBertClassifier):
         if labels is not None:
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
         return out
+
+
+@torch.no_grad()
+def attention_from_first_token(model: KBertClassifier, sentence: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Return the tree's tokens and the first token's attention over them, ``(layers, tokens)``, head-averaged.
+
+    This is what the notebook's "knowledge noise" section plots: with the
+    visible matrix, [CLS] gives no weight to injected tokens; without it, it may.
+    """
+    inputs = model.encode([sentence])
+    length = int(model.layer.build(["[CLS]"] + model.layer.words(sentence)).length)
+    device = next(model.parameters()).device
+    model.bert.set_attn_implementation("eager")
+    try:
+        model.eval()
+        out = model.bert(input_ids=inputs["input_ids"].to(device), position_ids=inputs["position_ids"].to(device),
+                         attention_mask=inputs["attention_mask"].to(device), output_attentions=True)
+    finally:
+        model.bert.set_attn_implementation("sdpa")
+    weights = torch.stack([layer[0, :, 0, :length].mean(0) for layer in out.attentions]).float().cpu().numpy()
+    tokens = [model.tokenizer.convert_ids_to_tokens(int(i)) for i in inputs["input_ids"][0, :length]]
+    return tokens, weights
+
+
+@dataclass
+class VariantResult:
+    """One model variant trained and tested: its score, training history and the model itself."""
+
+    name: str
+    test_accuracy: float
+    history: object
+    model: KBertClassifier
+
+
+VARIANTS = {"bert": dict(knowledge=False), "kbert": dict(knowledge=True),
+            "kbert_no_vm": dict(knowledge=True, use_visible_matrix=False)}
+
+
+def compare_variants(train: tuple[list, list], dev: tuple[list, list], test: tuple[list, list], num_labels: int,
+                     kg: KnowledgeGraph, base_model: str = EMBEDDED, variants: Sequence[str] = tuple(VARIANTS),
+                     config=None, **layer_options) -> dict[str, VariantResult]:
+    """Train and test plain BERT, K-BERT and K-BERT without the visible matrix on the same split and seed.
+
+    ``train``/``dev``/``test`` are ``(sentences, labels)``; ``layer_options`` go
+    to :class:`KBertClassifier` (``max_length``, ``max_entities``, ``joiner``...).
+    """
+    from kbench.train import TrainConfig, evaluate, fit
+
+    config = config or TrainConfig()
+    results = {}
+    for name in variants:
+        if name not in VARIANTS:
+            raise InputError(f"unknown variant {name!r}: use {', '.join(VARIANTS)}")
+        options = dict(VARIANTS[name])
+        knowledge = options.pop("knowledge")
+        model = KBertClassifier(num_labels, kg if knowledge else None, base_model, seed=config.seed,
+                                **options, **layer_options)
+        data = [{**model.encode(texts), "labels": torch.tensor(labels)} for texts, labels in (train, dev, test)]
+        history = fit(model, data[0], data[1], config, description=name)
+        results[name] = VariantResult(name, evaluate(model, data[2], device=config.device), history, model)
+    return results

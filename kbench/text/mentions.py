@@ -28,6 +28,7 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df"
 UNIT_PATTERN = re.compile(
     r"\[(?:CLS|SEP|PAD|UNK|MASK|ENT|SUB|PRE|OBJ)\]|[^\W" + _CJK + r"]+|\S")
 _RUN_CHAR = re.compile(r"[^\W" + _CJK + r"]")
+_LOOSE_SPACE = re.compile(r"(?<![^\W" + _CJK + r"]) | (?![^\W" + _CJK + r"])")
 
 
 def split_units(text: str) -> list[str]:
@@ -36,8 +37,12 @@ def split_units(text: str) -> list[str]:
 
 
 def normalize_space(text: str) -> str:
-    """Return ``text`` with every whitespace run collapsed to one space and no outer spaces."""
-    return " ".join(text.split())
+    """Return ``text`` in canonical form: one space between two letter/digit runs, no other whitespace.
+
+    Whitespace only separates units, so two strings with the same units have
+    the same canonical form ("系统 软件" and "系统软件"; "Tim  Cook" and "Tim Cook").
+    """
+    return _LOOSE_SPACE.sub("", " ".join(text.split()))
 
 
 def forward_maximum_match(text: str, subjects: Iterable[str]) -> list[str]:
@@ -74,8 +79,8 @@ class MentionDetector:
     """
 
     def __init__(self, subjects: Iterable[str]):
-        # A subject is matched in its whitespace-normalized form; unit-equal
-        # variants ("Tim  Cook", "Tim Cook") map to the first one seen.
+        # A subject is matched in its canonical form; unit-equal variants
+        # ("Tim  Cook", "Tim Cook") map to the first one seen, as in the oracle.
         self._subjects: list[str] = []
         patterns: list[str] = []
         seen: set[str] = set()

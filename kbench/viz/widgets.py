@@ -1,0 +1,33 @@
+"""ipywidgets wrappers: live versions of the pure views (the static default is shown by the notebook)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kbench.errors import KBenchError
+from kbench.viz.tree import tree_view_html
+
+
+def tree_explorer(kgs: dict, tokenize: Callable[[str], list[str]], sentence: str, joiner: str = " ",
+                  max_length: int = 48):
+    """Return a widget: type a sentence, choose the KG, max_entities and predicate; see its tree."""
+    import ipywidgets as widgets
+
+    from kbench.models.kbert import KnowledgeLayer
+
+    text = widgets.Text(value=sentence, description="sentence", layout=widgets.Layout(width="80%"))
+    kg_name = widgets.Dropdown(options=list(kgs), description="KG")
+    entities = widgets.IntSlider(value=2, min=0, max=4, description="max_entities")
+    predicate = widgets.Checkbox(value=True, description="predicate")
+    view = widgets.HTML()
+
+    def update(_=None) -> None:
+        layer = KnowledgeLayer(kgs[kg_name.value], entities.value, max_length, tokenize, predicate.value, joiner)
+        try:
+            view.value = tree_view_html(layer.build(text.value))
+        except KBenchError as error:
+            view.value = f"<b style='color:#a33'>{error}</b>"
+
+    for control in (text, kg_name, entities, predicate):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([text, widgets.HBox([kg_name, entities, predicate]), view])
