@@ -60,7 +60,7 @@ def load_tokenizer(base_model: str = EMBEDDED, vocab: str | None = None) -> Bert
     if vocab is not None:
         if not Path(vocab).is_file():
             raise UnknownNameError(f"vocabulary file {vocab} does not exist")
-        return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+        return BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
     if base_model in EMBEDDED_ALIASES or base_model in SIZES:
         return BertTokenizerFast.from_pretrained(str(embedded_model_dir()))
     return BertTokenizerFast.from_pretrained(_checkpoint(base_model), local_files_only=True)

@@ -352,11 +352,15 @@ def attention_from_first_token(model: KBertClassifier, sentence: str | Sequence[
     inputs = model.encode([sentence])
     length = int(model.layer.build(["[CLS]"] + model.layer.words(sentence)).length)
     device = next(model.parameters()).device
+    # The eager path (the one that returns attention weights) adds the mask to
+    # the scores, so it needs the additive form of the boolean mask.
+    additive = torch.zeros(inputs["attention_mask"].shape).masked_fill(~inputs["attention_mask"],
+                                                                         torch.finfo(torch.float32).min)
     model.bert.set_attn_implementation("eager")
     try:
         model.eval()
         out = model.bert(input_ids=inputs["input_ids"].to(device), position_ids=inputs["position_ids"].to(device),
-                         attention_mask=inputs["attention_mask"].to(device), output_attentions=True)
+                         attention_mask=additive.to(device), output_attentions=True)
     finally:
         model.bert.set_attn_implementation("sdpa")
     weights = torch.stack([layer[0, :, 0, :length].mean(0) for layer in out.attentions]).float().cpu().numpy()

@@ -42,7 +42,21 @@ def normalize_space(text: str) -> str:
     Whitespace only separates units, so two strings with the same units have
     the same canonical form ("系统 软件" and "系统软件"; "Tim  Cook" and "Tim Cook").
     """
-    return _LOOSE_SPACE.sub("", " ".join(text.split()))
+    parts = text.split()
+    if len(parts) == 1:  # the common case for Chinese text: nothing to collapse
+        return parts[0]
+    return _LOOSE_SPACE.sub("", " ".join(parts))
+
+
+class _RunChars(dict):
+    """char -> whether it belongs to a letter/digit run; filled lazily, read as a dict (fast)."""
+
+    def __missing__(self, char: str) -> bool:
+        value = self[char] = _RUN_CHAR.match(char) is not None
+        return value
+
+
+_IS_RUN = _RunChars()
 
 
 def forward_maximum_match(text: str, subjects: Iterable[str]) -> list[str]:
@@ -104,31 +118,22 @@ class MentionDetector:
         text = normalize_space(sentence)
         if self._automaton is None:
             return split_units(text)
-        matches = self._automaton.find_matches_as_indexes(text)
         words: list[str] = []
-        position = 0
-        for index, start, end in matches:
-            if not self._aligned(text, start, end):
+        position, size, is_run, findall = 0, len(text), _IS_RUN, UNIT_PATTERN.findall
+        bracket = "[" in text
+        for index, start, end in self._automaton.find_matches_as_indexes(text):
+            if ((start and is_run[text[start]] and is_run[text[start - 1]])
+                    or (end < size and is_run[text[end - 1]] and is_run[text[end]])
+                    or (bracket and (_inside_special(text, start) or _inside_special(text, end)))):
+                # a match that cuts a unit: only the exact unit-level FMM is right here
                 return forward_maximum_match(text, self._subjects)
             if start > position:
-                words += UNIT_PATTERN.findall(text, position, start)
+                words += findall(text, position, start)
             words.append(self._subjects[index])
             position = end
-        if position < len(text):
-            words += UNIT_PATTERN.findall(text, position)
+        if position < size:
+            words += findall(text, position)
         return words
-
-    @staticmethod
-    def _aligned(text: str, start: int, end: int) -> bool:
-        """Return whether a match does not cut a letter/digit run (a unit) nor a special token."""
-        if start > 0 and _RUN_CHAR.match(text, start - 1) and _RUN_CHAR.match(text, start):
-            return False
-        if end < len(text) and _RUN_CHAR.match(text, end - 1) and _RUN_CHAR.match(text, end):
-            return False
-        # a special token such as "[CLS]" is one unit; a subject must not start or end inside it
-        if "[" in text and (_inside_special(text, start) or _inside_special(text, end)):
-            return False
-        return True
 
 
 def _inside_special(text: str, offset: int) -> bool:

@@ -1,0 +1,56 @@
+"""Encoders: the size ladder, the embedded checkpoint, local directories, unknown names."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kbench.encoders import SIZES, load_encoder, load_tokenizer, resolve_device
+from kbench.errors import UnknownNameError
+
+
+def test_size_ladder_is_random_init_and_seeded():
+    a, b = load_encoder("tiny", seed=3), load_encoder("tiny", seed=3)
+    assert a.model.config.num_hidden_layers == 2 and a.model.config.hidden_size == 128
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert list(SIZES) == ["tiny", "mini", "small", "base"]
+
+
+def test_embedded_encoder_is_pretrained_minilm():
+    encoder = load_encoder("embedded")
+    assert encoder.model.config.num_hidden_layers == 6 and encoder.model.config.hidden_size == 384
+    assert encoder.tokenizer.tokenize("Tim Cook") == ["tim", "cook"]
+    with torch.no_grad():
+        ids = encoder.tokenizer(["paris is in france", "berlin is in germany"], return_tensors="pt")
+        states = encoder.model(**ids).last_hidden_state[:, 0]
+    assert torch.nn.functional.cosine_similarity(states[0], states[1], dim=0) > 0.3  # trained, not random
+
+
+def test_checkpoint_directory_round_trip(tmp_path):
+    encoder = load_encoder("tiny", seed=1)
+    encoder.model.save_pretrained(tmp_path)
+    encoder.tokenizer.save_pretrained(tmp_path)
+    loaded = load_encoder(str(tmp_path))
+    assert torch.equal(loaded.model.embeddings.word_embeddings.weight, encoder.model.embeddings.word_embeddings.weight)
+
+
+def test_chinese_vocab_for_random_init(real_data):
+    tokenizer = load_tokenizer("base", vocab=str(real_data / "kbert/vocab/google_vocab.txt"))
+    assert tokenizer.tokenize("北京很好") == ["北", "京", "很", "好"] and len(tokenizer) == 21128
+
+
+@pytest.mark.parametrize("name", ["bert-huge", "no/such-model", "~/not-a-dir"])
+def test_unknown_base_model(name):
+    with pytest.raises(UnknownNameError, match="unknown base model"):
+        load_encoder(name)
+
+
+def test_directory_without_config(tmp_path):
+    with pytest.raises(UnknownNameError, match="config.json"):
+        load_encoder(str(tmp_path))
+
+
+def test_devices():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UnknownNameError):
+        resolve_device("gpu-please")
