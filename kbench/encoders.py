@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers.utils import logging as hf_logging
 
 from kbench.errors import UnknownNameError
 
@@ -84,8 +85,18 @@ def load_encoder(base_model: str = EMBEDDED, vocab: str | None = None, seed: int
                       f"{SIZES[base_model]['hidden_size']} hidden)"
     else:
         source = str(embedded_model_dir()) if base_model in EMBEDDED_ALIASES else _checkpoint(base_model)
-        model = BertModel.from_pretrained(source, attn_implementation="sdpa", add_pooling_layer=False,
-                                          local_files_only=True)
+        # The checkpoint's pooler is left out on purpose (each paper has its own head);
+        # silence the load report that lists its weights as unexpected.
+        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            model = BertModel.from_pretrained(source, attn_implementation="sdpa", add_pooling_layer=False,
+                                              local_files_only=True)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
         description = ("pretrained all-MiniLM-L6-v2 (6 layers, 384 hidden, uncased English)"
                        if base_model in EMBEDDED_ALIASES else
                        f"pretrained {base_model} ({model.config.num_hidden_layers} layers, "

@@ -29,3 +29,21 @@ def test_html_export_is_self_contained(smoke_run):
         html = result.html.read_text(encoding="utf-8")
         assert not re.search(r"""src=["']https?:""", html), f"{result.html} loads a script or image from the network"
         assert "require.min.js" not in html and "<svg" in html
+
+
+def test_full_profile_path_runs_on_real_data(real_data, tmp_path):
+    """The full profile's code path (real dataset, HowNet, Chinese vocab) on a few sentences and a tiny BERT."""
+    from kbench.runner import NOTEBOOK_DIR, ensure_kernel, run_notebook
+
+    ensure_kernel()
+    (real_data / "kbert/datasets/chnsenticorp").mkdir(parents=True, exist_ok=True)
+    from kbench.data import fetch
+
+    for split in ("train", "dev"):
+        fetch(f"kbert/datasets/chnsenticorp/{split}.tsv", real_data, progress=False)
+    result = run_notebook(NOTEBOOK_DIR / "01_k_bert.ipynb", "full", tmp_path,
+                          parameters={"base_model": "tiny", "limit": 24, "data_dir": str(real_data)})
+    assert result.error is None, result.error
+    got = {v.name: v.got for v in result.verdicts}
+    assert set(got) == {"bert_test_accuracy", "kbert_test_accuracy", "kbert_no_vm_test_accuracy"}
+    assert all(0.0 <= value <= 1.0 for value in got.values())

@@ -85,14 +85,21 @@ def _names(rng: random.Random, count: int, words: int, taken: set[str]) -> list[
 
 
 def make_world(people: tuple[int, int, int] = (200, 40, 80), sentences_per_person: int = 3,
-               distractors: bool = True, employers: int = 12, seed: int = 0) -> KnowledgeWorld:
-    """Return a knowledge world with ``people`` = (train, dev, test) persons and a few sentences each."""
-    if min(people) < 1 or sentences_per_person < 1 or employers < 1:
-        raise InputError(f"a world needs at least one person per split, sentence and employer (got {people}, "
-                         f"{sentences_per_person}, {employers})")
+               distractors: bool = True, employers: int = 12, countries_per_continent: int = 4,
+               seed: int = 0) -> KnowledgeWorld:
+    """Return a knowledge world with ``people`` = (train, dev, test) persons and a few sentences each.
+
+    ``countries_per_continent`` (1-4, two cities each) sets how many city ->
+    continent pairs a model must learn from the training sentences.
+    """
+    if min(people) < 1 or sentences_per_person < 1 or employers < 1 or not 1 <= countries_per_continent <= 4:
+        raise InputError(f"a world needs at least one person per split, sentence and employer, and 1-4 countries "
+                         f"per continent (got {people}, {sentences_per_person}, {employers}, {countries_per_continent})")
     rng = random.Random(seed)
     labels = list(GEOGRAPHY)
-    cities = [(city, country, continent) for continent, countries in GEOGRAPHY.items()
+    geography = {continent: dict(list(countries.items())[:countries_per_continent])
+                 for continent, countries in GEOGRAPHY.items()}
+    cities = [(city, country, continent) for continent, countries in geography.items()
               for country, names in countries.items() for city in names]
     taken = {name for city in cities for name in city}
     persons = _names(rng, sum(people), 2, taken)
@@ -106,7 +113,7 @@ def make_world(people: tuple[int, int, int] = (200, 40, 80), sentences_per_perso
     triples += [(firm, "based in", city) for firm, city in firms]
     for city, country, continent in cities:
         triples += [(city, "located in", country), (city, "part of", continent)]
-    triples += [(country, "part of", continent) for continent, countries in GEOGRAPHY.items() for country in countries]
+    triples += [(country, "part of", continent) for continent, countries in geography.items() for country in countries]
     kg = KnowledgeGraph.from_triples(triples, name="world")
     continent_of = {city: continent for city, _, continent in cities}
 
