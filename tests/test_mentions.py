@@ -47,7 +47,7 @@ def test_units():
     assert split_units("[CLS] Tim's 3rd 北京!") == ["[CLS]", "Tim", "'", "s", "3rd", "北", "京", "!"]
 
 
-ALPHABET = st.sampled_from(list("abAB 北京é-_.") + ["[CLS]", "  "])
+ALPHABET = st.sampled_from(list("abAB 北京é-_.") + ["[CLS]", "  ", "\U00100000"])
 SUBJECTS = st.lists(st.text(st.sampled_from(list("abAB北京é-_ ")), min_size=1, max_size=5), max_size=8)
 
 

@@ -3,15 +3,18 @@
 K-BERT (Liu et al. 2020, §3.2, the knowledge layer's "K-Query") needs the words of
 a sentence that are KG subjects. The authors segment Chinese text with pkuseg,
 using the KG's subjects as a user dictionary; we use forward maximum matching
-(FMM): scanning left to right, the longest subject that starts at the current
-unit wins, and text no subject covers falls back to the tokenizer's units (a
-run of letters/digits, or a single CJK character or punctuation mark).
+(FMM) over *units*: scanning left to right, the longest subject whose units
+start at the current unit wins, and text no subject covers falls back to the
+tokenizer's units (a run of letters/digits/underscores, a special token such
+as ``[CLS]``, or any other single character; whitespace only separates units).
 
-The matching runs in a leftmost-longest Aho-Corasick automaton (``ahocorasick_rs``)
-over the whole string. A match that starts or ends inside a run of letters
-or digits (``Rome`` inside ``Romeo``) is not a unit-aligned match; sentences that
-have one are segmented by the exact unit-level FMM (:func:`forward_maximum_match`),
-which is also the oracle the tests compare against.
+For speed, each sentence is encoded so that every unit is one character: a
+letter/digit run or special token becomes one private-use character (shared
+with the KG's subjects through a table), whitespace is dropped, CJK characters
+and punctuation stay as they are. Leftmost-longest matching over that string,
+done by an Aho-Corasick automaton in Rust (``ahocorasick_rs``), is then exactly
+unit-level FMM; :func:`forward_maximum_match` is the slow reference the tests
+compare it with.
 """
 from __future__ import annotations
 
@@ -24,11 +27,17 @@ from kbench.errors import InputError
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "[ENT]", "[SUB]", "[PRE]", "[OBJ]")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df"
+_SPECIAL = r"\[(?:CLS|SEP|PAD|UNK|MASK|ENT|SUB|PRE|OBJ)\]"
+_RUN = _SPECIAL + r"|[^\W" + _CJK + r"]+"
 #: A unit: a special token, a run of non-CJK word characters, or any other single visible character.
-UNIT_PATTERN = re.compile(
-    r"\[(?:CLS|SEP|PAD|UNK|MASK|ENT|SUB|PRE|OBJ)\]|[^\W" + _CJK + r"]+|\S")
-_RUN_CHAR = re.compile(r"[^\W" + _CJK + r"]")
+UNIT_PATTERN = re.compile(_RUN + r"|\S")
+_RUN_OR_SPACE = re.compile(_RUN + r"|\s+")
+_RUN_OR_SPACE_SPLIT = re.compile("(" + _RUN + r"|\s+)")
 _LOOSE_SPACE = re.compile(r"(?<![^\W" + _CJK + r"]) | (?![^\W" + _CJK + r"])")
+# Units that are runs are encoded as characters from Supplementary Private Use Area-B.
+_FIRST_CODE = 0x100000
+_UNKNOWN_RUN = "\U0010FFFD"   # a run that no subject contains
+_PLACEHOLDER = re.compile("[\U00100000-\U0010FFFD]")
 
 
 def split_units(text: str) -> list[str]:
@@ -48,22 +57,12 @@ def normalize_space(text: str) -> str:
     return _LOOSE_SPACE.sub("", " ".join(parts))
 
 
-class _RunChars(dict):
-    """char -> whether it belongs to a letter/digit run; filled lazily, read as a dict (fast)."""
-
-    def __missing__(self, char: str) -> bool:
-        value = self[char] = _RUN_CHAR.match(char) is not None
-        return value
-
-
-_IS_RUN = _RunChars()
-
-
 def forward_maximum_match(text: str, subjects: Iterable[str]) -> list[str]:
     """Return the words of ``text`` by unit-level FMM: the slow, obviously correct reference.
 
     A subject matches at unit ``i`` when its units equal units ``i..j``; the
-    longest such subject wins and is emitted as written in the KG.
+    longest such subject wins and is emitted as written in the KG (the first
+    spelling seen, when several have the same units).
     """
     by_units: dict[tuple[str, ...], str] = {}
     for subject in subjects:
@@ -88,25 +87,32 @@ def forward_maximum_match(text: str, subjects: Iterable[str]) -> list[str]:
 class MentionDetector:
     """Segment sentences into words, KG subjects kept whole (forward maximum matching).
 
-    Build once per KG (about 0.1 s for HowNet's 45k subjects); ``segment`` is then
-    fast enough for whole corpora (see ``benchmarks/bench_kbert.py``).
+    Build once per KG (about 0.1 s for HowNet's 45k subjects); ``segment`` then
+    handles tens of thousands of sentences a second (``benchmarks/bench_kbert.py``).
     """
 
     def __init__(self, subjects: Iterable[str]):
-        # A subject is matched in its canonical form; unit-equal variants
-        # ("Tim  Cook", "Tim Cook") map to the first one seen, as in the oracle.
+        self._codes: dict[str, str] = {}       # run unit -> its one-character code
         self._subjects: list[str] = []
         patterns: list[str] = []
         seen: set[str] = set()
         for subject in subjects:
-            pattern = normalize_space(subject)
-            if pattern and pattern not in seen and split_units(pattern):
+            pattern = _RUN_OR_SPACE.sub(self._code_for_subject, subject)
+            if pattern and pattern not in seen:   # unit-equal spellings: the first one wins
                 seen.add(pattern)
                 patterns.append(pattern)
                 self._subjects.append(subject)
-        self._patterns = patterns
         self._automaton = (ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
                            if patterns else None)
+
+    def _code_for_subject(self, match: re.Match) -> str:
+        unit = match.group()
+        if unit[0].isspace():
+            return ""
+        code = self._codes.get(unit)
+        if code is None:
+            code = self._codes[unit] = chr(_FIRST_CODE + len(self._codes))
+        return code
 
     def __len__(self) -> int:
         return len(self._subjects)
@@ -115,29 +121,46 @@ class MentionDetector:
         """Return the words of ``sentence``; KG subjects are single words, spelled as in the KG."""
         if not isinstance(sentence, str):
             raise InputError(f"a sentence must be a str, not {type(sentence).__name__}")
-        text = normalize_space(sentence)
-        if self._automaton is None:
-            return split_units(text)
+        if _PLACEHOLDER.search(sentence):  # the text uses our code points itself: take the slow, exact path
+            return forward_maximum_match(sentence, self._subjects)
+        runs: list[str] = []
+        text = sentence
+        if _RUN_OR_SPACE.search(sentence):
+            parts = _RUN_OR_SPACE_SPLIT.split(sentence)   # text, unit-or-space, text, ..., text
+            found = parts[1::2]
+            runs = [unit for unit in found if not unit[0].isspace()]
+            codes = self._codes
+            parts[1::2] = ["" if unit[0].isspace() else codes.get(unit, _UNKNOWN_RUN) for unit in found]
+            text = "".join(parts)
+        matches = self._automaton.find_matches_as_indexes(text) if self._automaton is not None else []
+        if not runs:  # every unit is one character of ``text``
+            words: list[str] = []
+            position = 0
+            for index, start, end in matches:
+                if start > position:
+                    words += text[position:start]
+                words.append(self._subjects[index])
+                position = end
+            words += text[position:]
+            return words
+        return self._decode(text, matches, runs)
+
+    def _decode(self, text: str, matches: list[tuple[int, int, int]], runs: list[str]) -> list[str]:
+        """Return the words of an encoded sentence, putting each run unit back where its code stands."""
         words: list[str] = []
-        position, size, is_run, findall = 0, len(text), _IS_RUN, UNIT_PATTERN.findall
-        bracket = "[" in text
-        for index, start, end in self._automaton.find_matches_as_indexes(text):
-            if ((start and is_run[text[start]] and is_run[text[start - 1]])
-                    or (end < size and is_run[text[end - 1]] and is_run[text[end]])
-                    or (bracket and (_inside_special(text, start) or _inside_special(text, end)))):
-                # a match that cuts a unit: only the exact unit-level FMM is right here
-                return forward_maximum_match(text, self._subjects)
-            if start > position:
-                words += findall(text, position, start)
-            words.append(self._subjects[index])
+        position = taken = 0
+        for index, start, end in [*matches, (-1, len(text), len(text))]:
+            if not _PLACEHOLDER.search(text, position, start):
+                words += text[position:start]
+            else:
+                for char in text[position:start]:
+                    if _PLACEHOLDER.match(char):
+                        words.append(runs[taken])
+                        taken += 1
+                    else:
+                        words.append(char)
+            if index >= 0:
+                words.append(self._subjects[index])
+                taken += len(_PLACEHOLDER.findall(text, start, end))
             position = end
-        if position < size:
-            words += findall(text, position)
         return words
-
-
-def _inside_special(text: str, offset: int) -> bool:
-    for match in re.finditer(r"\[(?:CLS|SEP|PAD|UNK|MASK|ENT|SUB|PRE|OBJ)\]", text):
-        if match.start() < offset < match.end():
-            return True
-    return False
