@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--update-baselines", action="store_true", help="write the metrics as the new baselines")
     run.add_argument("--out", help="directory for executed notebooks and HTML (default runs/<time>-<profile>)")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a notebook parameter (repeatable), e.g. -p base_model=tiny -p limit=500")
     data = commands.add_parser("data", help="external data declared in data_manifest/")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser("list", help="list the manifest")
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             from kbench.runner import report, run as run_notebooks
 
             results = run_notebooks(args.profile, args.only, args.update_baselines,
-                                    Path(args.out) if args.out else None, args.timeout)
+                                    Path(args.out) if args.out else None, args.timeout, _parameters(args.param))
             print(report(results))
             if results:
                 print(f"\nexecuted notebooks and HTML: {results[0].executed.parent}")
@@ -50,6 +52,24 @@ def main(argv: list[str] | None = None) -> int:
     except KBenchError as error:
         print(f"kbench: error: {error}", file=sys.stderr)
         return 2
+
+
+def _parameters(pairs: list[str]) -> dict:
+    """Return notebook parameters from ``NAME=VALUE`` strings (values read as JSON when they parse)."""
+    import json
+
+    from kbench.errors import InputError
+
+    parameters = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise InputError(f"a parameter is NAME=VALUE, not {pair!r}")
+        try:
+            parameters[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[name] = value
+    return parameters
 
 
 if __name__ == "__main__":

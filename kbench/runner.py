@@ -116,13 +116,18 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
 
 
 def run(profile: str = "smoke", only: str | None = None, update_baselines: bool = False,
-        out_dir: Path | None = None, timeout: int = 1800) -> list[NotebookResult]:
-    """Execute the selected notebooks in ``profile``; return their results (see :func:`report`)."""
+        out_dir: Path | None = None, timeout: int = 1800, parameters: dict | None = None) -> list[NotebookResult]:
+    """Execute the selected notebooks in ``profile``; return their results (see :func:`report`).
+
+    ``parameters`` override the notebooks' parameters cell (``profile`` is set from ``profile``).
+    """
     if profile not in PROFILES:
         raise UnknownNameError(f"unknown profile {profile!r}: use {' or '.join(PROFILES)}")
     ensure_kernel()
     out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
-    return [run_notebook(path, profile, out_dir, update_baselines, timeout) for path in notebooks(only)]
+    if parameters and update_baselines:
+        raise UnknownNameError("--update-baselines records the profile's defaults: run it without parameters")
+    return [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters) for path in notebooks(only)]
 
 
 def report(results: list[NotebookResult]) -> str:

@@ -60,3 +60,14 @@ def test_cli_lists_data_and_reports_bad_names(capsys):
 def test_cli_fetch_from_mirror(tmp_path, mirror, capsys):
     assert main(["data", "fetch", "kbert/kgs/Medical.spo", "--mirror", str(mirror), "--data-dir", str(tmp_path)]) == 0
     assert (tmp_path / "kbert/kgs/Medical.spo").is_file()
+
+
+def test_cli_parameters_are_parsed_and_checked(capsys):
+    from kbench.cli import _parameters
+
+    assert _parameters(["limit=40", "base_model=tiny", "rate=1e-4", "flag=true"]) == {
+        "limit": 40, "base_model": "tiny", "rate": 1e-4, "flag": True}
+    assert main(["run", "-p", "no equals sign"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+    assert main(["run", "-p", "limit=3", "--update-baselines"]) == 2
+    assert "without parameters" in capsys.readouterr().err

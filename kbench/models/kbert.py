@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from kbench.encoders import EMBEDDED, load_encoder, load_tokenizer
 from kbench.errors import InputError
@@ -194,7 +195,8 @@ class KnowledgeLayer:
         ``use_visible_matrix=False`` is the paper's ablation: knowledge stays in
         the sequence but every real token sees every real token.
         """
-        trees = [self.build(sentence) for sentence in sentences]
+        trees = [self.build(sentence) for sentence in
+                 tqdm(sentences, desc="sentence trees", disable=len(sentences) < 2000, leave=False)]
         ids = torch.tensor([tokenizer.convert_tokens_to_ids(tree.tokens) for tree in trees], dtype=torch.long)
         key = "soft_positions" if use_soft_positions else "hard_positions"
         positions = torch.from_numpy(np.stack([getattr(tree, key) for tree in trees]))
