@@ -7,7 +7,8 @@ import torch
 from kbench.errors import InputError
 from kbench.kg import KnowledgeGraph
 from kbench.models import kbert
-from kbench.models.kbert import KBertClassifier, KBertTagger, attention_from_first_token, compare_variants
+from kbench.models.kbert import (KBertClassifier, KBertTagger, attention_from_first_token, compare_tagging_variants,
+                                 compare_variants)
 
 SENTENCES = ["Tim Cook is visiting Beijing now", "Beijing is far"]
 
@@ -112,10 +113,24 @@ def test_compare_variants_trains_all_three(figure2_kg):
     results = compare_variants(data, data, data, 2, figure2_kg, "tiny",
                                config=TrainConfig(epochs=1, batch_size=4, progress=False), max_length=24, joiner=" ")
     assert set(results) == {"bert", "kbert", "kbert_no_vm"}
-    assert all(0.0 <= r.test_accuracy <= 1.0 and len(r.history.dev_metric) == 1 for r in results.values())
+    assert all(0.0 <= r.test_score <= 1.0 and len(r.history.dev_metric) == 1 for r in results.values())
     with pytest.raises(InputError, match="unknown variant"):
         compare_variants(data, data, data, 2, figure2_kg, "tiny", variants=["ernie"])
 
 
 def test_citation_is_declared():
     assert kbert.CITATION["year"] == 2020 and kbert.CITATION["url"].startswith("https://arxiv.org/")
+
+
+def test_compare_tagging_variants_scores_f1():
+    from kbench.train import TrainConfig
+
+    kg = KnowledgeGraph.from_triples([("high fever", "is a", "sign")])
+    units = [["the", "patient", "has", "high", "fever"], ["no", "fever", "today"]] * 3
+    tags = [["O", "O", "O", "B-SYM", "I-SYM"], ["O", "B-SYM", "O"]] * 3
+    data = (units, tags)
+    results = compare_tagging_variants(data, data, data, ["O", "B-SYM", "I-SYM"], kg, "tiny", variants=["bert", "kbert"],
+                                       config=TrainConfig(epochs=2, batch_size=2, progress=False), max_length=16,
+                                       joiner=" ")
+    assert set(results) == {"bert", "kbert"}
+    assert all(0.0 <= r.test_score <= 1.0 and len(r.history.dev_metric) == 2 for r in results.values())

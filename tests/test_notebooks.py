@@ -36,14 +36,15 @@ def test_full_profile_path_runs_on_real_data(real_data, tmp_path):
     from kbench.runner import NOTEBOOK_DIR, ensure_kernel, run_notebook
 
     ensure_kernel()
-    (real_data / "kbert/datasets/chnsenticorp").mkdir(parents=True, exist_ok=True)
     from kbench.data import fetch
 
-    for split in ("train", "dev"):
-        fetch(f"kbert/datasets/chnsenticorp/{split}.tsv", real_data, progress=False)
+    for split in ("train", "dev", "test"):
+        for dataset in ("chnsenticorp", "medical_ner"):
+            fetch(f"kbert/datasets/{dataset}/{split}.tsv", real_data, progress=False)
     result = run_notebook(NOTEBOOK_DIR / "01_k_bert.ipynb", "full", tmp_path,
                           parameters={"base_model": "tiny", "limit": 24, "data_dir": str(real_data)})
     assert result.error is None, result.error
     got = {v.name: v.got for v in result.verdicts}
-    assert set(got) == {"bert_test_accuracy", "kbert_test_accuracy", "kbert_no_vm_test_accuracy"}
+    assert set(got) == {f"{variant}_test_accuracy" for variant in ("bert", "kbert", "kbert_no_vm")} | {
+        f"ner_{variant}_test_f1" for variant in ("bert", "kbert", "kbert_no_vm")}
     assert all(0.0 <= value <= 1.0 for value in got.values())

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from kbench.encoders import EMBEDDED, load_encoder, load_tokenizer
 from kbench.errors import InputError
 from kbench.kg import KnowledgeGraph
-from kbench.text import SPECIAL_TOKENS, MentionDetector
+from kbench.text import SPECIAL_TOKENS, MentionDetector, split_units
 
 CITATION = {
     "title": "K-BERT: Enabling Language Representation with Knowledge Graph",
@@ -279,6 +279,7 @@ class KBertTagger(KBertClassifier):
         super().__init__(len(self.tags), kg, base_model, **kw)
         del self.dense
         self.output = nn.Linear(self.bert.config.hidden_size, len(self.tags))
+        self._longest_subject: int | None = None
 
     def encode_tagged(self, units: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]) -> dict[str, torch.Tensor]:
         """Return inputs and ``labels`` for sentences given as units (e.g. characters) with one tag each.
@@ -310,7 +311,9 @@ class KBertTagger(KBertClassifier):
 
     def _group_units(self, units: list[str]) -> list[tuple[str, list[int]]]:
         joiner = self.layer.joiner
-        longest = 8
+        if self._longest_subject is None:
+            self._longest_subject = max((len(split_units(s)) for s in self.layer.kg.subjects), default=1)
+        longest = self._longest_subject
         groups, i = [], 0
         while i < len(units):
             for size in range(min(longest, len(units) - i), 0, -1):
@@ -375,7 +378,7 @@ class VariantResult:
     """One model variant trained and tested: its score, training history and the model itself."""
 
     name: str
-    test_accuracy: float
+    test_score: float                  # accuracy for classification, entity F1 for tagging
     history: object
     model: KBertClassifier
 
@@ -392,18 +395,44 @@ def compare_variants(train: tuple[list, list], dev: tuple[list, list], test: tup
     ``train``/``dev``/``test`` are ``(sentences, labels)``; ``layer_options`` go
     to :class:`KBertClassifier` (``max_length``, ``max_entities``, ``joiner``...).
     """
-    from kbench.train import TrainConfig, evaluate, fit
+    def build(knowledge_graph, options):
+        model = KBertClassifier(num_labels, knowledge_graph, base_model, **options)
+        return model, [{**model.encode(texts), "labels": torch.tensor(labels)} for texts, labels in (train, dev, test)]
+
+    return _compare(build, kg, variants, config, layer_options, metric=None)
+
+
+def compare_tagging_variants(train: tuple[list, list], dev: tuple[list, list], test: tuple[list, list],
+                             tags: Sequence[str], kg: KnowledgeGraph, base_model: str = EMBEDDED,
+                             variants: Sequence[str] = tuple(VARIANTS), config=None,
+                             **layer_options) -> dict[str, VariantResult]:
+    """Like :func:`compare_variants` for NER: ``(units, tags)`` splits, scored by entity-level F1.
+
+    The result's ``test_score`` is the test F1.
+    """
+    from kbench.metrics import tagging_f1
+
+    def build(knowledge_graph, options):
+        model = KBertTagger(tags, knowledge_graph, base_model, **options)
+        return model, [model.encode_tagged(units, unit_tags) for units, unit_tags in (train, dev, test)]
+
+    return _compare(build, kg, variants, config, layer_options, metric=lambda model: tagging_f1(model.tags))
+
+
+def _compare(build, kg, variants, config, layer_options, metric) -> dict[str, VariantResult]:
+    from kbench.train import TrainConfig, accuracy, evaluate, fit
 
     config = config or TrainConfig()
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(VARIANTS)}")
     results = {}
     for name in variants:
-        if name not in VARIANTS:
-            raise InputError(f"unknown variant {name!r}: use {', '.join(VARIANTS)}")
         options = dict(VARIANTS[name])
         knowledge = options.pop("knowledge")
-        model = KBertClassifier(num_labels, kg if knowledge else None, base_model, seed=config.seed,
-                                **options, **layer_options)
-        data = [{**model.encode(texts), "labels": torch.tensor(labels)} for texts, labels in (train, dev, test)]
-        history = fit(model, data[0], data[1], config, description=name)
-        results[name] = VariantResult(name, evaluate(model, data[2], device=config.device), history, model)
+        model, (train_data, dev_data, test_data) = build(kg if knowledge else None,
+                                                         {"seed": config.seed, **options, **layer_options})
+        score = metric(model) if metric else accuracy
+        history = fit(model, train_data, dev_data, config, metric=score, description=name)
+        results[name] = VariantResult(name, evaluate(model, test_data, score, device=config.device), history, model)
     return results

@@ -1,0 +1,58 @@
+"""Task metrics computed from logits and labels (the ``metric`` argument of ``kbench.train.fit``)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from kbench.errors import InputError
+
+
+def bio_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
+    """Return the entity spans ``(start, end, type)`` of a BIO tag sequence (an I- after O starts a span)."""
+    spans, start, kind = set(), None, None
+    for index, tag in enumerate([*tags, "O"]):
+        prefix, _, label = tag.partition("-")
+        if start is not None and not (prefix == "I" and label == kind):
+            spans.add((start, index, kind))
+            start = kind = None
+        if prefix == "B" or (prefix == "I" and start is None):
+            start, kind = index, label
+    return spans
+
+
+def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
+    """Return the entity-level F1 of predicted BIO sequences against gold ones (1.0 when both have none)."""
+    if len(gold) != len(predicted):
+        raise InputError(f"{len(gold)} gold sequences but {len(predicted)} predicted")
+    hits = gold_count = predicted_count = 0
+    for gold_tags, predicted_tags in zip(gold, predicted):
+        if len(gold_tags) != len(predicted_tags):
+            raise InputError("a predicted sequence differs in length from its gold sequence")
+        gold_spans, predicted_spans = bio_spans(gold_tags), bio_spans(predicted_tags)
+        hits += len(gold_spans & predicted_spans)
+        gold_count += len(gold_spans)
+        predicted_count += len(predicted_spans)
+    if gold_count == predicted_count == 0:
+        return 1.0
+    return 2 * hits / (gold_count + predicted_count)
+
+
+def tagging_f1(tags: Sequence[str], ignore: Sequence[str] = ("[ENT]",)):
+    """Return a ``metric(logits, labels)`` giving entity F1 over tokens labelled with a tag not in ``ignore``.
+
+    Knowledge tokens (the ``[ENT]`` tag) and padding (-100) are left out, as the
+    K-BERT authors do; a prediction of an ignored tag on a sentence token counts as ``O``.
+    """
+    skip = {tags.index(tag) for tag in ignore if tag in tags}
+
+    def metric(logits: torch.Tensor, labels: torch.Tensor) -> float:
+        predictions = logits.argmax(-1)
+        gold, predicted = [], []
+        for row_labels, row_predictions in zip(labels.tolist(), predictions.tolist()):
+            keep = [i for i, label in enumerate(row_labels) if label != -100 and label not in skip]
+            gold.append([tags[row_labels[i]] for i in keep])
+            predicted.append(["O" if row_predictions[i] in skip else tags[row_predictions[i]] for i in keep])
+        return span_f1(gold, predicted)
+
+    return metric
