@@ -134,3 +134,16 @@ def test_compare_tagging_variants_scores_f1():
                                        joiner=" ")
     assert set(results) == {"bert", "kbert"}
     assert all(0.0 <= r.test_score <= 1.0 and len(r.history.dev_metric) == 2 for r in results.values())
+
+
+def test_trimming_padding_changes_no_real_output(figure2_kg):
+    model = tiny(figure2_kg)
+    inputs = model.encode(SENTENCES)
+    trimmed = kbert.trim_padding(inputs["input_ids"], inputs["position_ids"], inputs["attention_mask"], 0)
+    assert trimmed[0].shape == (2, 15) and trimmed[2].shape == (2, 1, 15, 15)
+    with torch.no_grad():
+        full = model.bert(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"],
+                          attention_mask=inputs["attention_mask"]).last_hidden_state[:, :15]
+        cut = model.bert(input_ids=trimmed[0], position_ids=trimmed[1], attention_mask=trimmed[2]).last_hidden_state
+    real = inputs["input_ids"][:, :15] != 0
+    assert torch.allclose(full[real], cut[real], atol=1e-5)

@@ -219,6 +219,20 @@ def attention_mask(visible_matrix: torch.Tensor) -> torch.Tensor:
     return (visible_matrix | eye)[:, None, :, :]
 
 
+def trim_padding(input_ids: torch.Tensor, position_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return the inputs cut after the last column holding a real token in any row of the batch.
+
+    Trees are padded at the end and padding is invisible to real tokens, so the
+    cut columns change nothing a real token computes; it only saves their cost.
+    """
+    real_columns = (input_ids != pad_id).any(0).nonzero()
+    length = int(real_columns.max()) + 1 if len(real_columns) else 1
+    if length == input_ids.shape[1]:
+        return input_ids, position_ids, attention_mask
+    return input_ids[:, :length], position_ids[:, :length], attention_mask[:, :, :length, :length]
+
+
 class KBertClassifier(nn.Module):
     """Sentence classification with K-BERT (the authors' ``run_kbert_cls.py``).
 
@@ -256,6 +270,8 @@ class KBertClassifier(nn.Module):
 
     def forward(self, input_ids, position_ids, attention_mask, labels=None) -> dict[str, torch.Tensor]:
         """Return ``logits`` (and ``loss`` when ``labels`` are given)."""
+        input_ids, position_ids, attention_mask = trim_padding(input_ids, position_ids, attention_mask,
+                                                               self.tokenizer.pad_token_id)
         states = self.bert(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
                            token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
         logits = self.output(torch.tanh(self.dense(states[:, 0])))
