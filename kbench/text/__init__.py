@@ -1,5 +1,4 @@
 """Text processing: units, mention detection."""
-from kbench.text.mentions import (SPECIAL_TOKENS, MentionDetector, forward_maximum_match, normalize_space,
-                                  split_units)
+from kbench.text.mentions import (SPECIAL_TOKENS, MentionDetector, forward_maximum_match, split_units)
 
-__all__ = ["SPECIAL_TOKENS", "MentionDetector", "forward_maximum_match", "normalize_space", "split_units"]
+__all__ = ["SPECIAL_TOKENS", "MentionDetector", "forward_maximum_match", "split_units"]

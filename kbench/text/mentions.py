@@ -33,7 +33,6 @@ _RUN = _SPECIAL + r"|[^\W" + _CJK + r"]+"
 UNIT_PATTERN = re.compile(_RUN + r"|\S")
 _RUN_OR_SPACE = re.compile(_RUN + r"|\s+")
 _RUN_OR_SPACE_SPLIT = re.compile("(" + _RUN + r"|\s+)")
-_LOOSE_SPACE = re.compile(r"(?<![^\W" + _CJK + r"]) | (?![^\W" + _CJK + r"])")
 # Units that are runs are encoded as characters from Supplementary Private Use Area-B.
 _FIRST_CODE = 0x100000
 _UNKNOWN_RUN = "\U0010FFFD"   # a run that no subject contains
@@ -43,18 +42,6 @@ _PLACEHOLDER = re.compile("[\U00100000-\U0010FFFD]")
 def split_units(text: str) -> list[str]:
     """Return the units of ``text``: special tokens, letter/digit runs, and single other characters."""
     return UNIT_PATTERN.findall(text)
-
-
-def normalize_space(text: str) -> str:
-    """Return ``text`` in canonical form: one space between two letter/digit runs, no other whitespace.
-
-    Whitespace only separates units, so two strings with the same units have
-    the same canonical form ("系统 软件" and "系统软件"; "Tim  Cook" and "Tim Cook").
-    """
-    parts = text.split()
-    if len(parts) == 1:  # the common case for Chinese text: nothing to collapse
-        return parts[0]
-    return _LOOSE_SPACE.sub("", " ".join(parts))
 
 
 def forward_maximum_match(text: str, subjects: Iterable[str]) -> list[str]:
