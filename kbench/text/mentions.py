@@ -134,20 +134,20 @@ class MentionDetector:
 
     def _decode(self, text: str, matches: list[tuple[int, int, int]], runs: list[str]) -> list[str]:
         """Return the words of an encoded sentence, putting each run unit back where its code stands."""
+        marks = [match.start() for match in _PLACEHOLDER.finditer(text)]  # one per run, in order
+        marks.append(len(text) + 1)
         words: list[str] = []
         position = taken = 0
         for index, start, end in [*matches, (-1, len(text), len(text))]:
-            if not _PLACEHOLDER.search(text, position, start):
-                words += text[position:start]
-            else:
-                for char in text[position:start]:
-                    if _PLACEHOLDER.match(char):
-                        words.append(runs[taken])
-                        taken += 1
-                    else:
-                        words.append(char)
+            while marks[taken] < start:            # run units in the unmatched text before this match
+                words += text[position:marks[taken]]
+                words.append(runs[taken])
+                position = marks[taken] + 1
+                taken += 1
+            words += text[position:start]
             if index >= 0:
                 words.append(self._subjects[index])
-                taken += len(_PLACEHOLDER.findall(text, start, end))
+                while marks[taken] < end:          # run units inside the matched subject
+                    taken += 1
             position = end
         return words
