@@ -15,6 +15,7 @@ Run: ``python benchmarks/bench_kbert.py [--sentences 1000] [--smoke]``.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -34,12 +35,17 @@ from oracle_kbert import build_oracle  # noqa: E402
 
 
 def best_of(repeats: int, function) -> float:
-    """Return the fastest of ``repeats`` timings of ``function()`` in seconds."""
+    """Return the fastest of ``repeats`` timings of ``function()`` in seconds (GC off while timing, as timeit)."""
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
     return min(times)
 
 
