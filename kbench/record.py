@@ -94,14 +94,21 @@ def load_baseline(path: Path) -> dict[str, dict[str, float]]:
     return metrics
 
 
-def compare(got: dict[str, float], baseline: dict[str, dict[str, float]]) -> list[Verdict]:
-    """Return a verdict per metric: within ``max(abs, rel * |baseline|)``, outside, missing or new."""
+def compare(got: dict[str, float], baseline: dict[str, dict[str, float]] | None) -> list[Verdict]:
+    """Return a verdict per metric: within ``max(abs, rel * |baseline|)``, outside, missing or new.
+
+    ``baseline=None`` means no baseline file exists for this notebook and
+    profile: every metric is reported as unchecked, and none fails.
+    """
+    if baseline is None:
+        return [Verdict(name, None, value, "-", True, "unchecked (no baseline file)")
+                for name, value in sorted(got.items())]
     verdicts = []
     for name in sorted(set(got) | set(baseline)):
         spec = baseline.get(name)
         value = got.get(name)
         if spec is None:
-            verdicts.append(Verdict(name, None, value, "-", False, "new (no baseline)"))
+            verdicts.append(Verdict(name, None, value, "-", False, "new (not in the baseline)"))
             continue
         allowed = max(float(spec.get("abs", 0)), float(spec.get("rel", 0)) * abs(float(spec["value"])))
         tolerance = f"±{allowed:.4g}"

@@ -111,7 +111,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     if update_baselines and result.error is None:
         write_json_atomic(baseline_path, updated_baseline(got, baseline))
         baseline = load_baseline(baseline_path)
-    result.verdicts = compare(got, baseline)
+    result.verdicts = compare(got, baseline if baseline_path.is_file() else None)
     return result
 
 

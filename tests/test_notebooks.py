@@ -44,6 +44,7 @@ def test_full_profile_path_runs_on_real_data(real_data, tmp_path):
     result = run_notebook(NOTEBOOK_DIR / "01_k_bert.ipynb", "full", tmp_path,
                           parameters={"base_model": "tiny", "limit": 24, "data_dir": str(real_data)})
     assert result.error is None, result.error
+    assert result.ok  # no full-profile baseline is recorded yet: metrics are reported, unchecked
     got = {v.name: v.got for v in result.verdicts}
     assert set(got) == {f"{variant}_test_accuracy" for variant in ("bert", "kbert", "kbert_no_vm")} | {
         f"ner_{variant}_test_f1" for variant in ("bert", "kbert", "kbert_no_vm")}

@@ -39,6 +39,8 @@ def test_compare_verdicts():
     assert not verdicts["b"].ok and verdicts["b"].verdict == "OUTSIDE"
     assert not verdicts["c"].ok and verdicts["c"].verdict == "MISSING"
     assert not verdicts["d"].ok and verdicts["d"].verdict.startswith("new")
+    unchecked = compare({"a": 0.1}, None)
+    assert [(v.name, v.ok, v.verdict) for v in unchecked] == [("a", True, "unchecked (no baseline file)")]
 
 
 def test_update_keeps_tolerances_and_malformed_baselines_fail(tmp_path):
