@@ -197,6 +197,11 @@ class KnowledgeLayer:
         """
         trees = [self.build(sentence) for sentence in
                  tqdm(sentences, desc="sentence trees", disable=len(sentences) < 2000, leave=False)]
+        return self.inputs(trees, tokenizer, use_visible_matrix, use_soft_positions)
+
+    def inputs(self, trees: Sequence[SentenceTree], tokenizer, use_visible_matrix: bool = True,
+               use_soft_positions: bool = True) -> dict[str, torch.Tensor]:
+        """Return model inputs for trees already built (see :meth:`encode`)."""
         ids = torch.tensor([tokenizer.convert_tokens_to_ids(tree.tokens) for tree in trees], dtype=torch.long)
         key = "soft_positions" if use_soft_positions else "hard_positions"
         positions = torch.from_numpy(np.stack([getattr(tree, key) for tree in trees]))
@@ -321,8 +326,9 @@ class KBertTagger(KBertClassifier):
                     labels += [tag_id[sentence_tags[unit_tag_index]]] + [-100] * (len(pieces) - 1)
             all_words.append(words)
             all_labels.append(labels)
-        inputs = self.layer.encode(all_words, self.tokenizer, self.use_visible_matrix, self.use_soft_positions)
-        inputs["labels"] = self._align(all_words, all_labels, tag_id[self.ENT])
+        trees = [self.layer.build(words) for words in all_words]
+        inputs = self.layer.inputs(trees, self.tokenizer, self.use_visible_matrix, self.use_soft_positions)
+        inputs["labels"] = self._align(trees, all_labels, tag_id[self.ENT])
         return inputs
 
     def _group_units(self, units: list[str]) -> list[tuple[str, list[int]]]:
@@ -341,10 +347,9 @@ class KBertTagger(KBertClassifier):
                     break
         return groups
 
-    def _align(self, all_words, all_labels, ent_label) -> torch.Tensor:
+    def _align(self, trees: list[SentenceTree], all_labels: list[list[int]], ent_label: int) -> torch.Tensor:
         rows = []
-        for words, labels in zip(all_words, all_labels):
-            tree = self.layer.build(words)
+        for tree, labels in zip(trees, all_labels):
             row = np.full(self.layer.max_length, -100, dtype=np.int64)
             sentence_slots = np.flatnonzero((tree.segments == 0) & (np.arange(len(row)) < tree.length))
             row[sentence_slots] = labels[:len(sentence_slots)]
