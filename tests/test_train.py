@@ -61,3 +61,28 @@ def test_bad_inputs():
     with pytest.raises(InputError):
         accuracy(torch.zeros(2, 3), torch.tensor([-100, -100]))
     assert predict(Linear(), {"x": torch.zeros(5, 2)}, device="cpu").shape == (5, 2)
+
+
+def test_fit_matches_a_plain_adamw_loop():
+    """The fused AdamW kernel fit uses changes speed, not the result: same weights as the per-tensor optimizer."""
+    data, config = separable(), TrainConfig(epochs=2, batch_size=8, learning_rate=0.05, device="cpu", progress=False)
+    model = Linear()
+    fit(model, data, None, config)
+
+    reference = Linear()
+    torch.manual_seed(config.seed)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data["x"], data["labels"]),
+                                         batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=config.weight_decay, foreach=False)
+    total = config.epochs * len(loader)
+    warm = max(1, int(config.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
+    for _ in range(config.epochs):
+        for x, labels in loader:
+            reference(x, labels)["loss"].backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+    assert torch.allclose(model.layer.weight, reference.layer.weight, atol=1e-6)
+    assert not torch.equal(reference.layer.weight, Linear().layer.weight)
