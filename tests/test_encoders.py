@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kbench.encoders import SIZES, load_encoder, load_tokenizer, resolve_device
+from kbench.encoders import SIZES, fast_tokenize, load_encoder, load_tokenizer, resolve_device
 from kbench.errors import UnknownNameError
 
 
@@ -54,3 +54,33 @@ def test_devices():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(UnknownNameError):
         resolve_device("gpu-please")
+
+
+def test_fast_tokenize_equals_the_tokenizer(real_data):
+    """The backend shortcut gives a fast tokenizer's own tokens for every HowNet subject and branch text."""
+    from kbench.data import load_kg
+
+    kg = load_kg("HowNet", real_data)
+    texts = list(kg.subjects)[::7] + [kg.branches(s, True, "", 2)[0] for s in list(kg.subjects)[:2000]]
+    texts += ["Tim Cook", "naïve CAFÉ", "[CLS]", "[MASK]x", "  ", "", "ABC-def 12,3", "word " * 300]
+    for tokenizer in (load_tokenizer("base", vocab=str(real_data / "kbert/vocab/google_vocab.txt")),
+                      load_tokenizer("embedded")):
+        # the embedded tokenizer.json itself pads and truncates at 128; tokenize() does neither
+        fast = fast_tokenize(tokenizer.tokenize)
+        assert fast is not tokenizer.tokenize
+        assert [fast(t) for t in texts] == [tokenizer.tokenize(t) for t in texts]
+
+
+def test_fast_tokenize_leaves_other_callables_alone():
+    assert fast_tokenize(str.split) is str.split
+    tokenize = load_tokenizer("embedded").tokenize
+    assert fast_tokenize(fast_tokenize(tokenize)) is not tokenize  # the shortcut itself is returned as is
+
+
+def test_fast_tokenize_respects_an_overridden_tokenize():
+    class Shouting(type(load_tokenizer("embedded"))):
+        def tokenize(self, text, **kwargs):
+            return [token.upper() for token in super().tokenize(text, **kwargs)]
+
+    tokenizer = Shouting.from_pretrained(str(load_tokenizer("embedded").name_or_path))
+    assert fast_tokenize(tokenizer.tokenize)("Tim Cook") == ["TIM", "COOK"]

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from kbench.encoders import EMBEDDED, load_encoder, load_tokenizer
+from kbench.encoders import EMBEDDED, fast_tokenize, load_encoder, load_tokenizer
 from kbench.errors import InputError
 from kbench.kg import KnowledgeGraph
 from kbench.text import SPECIAL_TOKENS, MentionDetector, split_units
@@ -84,7 +84,7 @@ class KnowledgeLayer:
         self.kg = kg if kg is not None else KnowledgeGraph("none")
         self.max_entities = max_entities
         self.max_length = max_length
-        self.tokenize = tokenize if tokenize is not None else load_tokenizer(EMBEDDED).tokenize
+        self.tokenize = fast_tokenize(tokenize if tokenize is not None else load_tokenizer(EMBEDDED).tokenize)
         self.predicate = predicate
         self.joiner = joiner
         self.overflow = overflow
