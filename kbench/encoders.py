@@ -82,8 +82,9 @@ def fast_tokenize(tokenize: Callable[[str], list[str]]) -> Callable[[str], list[
     owner = getattr(tokenize, "__self__", None)
     if not isinstance(owner, PreTrainedTokenizerFast) or tokenize.__func__ is not PreTrainedTokenizerFast.tokenize:
         return tokenize
-    # A private copy: the shared backend keeps whatever padding/truncation the
-    # last batch call set (transformers resets it per call; a direct call would not).
+    # A private copy without padding or truncation: a backend may carry its own
+    # (the embedded tokenizer.json pads and truncates at 128), which transformers
+    # overrides on every call and a direct call would not.
     backend = Tokenizer.from_str(owner.backend_tokenizer.to_str())
     backend.no_padding()
     backend.no_truncation()

@@ -70,10 +70,11 @@ def test_fit_matches_a_plain_adamw_loop():
     fit(model, data, None, config)
 
     reference = Linear()
-    torch.manual_seed(config.seed)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data["x"], data["labels"]),
-                                         batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=config.weight_decay, foreach=False)
+                                         batch_size=config.batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(config.seed))
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  foreach=False)
     total = config.epochs * len(loader)
     warm = max(1, int(config.warmup * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
