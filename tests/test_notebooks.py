@@ -31,7 +31,7 @@ def test_html_export_is_self_contained(smoke_run):
         assert "require.min.js" not in html and "<svg" in html
 
 
-def test_full_profile_path_runs_on_real_data(real_data, tmp_path):
+def test_full_profile_path_runs_on_real_data(real_data, mirror, tmp_path):
     """The full profile's code path (real dataset, HowNet, Chinese vocab) on a few sentences and a tiny BERT."""
     from kbench.runner import NOTEBOOK_DIR, ensure_kernel, run_notebook
 
@@ -40,7 +40,7 @@ def test_full_profile_path_runs_on_real_data(real_data, tmp_path):
 
     for split in ("train", "dev", "test"):
         for dataset in ("chnsenticorp", "medical_ner"):
-            fetch(f"kbert/datasets/{dataset}/{split}.tsv", real_data, progress=False)
+            fetch(f"kbert/datasets/{dataset}/{split}.tsv", real_data, mirror, progress=False)
     result = run_notebook(NOTEBOOK_DIR / "01_k_bert.ipynb", "full", tmp_path,
                           parameters={"base_model": "tiny", "limit": 24, "data_dir": str(real_data)})
     assert result.error is None, result.error
