@@ -28,7 +28,7 @@ bench: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+	$(BIN)/kbench lab
 
 clean:
 	rm -rf runs .pytest_cache

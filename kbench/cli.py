@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a notebook parameter (repeatable), e.g. -p base_model=tiny -p limit=500")
+    run.add_argument("--quiet", action="store_true", help="no per-cell progress lines on stderr")
+    lab = commands.add_parser("lab", help="open JupyterLab on notebooks/ (127.0.0.1; also as root)")
+    lab.add_argument("--port", type=int, default=8888)
     data = commands.add_parser("data", help="external data declared in data_manifest/")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser("list", help="list the manifest")
@@ -33,12 +36,19 @@ def main(argv: list[str] | None = None) -> int:
 
             from kbench.runner import report, run as run_notebooks
 
+            progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
             results = run_notebooks(args.profile, args.only, args.update_baselines,
-                                    Path(args.out) if args.out else None, args.timeout, _parameters(args.param))
+                                    Path(args.out) if args.out else None, args.timeout, _parameters(args.param),
+                                    progress)
             print(report(results))
             if results:
                 print(f"\nexecuted notebooks and HTML: {results[0].executed.parent}")
             return 0 if all(r.ok for r in results) else 1
+        if args.command == "lab":
+            import os
+
+            command = lab_command(port=args.port)
+            os.execvp(command[0], command)
         from kbench.data import fetch as fetch_data, read_manifest
 
         if args.data_command == "list":
@@ -52,6 +62,31 @@ def main(argv: list[str] | None = None) -> int:
     except KBenchError as error:
         print(f"kbench: error: {error}", file=sys.stderr)
         return 2
+
+
+def lab_command(port: int = 8888, notebook_dir: str | None = None, open_browser: bool = False) -> list[str]:
+    """Return the command that serves JupyterLab on ``notebooks/`` at 127.0.0.1.
+
+    Root is the default user on containers and CI machines, and JupyterLab
+    refuses to start as root unless told ``--allow-root``.
+    """
+    import os
+    import shutil
+
+    from kbench.runner import NOTEBOOK_DIR
+
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which("jupyter")
+    if jupyter is None:
+        from kbench.errors import DataError
+
+        raise DataError("JupyterLab is not installed: `make lab` installs it (pip install -e '.[lab]')")
+    command = [jupyter, "lab", "--ip", "127.0.0.1", "--port", str(port),
+               "--notebook-dir", str(notebook_dir or NOTEBOOK_DIR)]
+    if not open_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
 
 
 def _parameters(pairs: list[str]) -> dict:

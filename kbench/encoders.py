@@ -13,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from torch import nn
 from tokenizers import Tokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
 
-from kbench.errors import UnknownNameError
+from kbench.errors import InputError, UnknownNameError
 
 #: Random-init configurations, UER-style: the smoke size is a preset, not a code path.
 SIZES: dict[str, dict[str, int]] = {
@@ -96,13 +97,18 @@ def fast_tokenize(tokenize: Callable[[str], list[str]]) -> Callable[[str], list[
     return tokenize_with_backend
 
 
-def load_encoder(base_model: str = EMBEDDED, vocab: str | None = None, seed: int = 0) -> Encoder:
+def load_encoder(base_model: str = EMBEDDED, vocab: str | None = None, seed: int = 0, layers: int | None = None,
+                 freeze_word_embeddings: bool = False) -> Encoder:
     """Return an :class:`Encoder` for ``base_model``.
 
     ``base_model`` is one of: a size in :data:`SIZES` (random init, seeded;
     vocabulary from ``vocab`` or the embedded uncased English one), ``embedded``
     (all-MiniLM-L6-v2: 6 layers, 384 hidden, pretrained, no MLM head), a local
     checkpoint directory, or a hub id already in the local cache.
+
+    ``layers`` keeps only the first layers (a pretrained prefix: the smoke
+    profiles' speed knob); ``freeze_word_embeddings`` leaves the (large) word
+    embedding matrix out of training, which also spares its optimizer step.
     """
     tokenizer = load_tokenizer(base_model, vocab)
     if base_model in SIZES:
@@ -130,7 +136,55 @@ def load_encoder(base_model: str = EMBEDDED, vocab: str | None = None, seed: int
                        if base_model in EMBEDDED_ALIASES else
                        f"pretrained {base_model} ({model.config.num_hidden_layers} layers, "
                        f"{model.config.hidden_size} hidden)")
+    if layers is not None:
+        total = model.config.num_hidden_layers
+        if not 1 <= layers <= total:
+            raise InputError(f"layers must be between 1 and {total} for {base_model!r}, got {layers}")
+        if layers < total:
+            model.encoder.layer = model.encoder.layer[:layers]
+            model.config.num_hidden_layers = layers
+            description += f", first {layers} of {total} layers"
+    if freeze_word_embeddings:
+        model.embeddings.word_embeddings.weight.requires_grad_(False)
+        description += ", word embeddings frozen"
     return Encoder(model=model, tokenizer=tokenizer, name=base_model, description=description)
+
+
+class HookedEncoder(nn.Module):
+    """A ``BertModel`` run layer by layer with fusion modules between chosen layers.
+
+    ``fuse={i: module}`` calls ``module(hidden_states, context)`` right after
+    layer ``i`` (0-based) and carries on with what it returns; ``context`` is one
+    dict per forward pass holding the caller's extra inputs (entity ids, spans,
+    ...) and anything a module leaves for a later one (ERNIE's entity stream).
+    This is where KnowBert's knowledge attention, ERNIE's aggregator and
+    K-Adapter's taps sit, with no fork of ``BertModel``: with no hooks the
+    output equals ``BertModel``'s exactly (tested).
+    """
+
+    def __init__(self, bert: BertModel, fuse: dict[int, nn.Module] | None = None):
+        super().__init__()
+        self.bert = bert
+        self.fuse = nn.ModuleDict({str(i): m for i, m in (fuse or {}).items()})
+        layers = len(bert.encoder.layer)
+        for index in (fuse or {}):
+            if not isinstance(index, int) or not 0 <= index < layers:
+                raise InputError(f"a fusion module's layer index must be an int in 0..{layers - 1}, got {index!r}")
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                **context) -> torch.Tensor:
+        """Return the last hidden states ``(B, L, H)``; ``context`` goes to every fusion module."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        states = self.bert.embeddings(input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids)
+        mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=states, attention_mask=attention_mask)
+        for index, layer in enumerate(self.bert.encoder.layer):
+            states = layer(states, mask, position_ids=position_ids)
+            module = self.fuse[str(index)] if str(index) in self.fuse else None
+            if module is not None:
+                states = module(states, context)
+        return states
 
 
 def _checkpoint(base_model: str) -> str:

@@ -56,3 +56,56 @@ def tagging_f1(tags: Sequence[str], ignore: Sequence[str] = ("[ENT]",)):
         return span_f1(gold, predicted)
 
     return metric
+
+
+def authors_ner_f1(tags: Sequence[str], entity: str = "[ENT]"):
+    """Return a ``metric(logits, labels)``: the K-BERT authors' NER F1 (``evaluate()`` in ``run_kbert_ner.py``).
+
+    Unlike :func:`tagging_f1` (typed spans, conlleval), their spans are
+    untyped, in token positions, and start only at a ``B-`` tag. A gold span
+    runs from a ``B-`` until an ``O`` or another ``B-``; a predicted span starts
+    at a predicted ``B-`` on a sentence token and runs until a predicted ``O`` or
+    ``B-``; both step over knowledge tokens (gold ``[ENT]``) and end at the
+    row's end. Precision counts every predicted ``B-`` on a labelled token,
+    knowledge tokens included, as theirs does. Our unlabelled tokens inside a
+    row (a unit's later word pieces, which their character tokens never have)
+    are stepped over like knowledge tokens.
+    """
+    begins = {i for i, tag in enumerate(tags) if tag.startswith("B-")}
+    outside = tags.index("O") if "O" in tags else -1
+    ent = tags.index(entity) if entity in tags else -2
+
+    def spans(stop: list[int], gold: list[int], starts: list[bool]) -> set[tuple[int, int]]:
+        found = set()
+        for j, is_start in enumerate(starts):
+            if not is_start:
+                continue
+            end = len(gold) - 1
+            for k in range(j + 1, len(gold)):
+                if gold[k] in (ent, -100):
+                    continue
+                if stop[k] == outside or stop[k] in begins:
+                    end = k - 1
+                    break
+            found.add((j, end))
+        return found
+
+    def metric(logits: torch.Tensor, labels: torch.Tensor) -> float:
+        predictions = logits.argmax(-1).tolist()
+        correct = gold_count = predicted_count = 0
+        for gold, predicted in zip(labels.tolist(), predictions):
+            length = max((i + 1 for i, label in enumerate(gold) if label != -100), default=0)
+            gold, predicted = gold[:length], predicted[:length]
+            gold_count += sum(label in begins for label in gold)
+            predicted_count += sum(p in begins and g != -100 for p, g in zip(predicted, gold))
+            gold_spans = spans(gold, gold, [label in begins for label in gold])
+            predicted_spans = spans(predicted, gold, [p in begins and g not in (-100, ent)
+                                                      for p, g in zip(predicted, gold)])
+            correct += len(gold_spans & predicted_spans)
+        if gold_count == predicted_count == 0:
+            return 1.0
+        precision = correct / predicted_count if predicted_count else 0.0
+        recall = correct / gold_count if gold_count else 0.0
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+    return metric

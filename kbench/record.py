@@ -1,10 +1,17 @@
-"""Record a metric from a notebook, and compare recorded metrics with baselines.
+"""Record a metric from a notebook, and compare recorded metrics with baselines and their lessons.
 
-``record(name, value)`` displays the value under kbench's own mimetype (so the
-executed notebook carries it) and, when the runner set ``KBENCH_RECORD_FILE``,
-also writes it to that JSON sidecar. Baselines live in
-``notebooks/baselines/<notebook>.<profile>.json`` as
-``{"metrics": {name: {"value": v, "rel": r, "abs": a}}}``.
+``record(name, value)`` displays the value under kbench's own mimetype, so the
+executed notebook carries it: that output is the one channel the runner reads.
+Baselines live in ``notebooks/baselines/<notebook>.<profile>.json``::
+
+    {"recorded_on": "CPU, 2 cores", "parameters": {"base_model": "mini", "limit": 400},
+     "metrics": {name: {"value": v, "rel": r, "abs": a}},
+     "lessons": [{"claim": "K-BERT beats BERT on unseen people", "left": "kbert_test_accuracy",
+                  "right": "bert_test_accuracy", "min_difference": 0.3}]}
+
+``parameters`` are the notebook parameters the values were recorded with (the
+runner applies them); a lesson holds when ``left - right >= min_difference``
+(or, with ``max_difference``, when ``left - right <= max_difference``).
 """
 from __future__ import annotations
 
@@ -12,18 +19,17 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbench.errors import BaselineError, InputError
 
 MIMETYPE = "application/vnd.kbench.metric+json"
-RECORD_FILE_ENV = "KBENCH_RECORD_FILE"
 DEFAULT_TOLERANCE = {"rel": 0.0, "abs": 0.03}
 
 
 def record(name: str, value: float) -> float:
-    """Show ``name = value`` in the notebook and record it for the runner; return ``value``."""
+    """Show ``name = value`` in the notebook, where the runner collects it; return ``value``."""
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(f"a metric name must be an identifier such as 'kbert_test_accuracy', not {name!r}")
     try:
@@ -38,12 +44,6 @@ def record(name: str, value: float) -> float:
         display({MIMETYPE: {"name": name, "value": number}, "text/plain": f"{name} = {number:.4f}"}, raw=True)
     except ImportError:  # outside IPython there is nothing to display
         pass
-    sidecar = os.environ.get(RECORD_FILE_ENV)
-    if sidecar:
-        path = Path(sidecar)
-        metrics = json.loads(path.read_text()) if path.is_file() else {}
-        metrics[name] = number
-        write_json_atomic(path, metrics)
     return number
 
 
@@ -52,7 +52,7 @@ def write_json_atomic(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(handle, "w") as out:
-        json.dump(document, out, indent=2, sort_keys=True)
+        json.dump(document, out, indent=2, sort_keys=True, ensure_ascii=False)
         out.write("\n")
     os.replace(temporary, path)
 
@@ -69,8 +69,77 @@ def metrics_from_notebook(notebook) -> dict[str, float]:
 
 
 @dataclass
+class Lesson:
+    """A comparison between two metrics that a baseline says must hold: the paper's point, as data."""
+
+    claim: str
+    left: str
+    right: str
+    min_difference: float | None = None
+    max_difference: float | None = None
+
+    def check(self, got: dict[str, float]) -> tuple[bool, str]:
+        """Return whether the lesson holds in ``got`` and a one-line account of it."""
+        if self.left not in got or self.right not in got:
+            missing = [name for name in (self.left, self.right) if name not in got]
+            return False, f"MISSING {', '.join(missing)}"
+        difference = got[self.left] - got[self.right]
+        ok = ((self.min_difference is None or difference >= self.min_difference - 1e-12)
+              and (self.max_difference is None or difference <= self.max_difference + 1e-12))
+        bounds = " and ".join(part for part in (
+            f">= {self.min_difference:+.3f}" if self.min_difference is not None else "",
+            f"<= {self.max_difference:+.3f}" if self.max_difference is not None else "") if part)
+        return ok, f"{self.left} - {self.right} = {difference:+.3f} (needs {bounds})"
+
+
+@dataclass
+class Baseline:
+    """A baseline file: metric values with tolerances, lessons, and the parameters they were recorded with."""
+
+    path: Path
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    lessons: list[Lesson] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)
+    recorded_on: str = ""
+
+    def document(self) -> dict:
+        """Return the JSON document of this baseline."""
+        out: dict = {"metrics": self.metrics}
+        if self.lessons:
+            out["lessons"] = [{k: v for k, v in vars(lesson).items() if v is not None} for lesson in self.lessons]
+        if self.parameters:
+            out["parameters"] = self.parameters
+        if self.recorded_on:
+            out["recorded_on"] = self.recorded_on
+        return out
+
+
+def load_baseline(path: Path) -> Baseline | None:
+    """Return the baseline in ``path``, or None when the file does not exist."""
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+        metrics = document["metrics"]
+        for name, spec in metrics.items():
+            float(spec["value"]), float(spec.get("rel", 0)), float(spec.get("abs", 0))
+        lessons = [Lesson(**lesson) for lesson in document.get("lessons", [])]
+        for lesson in lessons:
+            if lesson.min_difference is None and lesson.max_difference is None:
+                raise ValueError(f"lesson {lesson.claim!r} has neither min_difference nor max_difference")
+            for name in (lesson.left, lesson.right):
+                if name not in metrics:
+                    raise ValueError(f"lesson {lesson.claim!r} names {name!r}, which is not among the metrics")
+        parameters = dict(document.get("parameters", {}))
+    except (ValueError, KeyError, TypeError) as error:
+        raise BaselineError(f"{path}: malformed baseline ({error}); expected "
+                            '{"metrics": {name: {"value": v, "rel": r, "abs": a}}, "lessons": [...]}') from error
+    return Baseline(path, metrics, lessons, parameters, str(document.get("recorded_on", "")))
+
+
+@dataclass
 class Verdict:
-    """One metric's comparison with its baseline."""
+    """One metric's comparison with its baseline, or one lesson's check."""
 
     name: str
     baseline: float | None
@@ -80,32 +149,18 @@ class Verdict:
     verdict: str
 
 
-def load_baseline(path: Path) -> dict[str, dict[str, float]]:
-    """Return the ``metrics`` mapping of a baseline file ({} when the file does not exist)."""
-    if not path.is_file():
-        return {}
-    try:
-        metrics = json.loads(path.read_text())["metrics"]
-        for name, spec in metrics.items():
-            float(spec["value"]), float(spec.get("rel", 0)), float(spec.get("abs", 0))
-    except (ValueError, KeyError, TypeError) as error:
-        raise BaselineError(f"{path}: malformed baseline ({error!r}); expected "
-                            '{"metrics": {name: {"value": v, "rel": r, "abs": a}}}') from error
-    return metrics
-
-
-def compare(got: dict[str, float], baseline: dict[str, dict[str, float]] | None) -> list[Verdict]:
-    """Return a verdict per metric: within ``max(abs, rel * |baseline|)``, outside, missing or new.
+def compare(got: dict[str, float], baseline: Baseline | None) -> list[Verdict]:
+    """Return a verdict per metric (within ``max(abs, rel * |baseline|)``, outside, missing or new).
 
     ``baseline=None`` means no baseline file exists for this notebook and
-    profile: every metric is reported as unchecked, and none fails.
+    profile: that fails (record one with ``kbench run --update-baselines``).
     """
     if baseline is None:
-        return [Verdict(name, None, value, "-", True, "unchecked (no baseline file)")
-                for name, value in sorted(got.items())]
+        return [Verdict("(baseline file)", None, None, "-", False,
+                        "MISSING: record one with `kbench run --update-baselines` and review it")]
     verdicts = []
-    for name in sorted(set(got) | set(baseline)):
-        spec = baseline.get(name)
+    for name in sorted(set(got) | set(baseline.metrics)):
+        spec = baseline.metrics.get(name)
         value = got.get(name)
         if spec is None:
             verdicts.append(Verdict(name, None, value, "-", False, "new (not in the baseline)"))
@@ -120,10 +175,22 @@ def compare(got: dict[str, float], baseline: dict[str, dict[str, float]] | None)
     return verdicts
 
 
-def updated_baseline(got: dict[str, float], baseline: dict[str, dict[str, float]]) -> dict:
-    """Return a baseline document with the new values, keeping each metric's tolerance."""
+def check_lessons(got: dict[str, float], baseline: Baseline | None) -> list[Verdict]:
+    """Return a verdict per lesson of the baseline: the claim, whether it holds, and the difference found."""
+    if baseline is None:
+        return []
+    verdicts = []
+    for lesson in baseline.lessons:
+        ok, account = lesson.check(got)
+        verdicts.append(Verdict(lesson.claim, None, None, "", ok, ("holds: " if ok else "FAILS: ") + account))
+    return verdicts
+
+
+def updated_baseline(got: dict[str, float], baseline: Baseline | None, path: Path) -> Baseline:
+    """Return the baseline with the new values, keeping each metric's tolerance, the lessons and parameters."""
+    old = baseline or Baseline(path)
     metrics = {}
     for name, value in sorted(got.items()):
-        old = baseline.get(name, DEFAULT_TOLERANCE)
-        metrics[name] = {"value": round(value, 6), "rel": old.get("rel", 0.0), "abs": old.get("abs", 0.0)}
-    return {"metrics": metrics}
+        spec = old.metrics.get(name, DEFAULT_TOLERANCE)
+        metrics[name] = {"value": round(value, 6), "rel": spec.get("rel", 0.0), "abs": spec.get("abs", 0.0)}
+    return Baseline(path, metrics, old.lessons, old.parameters, old.recorded_on)

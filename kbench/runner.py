@@ -1,28 +1,32 @@
-"""Execute notebooks with papermill, collect their metrics, and compare them with baselines.
+"""Execute notebooks with papermill, collect their metrics, and compare them with baselines and lessons.
 
 ``kbench run`` is the workbench's regression test: each notebook runs end to end
 in a profile, its recorded metrics are checked against
-``notebooks/baselines/<notebook>.<profile>.json``, and the executed notebook and
-a self-contained HTML export are written under ``runs/``.
+``notebooks/baselines/<notebook>.<profile>.json`` (a missing file fails), the
+baseline's lessons are checked, and the executed notebook and an offline HTML
+export are written under ``runs/``.
 """
 from __future__ import annotations
 
-import os
+import copy
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from kbench.errors import UnknownNameError
-from kbench.record import (RECORD_FILE_ENV, Verdict, compare, load_baseline, metrics_from_notebook,
+from kbench.record import (Baseline, Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
                            updated_baseline, write_json_atomic)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 KERNEL_NAME = "kbench"
 PROFILES = ("smoke", "full")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+OFFLINE_TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline.html.j2"
 
 
 @dataclass
@@ -35,10 +39,13 @@ class NotebookResult:
     seconds: float = 0.0
     error: str | None = None
     verdicts: list[Verdict] = field(default_factory=list)
+    lessons: list[Verdict] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    comparable: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(v.ok for v in self.verdicts)
+        return self.error is None and all(v.ok for v in self.verdicts) and all(v.ok for v in self.lessons)
 
 
 def notebooks(only: str | None = None, directory: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -66,72 +73,145 @@ def ensure_kernel() -> None:
     install(kernel_name=KERNEL_NAME, display_name="Python (kbench)", prefix=sys.prefix)
 
 
+def offline_copy(notebook):
+    """Return a copy of an executed notebook that renders with no network.
+
+    Widget views need a widget manager script from a CDN; offline they are
+    empty boxes. Each is replaced by its HTML or plain-text fallback when it
+    has one, and dropped otherwise (the notebooks show every widget's default
+    state statically beside it); the saved widget state goes too.
+    """
+    notebook = copy.deepcopy(notebook)
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                data.pop(WIDGET_VIEW)
+                text = data.get("text/plain", "")
+                # A widget's text fallback is its repr (``VBox(children=...)``); only HTML is worth keeping.
+                if "text/html" not in data:
+                    continue
+                if text:
+                    data.pop("text/plain")
+            kept.append(output)
+        cell["outputs"] = kept
+    return notebook
+
+
 def export_html(notebook, path: Path) -> None:
-    """Write a self-contained HTML export: inline styles and plotly, no CDN scripts, no require.js."""
+    """Write an HTML export that requests nothing from another host: styles and plotly inline, no scripts
+    from a CDN (no MathJax, Mermaid or widget manager), widget outputs replaced by their static fallback."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
-    exporter.require_js_url = ""
-    exporter.mathjax_url = ""
+    exporter = HTMLExporter(template_name="lab", template_file=str(OFFLINE_TEMPLATE))
     exporter.exclude_input_prompt = False
-    body, _ = exporter.from_notebook_node(notebook)
+    body, _ = exporter.from_notebook_node(offline_copy(notebook))
     path.write_text(body, encoding="utf-8")
 
 
+class _Progress:
+    """Follows a notebook's execution: which cell of how many is running, since when; reports it."""
+
+    def __init__(self, name: str, notebook_path: Path, report: Callable[[str], None] | None):
+        self.name = name
+        cells = nbformat.read(notebook_path, as_version=4).cells
+        self.total = len(cells) + 1  # papermill adds a cell for the injected parameters
+        self.number = 0
+        self.first_line = ""
+        self.start = time.perf_counter()
+        self.report = report
+
+    def on_cell_start(self, cell, cell_index) -> None:
+        self.number += 1
+        self.first_line = next((line for line in cell.source.splitlines() if line.strip()), "")[:70]
+        if self.report is not None:
+            self.report(f"[{self.name}] cell {self.number}/{self.total}  {time.perf_counter() - self.start:5.0f} s  "
+                        f"{self.first_line}")
+
+    def describe(self, error: Exception, timeout: int) -> str:
+        """Return what failed: the notebook, the cell (its number and first line) and why."""
+        where = f"{self.name}: cell {self.number}/{self.total} `{self.first_line}`"
+        kind = type(error).__name__
+        if "Timeout" in kind:
+            return f"{where} ran past the {timeout} s limit per cell (kbench run --timeout)"
+        ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+        if ename:
+            return f"{where} raised {ename}: {evalue}"
+        lines = [line for line in str(error).strip().splitlines() if line.strip() and set(line.strip()) != {"-"}]
+        return f"{where} failed: {kind}: {lines[-1] if lines else ''}"
+
+
 def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool = False,
-                 timeout: int = 1800, parameters: dict | None = None) -> NotebookResult:
-    """Execute one notebook, compare (or update) its baseline, and write its outputs under ``out_dir``."""
+                 timeout: int = 1800, parameters: dict | None = None,
+                 progress: Callable[[str], None] | None = None) -> NotebookResult:
+    """Execute one notebook, compare (or update) its baseline, and write its outputs under ``out_dir``.
+
+    The baseline's ``parameters`` are applied under ``parameters``; when the
+    caller changes one of them, the metrics are reported but not compared.
+    """
     import papermill
 
     result = NotebookResult(path.stem)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.executed = out_dir / path.name
-    sidecar = out_dir / f"{path.stem}.metrics.json"
-    sidecar.unlink(missing_ok=True)
-    os.environ[RECORD_FILE_ENV] = str(sidecar)
+    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
+    baseline = load_baseline(baseline_path)
+    recorded_with = baseline.parameters if baseline else {}
+    given = parameters or {}
+    result.comparable = all(given.get(name, value) == value for name, value in recorded_with.items()) and not (
+        set(given) - set(recorded_with))
+    follower = _Progress(path.stem, path, progress)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(path), str(result.executed), parameters={"profile": profile, **(parameters or {})},
+        papermill.execute_notebook(str(path), str(result.executed),
+                                   parameters={**recorded_with, **given, "profile": profile},
                                    kernel_name=KERNEL_NAME, execution_timeout=timeout, progress_bar=False,
-                                   cwd=str(path.parent))
-    except Exception as error:  # papermill raises its own error types for a failed cell
-        result.error = f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
+                                   cwd=str(path.parent), on_cell_start=follower.on_cell_start)
+    except Exception as error:  # papermill and nbclient raise their own types for a failed or stuck cell
+        result.error = follower.describe(error, timeout)
     finally:
-        os.environ.pop(RECORD_FILE_ENV, None)
         result.seconds = time.perf_counter() - start
     if result.executed.is_file():
         executed = nbformat.read(result.executed, as_version=4)
         result.html = result.executed.with_suffix(".html")
         export_html(executed, result.html)
-        got = metrics_from_notebook(executed)
-    else:
-        got = {}
-    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
-    baseline = load_baseline(baseline_path)
+        result.metrics = metrics_from_notebook(executed)
+    if not result.comparable:
+        result.verdicts = [Verdict(name, None, value, "-", True, "reported (parameters differ from the baseline's)")
+                           for name, value in sorted(result.metrics.items())]
+        return result
     if update_baselines and result.error is None:
-        write_json_atomic(baseline_path, updated_baseline(got, baseline))
-        baseline = load_baseline(baseline_path)
-    result.verdicts = compare(got, baseline if baseline_path.is_file() else None)
+        baseline = updated_baseline(result.metrics, baseline, baseline_path)
+        write_json_atomic(baseline_path, baseline.document())
+    result.verdicts = compare(result.metrics, baseline)
+    result.lessons = check_lessons(result.metrics, baseline)
     return result
 
 
 def run(profile: str = "smoke", only: str | None = None, update_baselines: bool = False,
-        out_dir: Path | None = None, timeout: int = 1800, parameters: dict | None = None) -> list[NotebookResult]:
+        out_dir: Path | None = None, timeout: int = 1800, parameters: dict | None = None,
+        progress: Callable[[str], None] | None = None) -> list[NotebookResult]:
     """Execute the selected notebooks in ``profile``; return their results (see :func:`report`).
 
-    ``parameters`` override the notebooks' parameters cell (``profile`` is set from ``profile``).
+    ``parameters`` override the notebooks' parameters cell (``profile`` is set
+    from ``profile``); ``progress`` receives a line as each cell starts.
     """
     if profile not in PROFILES:
         raise UnknownNameError(f"unknown profile {profile!r}: use {' or '.join(PROFILES)}")
-    ensure_kernel()
-    out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
     if parameters and update_baselines:
         raise UnknownNameError("--update-baselines records the profile's defaults: run it without parameters")
-    return [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters) for path in notebooks(only)]
+    ensure_kernel()
+    out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
+    return [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters, progress)
+            for path in notebooks(only)]
 
 
 def report(results: list[NotebookResult]) -> str:
-    """Return a plain-text table of metric / baseline / got / verdict per notebook."""
+    """Return a plain-text table of metric / baseline / got / verdict, then the lessons, per notebook."""
     lines = []
     for result in results:
         status = "ok" if result.ok else "FAILED"
@@ -143,4 +223,11 @@ def report(results: list[NotebookResult]) -> str:
             base = "-" if v.baseline is None else f"{v.baseline:.4f}"
             got = "-" if v.got is None else f"{v.got:.4f}"
             lines.append(f"  {v.name:<32} {base:>10} {got:>10} {v.tolerance:>10}  {v.verdict}")
+        for lesson in result.lessons:
+            lines.append(f"  lesson: {lesson.name} — {lesson.verdict}")
     return "\n".join(lines)
+
+
+def baseline_of(notebook: str, profile: str) -> Baseline | None:
+    """Return the baseline of a notebook (its stem) in a profile, or None when there is none."""
+    return load_baseline(NOTEBOOK_DIR / "baselines" / f"{notebook}.{profile}.json")

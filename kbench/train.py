@@ -3,24 +3,30 @@
 Written on Hugging Face Accelerate, so the same notebook code runs on a CPU, a
 GPU, or several under ``accelerate launch``. A model is any ``nn.Module`` whose
 ``forward(**batch)`` returns a dict with ``logits`` and, given ``labels``,
-``loss``; data is a dict of equally long tensors (what ``encode`` returns).
+``loss``. Data is either a dict of equally long tensors, or a
+``torch.utils.data.Dataset`` of compact examples that the model's ``collate``
+turns into a batch dict (K-BERT builds its visible matrix there, per batch).
 """
 from __future__ import annotations
 
 import copy
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from kbench.encoders import resolve_device
 from kbench.errors import InputError
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
 def seed_everything(seed: int) -> None:
@@ -50,7 +56,11 @@ class TensorDict(Dataset):
 
 @dataclass
 class TrainConfig:
-    """How to fit: epochs, batch size, learning rate, patience (epochs without dev gain), device, seed."""
+    """How to fit: epochs, batch size, learning rate, patience (epochs without dev gain), device, precision, seed.
+
+    ``precision`` is ``auto`` (bf16 on a CUDA device that supports it, else
+    full precision), ``no``, ``bf16`` or ``fp16``.
+    """
 
     epochs: int = 3
     batch_size: int = 32
@@ -59,15 +69,17 @@ class TrainConfig:
     warmup: float = 0.1
     patience: int = 2
     device: str = "auto"
+    precision: str = "auto"
     seed: int = 0
     progress: bool = True
 
 
 @dataclass
 class History:
-    """What happened while fitting: losses per step, dev metric per epoch, the best epoch."""
+    """What happened while fitting: loss and learning rate per step, dev metric per epoch, the best epoch."""
 
     train_loss: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
     dev_metric: list[float] = field(default_factory=list)
     best_epoch: int = -1
     best_dev: float = float("-inf")
@@ -83,10 +95,30 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (predictions[keep] == labels[keep]).float().mean().item()
 
 
-def _accelerator(device: str) -> Accelerator:
+_CURRENT: tuple[tuple[str, str], Accelerator] | None = None
+
+
+def accelerator_for(device: str = "auto", precision: str = "auto") -> Accelerator:
+    """Return this process's accelerator for ``device`` and ``precision``, made once per pair in a row.
+
+    Accelerate keeps one state per process and refuses a second accelerator
+    with another device or precision; switching (a bf16 GPU fit, then a CPU one)
+    resets that state first.
+    """
+    global _CURRENT
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     resolved = resolve_device(device)
-    precision = "bf16" if resolved.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(cpu=resolved.type == "cpu", mixed_precision=precision)
+    if precision == "auto":
+        precision = "bf16" if resolved.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+    key = (str(resolved), precision)
+    if _CURRENT is not None and _CURRENT[0] == key:
+        return _CURRENT[1]
+    if _CURRENT is not None:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator(cpu=resolved.type == "cpu", mixed_precision=precision)
+    _CURRENT = (key, accelerator)
+    return accelerator
 
 
 def _can_fuse(model: torch.nn.Module, device: torch.device) -> bool:
@@ -98,79 +130,128 @@ def _can_fuse(model: torch.nn.Module, device: torch.device) -> bool:
     return device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in model.parameters())
 
 
+def _loader(data, batch_size: int, collate: Callable | None, shuffle: bool = False,
+            generator: torch.Generator | None = None) -> DataLoader:
+    """Return a loader over a dict of tensors (stacked rows) or a dataset of examples (``collate``)."""
+    if isinstance(data, dict):
+        return DataLoader(TensorDict(data), batch_size=batch_size, shuffle=shuffle, generator=generator)
+    if not isinstance(data, Dataset):
+        raise InputError(f"data must be a dict of tensors or a torch Dataset, not {type(data).__name__}")
+    if collate is None:
+        raise InputError("a Dataset of examples needs a collate function (the model's `collate`)")
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
+
+
+def _pad_cat(tensors: list[torch.Tensor], value: float) -> torch.Tensor:
+    """Concatenate batches along dim 0, padding dim 1 (per-token outputs of different lengths) with ``value``."""
+    if tensors[0].dim() < 2 or len({t.shape[1] for t in tensors}) == 1:
+        return torch.cat(tensors)
+    width = max(t.shape[1] for t in tensors)
+    return torch.cat([torch.nn.functional.pad(t, [0, 0] * (t.dim() - 2) + [0, width - t.shape[1]], value=value)
+                      for t in tensors])
+
+
 @torch.no_grad()
-def predict(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: int = 64,
-            device: str = "auto") -> torch.Tensor:
+def predict_with_labels(model: torch.nn.Module, data, batch_size: int = 64, device: str = "auto",
+                        precision: str = "auto", collate: Callable | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Return the model's logits for every example of ``data`` and the labels of the same batches (on the CPU).
+
+    Per-token outputs of batches of different lengths are padded (labels with
+    -100). The model is moved, not prepared: nothing is wrapped around it.
+    """
+    accelerator = accelerator_for(device, precision)
+    collate = collate or getattr(model, "collate", None)
+    loader = _loader(data, batch_size, collate)
+    was_training = model.training
+    model.to(accelerator.device).eval()
+    logits, labels = [], []
+    try:
+        with accelerator.autocast():
+            for batch in loader:
+                if "labels" in batch:
+                    labels.append(batch.pop("labels"))
+                logits.append(model(**{k: v.to(accelerator.device) for k, v in batch.items()})["logits"].float().cpu())
+    finally:
+        model.train(was_training)
+    if not logits:
+        raise InputError("no examples to predict")
+    return _pad_cat(logits, 0.0), (_pad_cat(labels, -100) if labels else None)
+
+
+def predict(model: torch.nn.Module, data, batch_size: int = 64, device: str = "auto", precision: str = "auto",
+            collate: Callable | None = None) -> torch.Tensor:
     """Return the model's logits for every example of ``data`` (on the CPU)."""
-    accelerator = _accelerator(device)
-    model = accelerator.prepare(model)
-    model.eval()
-    inputs = {k: v for k, v in data.items() if k != "labels"}
-    loader = DataLoader(TensorDict(inputs), batch_size=batch_size)
-    outputs = [model(**{k: v.to(accelerator.device) for k, v in batch.items()})["logits"].float().cpu()
-               for batch in loader]
-    return torch.cat(outputs)
+    return predict_with_labels(model, data, batch_size, device, precision, collate)[0]
 
 
-def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor],
-             metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy, batch_size: int = 64,
-             device: str = "auto") -> float:
+def evaluate(model: torch.nn.Module, data, metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,
+             batch_size: int = 64, device: str = "auto", precision: str = "auto",
+             collate: Callable | None = None) -> float:
     """Return ``metric(logits, labels)`` of the model on ``data``."""
-    if "labels" not in data:
+    logits, labels = predict_with_labels(model, data, batch_size, device, precision, collate)
+    if labels is None:
         raise InputError("evaluate() needs data with 'labels'")
-    return metric(predict(model, data, batch_size, device), data["labels"])
+    return metric(logits, labels)
 
 
-def fit(model: torch.nn.Module, train: dict[str, torch.Tensor], dev: dict[str, torch.Tensor] | None = None,
-        config: TrainConfig | None = None, metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,
-        description: str = "fit") -> History:
+def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = None,
+        metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy, description: str = "fit",
+        collate: Callable | None = None) -> History:
     """Train ``model`` with AdamW and linear warm-up/decay; keep the weights of the best dev epoch.
 
-    Returns the :class:`History`; the model ends holding its best-on-dev weights.
+    ``train``/``dev`` are dicts of tensors or Datasets of examples batched by
+    ``collate`` (default: the model's own ``collate``). Returns the
+    :class:`History`; the model ends holding its best-on-dev weights, unwrapped.
     """
-    import time
-
     config = config or TrainConfig()
-    if "labels" not in train:
+    collate = collate or getattr(model, "collate", None)
+    if isinstance(train, dict) and "labels" not in train:
         raise InputError("fit() needs training data with 'labels'")
     seed_everything(config.seed)
-    accelerator = _accelerator(config.device)
+    accelerator = accelerator_for(config.device, config.precision)
     generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(TensorDict(train), batch_size=config.batch_size, shuffle=True, generator=generator)
+    loader = _loader(train, config.batch_size, collate, shuffle=True, generator=generator)
+    if len(loader) == 0:
+        raise InputError("no training examples")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   fused=_can_fuse(model, accelerator.device))
     total = config.epochs * len(loader)
     warm = max(1, int(config.warmup * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
-    model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
+    prepared, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     history, best_state, stale = History(), None, 0
     start = time.perf_counter()
     bar = tqdm(total=total, desc=description, disable=not config.progress, leave=False)
-    for epoch in range(config.epochs):
-        model.train()
-        for batch in loader:
-            loss = model(**batch)["loss"]
-            accelerator.backward(loss)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            history.train_loss.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        if dev is None:
-            continue
-        score = evaluate(model, dev, metric, device=config.device)
-        history.dev_metric.append(score)
-        if score > history.best_dev:
-            history.best_dev, history.best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(accelerator.unwrap_model(model).state_dict())
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    bar.close()
+    try:
+        for epoch in range(config.epochs):
+            prepared.train()
+            for batch in loader:
+                history.learning_rate.append(optimizer.param_groups[0]["lr"])
+                loss = prepared(**batch)["loss"]
+                accelerator.backward(loss)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                history.train_loss.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            if dev is None:
+                continue
+            score = evaluate(model, dev, metric, device=config.device, precision=config.precision, collate=collate)
+            history.dev_metric.append(score)
+            if score > history.best_dev:
+                history.best_dev, history.best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy(accelerator.unwrap_model(prepared).state_dict())
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+    finally:
+        bar.close()
+        accelerator.unwrap_model(prepared, keep_fp32_wrapper=False)  # hand the model back without autocast
     if best_state is not None:
-        accelerator.unwrap_model(model).load_state_dict(best_state)
+        model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history

@@ -13,6 +13,11 @@ Eq. 1) builds the *visible matrix* ``M``: sentence tokens see each other and
 their own word's branches, a branch sees only itself and its word; the
 mask-transformer (Eq. 2-4) adds ``M`` to the attention scores.
 
+Examples are compact: token ids, soft positions, and for each token its word
+and branch (O(L) per sentence). :func:`visible_matrix` turns those indices into
+``M`` for a whole batch at once, in ``collate``; :meth:`KnowledgeLayer.build`
+uses the same rule for one sentence (the views, the tests' oracle).
+
 Where the paper leaves details open we follow the authors' code: a word's
 tokens are ``tokenize(word)`` (their ``list(word)``), special tokens are one
 token, padding has position ``max_length - 1`` and sees nothing, and sequences
@@ -28,12 +33,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from kbench.encoders import EMBEDDED, fast_tokenize, load_encoder, load_tokenizer
 from kbench.errors import InputError
+from kbench.experiment import Variant
 from kbench.kg import KnowledgeGraph
-from kbench.text import SPECIAL_TOKENS, MentionDetector, split_units
+from kbench.text import SPECIAL_TOKENS, MentionDetector
 
 CITATION = {
     "title": "K-BERT: Enabling Language Representation with Knowledge Graph",
@@ -44,10 +51,56 @@ CITATION = {
 PAD = "[PAD]"
 UNK = "[UNK]"
 
+#: The notebook's three models: configuration differences of one K-BERT (the paper's ablation, §4.4).
+VARIANTS = (Variant("bert", "BERT", {"kg": None}),
+            Variant("kbert", "K-BERT", {}),
+            Variant("kbert_no_vm", "K-BERT w/o VM", {"use_visible_matrix": False}))
+
+
+def visible_matrix(word_index: torch.Tensor, branch_index: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Return K-BERT's visible matrices ``(B, L, L)`` (Eq. 1) from per-token word and branch indices ``(B, L)``.
+
+    ``branch_index`` is -1 for a sentence token, else an id unique to its
+    branch within the sentence. Token ``i`` sees ``j`` when both are in the
+    sentence, or they belong to the same word and one of them is in the
+    sentence, or both are in the same branch. Tokens at or past ``lengths`` see
+    and are seen by nothing.
+    """
+    in_sentence = branch_index < 0
+    row_sentence, column_sentence = in_sentence[:, :, None], in_sentence[:, None, :]
+    same_word = word_index[:, :, None] == word_index[:, None, :]
+    same_branch = (branch_index[:, :, None] == branch_index[:, None, :]) & ~row_sentence
+    visible = (row_sentence & column_sentence) | (same_word & (row_sentence | column_sentence)) | same_branch
+    real = torch.arange(word_index.shape[1], device=word_index.device)[None, :] < lengths[:, None]
+    return visible & real[:, :, None] & real[:, None, :]
+
+
+def attention_mask(visible: torch.Tensor) -> torch.Tensor:
+    """Return the ``(B, 1, L, L)`` boolean mask for SDPA attention from visible matrices ``(B, L, L)``.
+
+    A padding row sees nothing, which would make SDPA's softmax return NaN for
+    that row; here every token also sees itself. Real tokens already do, so
+    only padding rows change, and their outputs are never read.
+    """
+    eye = torch.eye(visible.shape[-1], dtype=torch.bool, device=visible.device)
+    return (visible | eye)[:, None, :, :]
+
+
+@dataclass
+class Example:
+    """One sentence tree, compact: O(L) integers per sentence, the visible matrix left to ``collate``."""
+
+    input_ids: np.ndarray        # int32 (n,), n <= max_length (ids of ``tokens`` when the layer has a vocab)
+    soft_positions: np.ndarray   # int32 (n,)
+    word_index: np.ndarray       # int32 (n,): the word each token belongs to
+    branch_index: np.ndarray     # int32 (n,): -1 for a sentence token, else its branch's id in the sentence
+    truncated: int = 0           # tokens cut off beyond max_length
+    labels: np.ndarray | int | None = None
+
 
 @dataclass
 class SentenceTree:
-    """A sentence with its injected knowledge, flattened as K-BERT's model sees it (Fig. 2)."""
+    """A sentence with its injected knowledge, flattened and padded as K-BERT's model sees it (Fig. 2)."""
 
     words: list[str]
     branches: list[list[str]]          # per word: the branch texts injected after it
@@ -58,25 +111,40 @@ class SentenceTree:
     word_index: np.ndarray             # int64: the word each token belongs to; -1 for padding
     length: int                        # tokens before padding (after cutting)
     truncated: int = 0                 # tokens cut off beyond max_length
+    branch_sizes: list[list[int]] = field(default_factory=list)   # per word: tokens of each branch, before cutting
     hard_positions: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.hard_positions = np.arange(len(self.tokens), dtype=np.int64)
 
 
-class KnowledgeLayer:
-    """Turn a sentence into a :class:`SentenceTree` with knowledge from ``kg`` (K-BERT §3.2-3.4).
+@dataclass
+class _Block:
+    """A word with its branches, flattened once and reused by every sentence that has the word."""
 
-    ``tokenize`` splits a word or a branch text into tokens; None means the
-    embedded encoder's tokenizer. ``predicate`` and ``joiner`` set the branch
+    tokens: list[str]
+    ids: np.ndarray          # int32, empty when the layer has no vocabulary
+    positions: np.ndarray    # int32: positions relative to the word's first token
+    branch: np.ndarray       # int32: -1 for the word's own tokens, else the branch's number within the word
+    advance: int             # the word's own tokens: how far the sentence's positions move on
+    branch_count: int
+    texts: list[str]
+
+
+class KnowledgeLayer:
+    """Turn a sentence into a compact :class:`Example` or a :class:`SentenceTree` with knowledge from ``kg``.
+
+    K-BERT §3.2-3.4. ``tokenize`` splits a word or a branch text into tokens;
+    None means the embedded encoder's tokenizer. ``vocab`` maps tokens to ids
+    (needed by :meth:`example`). ``predicate`` and ``joiner`` set the branch
     text (``pred + joiner + obj``, or ``obj`` alone). ``overflow`` decides what
-    happens past ``max_length``: ``"truncate"`` (the authors' behaviour, counted
-    in ``tree.truncated``) or ``"error"``.
+    happens past ``max_length``: ``"truncate"`` (the authors' behaviour,
+    counted in ``truncated``) or ``"error"``.
     """
 
     def __init__(self, kg: KnowledgeGraph | None, max_entities: int = 2, max_length: int = 128,
                  tokenize: Callable[[str], list[str]] | None = None, predicate: bool = True,
-                 joiner: str = "", overflow: str = "truncate"):
+                 joiner: str = "", overflow: str = "truncate", vocab: dict[str, int] | None = None):
         if max_entities < 0 or max_length < 1:
             raise InputError(f"max_entities must be >= 0 and max_length >= 1 (got {max_entities}, {max_length})")
         if overflow not in ("truncate", "error"):
@@ -88,9 +156,11 @@ class KnowledgeLayer:
         self.predicate = predicate
         self.joiner = joiner
         self.overflow = overflow
+        self.vocab = vocab
+        self._unknown_id = vocab.get(UNK, 0) if vocab is not None else 0
         self._detector: MentionDetector | None = None
         self._word_tokens: dict[str, list[str]] = {}
-        self._branch_tokens: dict[str, tuple[list[str], list[list[str]]]] = {}
+        self._blocks: dict[str, _Block] = {}
 
     @property
     def detector(self) -> MentionDetector:
@@ -122,163 +192,208 @@ class KnowledgeLayer:
             self._word_tokens[word] = cached
         return cached
 
-    def branches_of(self, word: str) -> tuple[list[str], list[list[str]]]:
-        """Return a word's branch texts and their tokens (first ``max_entities``, KG file order)."""
-        cached = self._branch_tokens.get(word)
-        if cached is None:
-            texts = self.kg.branches(word, self.predicate, self.joiner, self.max_entities) \
-                if self.max_entities else []
-            cached = (texts, [list(self.tokenize(text)) or [UNK] for text in texts])
-            self._branch_tokens[word] = cached
-        return cached
+    def branches_of(self, word: str) -> list[str]:
+        """Return a word's branch texts: its first ``max_entities`` distinct ones, in KG file order."""
+        if not self.max_entities:
+            return []
+        return self.kg.branches(word, self.predicate, self.joiner, self.max_entities)
 
-    def build(self, words_or_sentence: str | Sequence[str]) -> SentenceTree:
-        """Return the sentence tree of a raw sentence or a list of pre-segmented words."""
-        words = self.words(words_or_sentence)
-        tokens: list[str] = []
-        positions: list[int] = []
-        word_index: list[int] = []
-        branch_index: list[int] = []      # -1 for a sentence token, else a branch id unique in the tree
-        all_branches: list[list[str]] = []
-        last_position = -1
-        branch_id = 0
-        for index, word in enumerate(words):
-            word_tokens = self.tokens_of(word)
-            texts, branch_tokens = self.branches_of(word)
-            all_branches.append(texts)
-            tokens += word_tokens
-            positions += range(last_position + 1, last_position + 1 + len(word_tokens))
-            last_position += len(word_tokens)
-            word_index += [index] * len(word_tokens)
-            branch_index += [-1] * len(word_tokens)
-            for pieces in branch_tokens:
-                tokens += pieces
-                positions += range(last_position + 1, last_position + 1 + len(pieces))
-                word_index += [index] * len(pieces)
-                branch_index += [branch_id] * len(pieces)
-                branch_id += 1
-        return self._finish(words, all_branches, tokens, positions, word_index, branch_index)
+    def _block(self, word: str) -> _Block:
+        block = self._blocks.get(word)
+        if block is not None:
+            return block
+        own = self.tokens_of(word)
+        texts = self.branches_of(word)
+        tokens, positions, branch = list(own), list(range(len(own))), [-1] * len(own)
+        for number, text in enumerate(texts):
+            pieces = list(self.tokenize(text)) or [UNK]
+            tokens += pieces
+            positions += range(len(own), len(own) + len(pieces))
+            branch += [number] * len(pieces)
+        ids = (np.fromiter((self.vocab.get(t, self._unknown_id) for t in tokens), np.int32, len(tokens))
+               if self.vocab is not None else np.zeros(0, np.int32))
+        block = _Block(tokens, ids, np.asarray(positions, np.int32), np.asarray(branch, np.int32), len(own),
+                       len(texts), texts)
+        self._blocks[word] = block
+        return block
 
-    def _finish(self, words, all_branches, tokens, positions, word_index, branch_index) -> SentenceTree:
-        length = len(tokens)
+    def _flatten(self, words: list[str]):
+        """Return the sentence's blocks and its flattened arrays (positions, word, branch), before cutting."""
+        blocks = [self._block(word) for word in words]
+        sizes = np.fromiter((len(b.positions) for b in blocks), np.int64, len(blocks))
+        advances = np.fromiter((b.advance for b in blocks), np.int32, len(blocks))
+        branch_counts = np.fromiter((b.branch_count for b in blocks), np.int32, len(blocks))
+        starts = np.cumsum(advances, dtype=np.int32) - advances
+        first_branch = np.cumsum(branch_counts, dtype=np.int32) - branch_counts
+        positions = np.concatenate([b.positions for b in blocks]) + np.repeat(starts, sizes)
+        local = np.concatenate([b.branch for b in blocks])
+        branch = np.where(local < 0, -1, local + np.repeat(first_branch, sizes)).astype(np.int32)
+        word_index = np.repeat(np.arange(len(blocks), dtype=np.int32), sizes)
+        return blocks, positions, word_index, branch
+
+    def _cut(self, length: int) -> int:
         cut = max(0, length - self.max_length)
         if cut and self.overflow == "error":
             raise InputError(f"the sentence tree has {length} tokens, over max_length={self.max_length}: "
                              "shorten the sentence, lower max_entities, or raise max_length")
-        kept = length - cut
-        # Visibility between two kept tokens does not depend on cut ones, so
-        # building the matrix on the kept tokens equals building then cutting.
-        words_of = np.asarray(word_index[:kept], dtype=np.int64)
-        branch_of = np.asarray(branch_index[:kept], dtype=np.int64)
-        in_sentence = branch_of < 0
-        same_word = words_of[:, None] == words_of[None, :]
-        either_in_sentence = in_sentence[:, None] | in_sentence[None, :]
-        visible = np.zeros((self.max_length, self.max_length), dtype=bool)
-        visible[:kept, :kept] = ((in_sentence[:, None] & in_sentence[None, :])
-                                 | (same_word & either_in_sentence)
-                                 | ((branch_of[:, None] == branch_of[None, :]) & ~in_sentence[:, None]))
+        return cut
+
+    def example(self, words_or_sentence: str | Sequence[str]) -> Example:
+        """Return the compact example of a sentence: ids, soft positions, word and branch per token."""
+        if self.vocab is None:
+            raise InputError("example() needs token ids: give the layer a vocab (token -> id)")
+        blocks, positions, word_index, branch = self._flatten(self.words(words_or_sentence))
+        cut = self._cut(len(positions))
+        kept = len(positions) - cut
+        ids = np.concatenate([b.ids for b in blocks])
+        return Example(ids[:kept], positions[:kept], word_index[:kept], branch[:kept], cut)
+
+    def build(self, words_or_sentence: str | Sequence[str]) -> SentenceTree:
+        """Return the padded sentence tree, with its visible matrix (for views and tests)."""
+        words = self.words(words_or_sentence)
+        blocks, positions, word_index, branch = self._flatten(words)
+        cut = self._cut(len(positions))
+        kept = len(positions) - cut
+        tokens = [t for b in blocks for t in b.tokens][:kept]
         pad = self.max_length - kept
+        matrix = visible_matrix(torch.from_numpy(word_index[None, :kept].astype(np.int64)),
+                                torch.from_numpy(branch[None, :kept].astype(np.int64)), torch.tensor([kept]))[0]
+        visible = np.zeros((self.max_length, self.max_length), dtype=bool)
+        visible[:kept, :kept] = matrix.numpy()
         soft = np.full(self.max_length, self.max_length - 1, dtype=np.int64)
         soft[:kept] = positions[:kept]
         segments = np.zeros(self.max_length, dtype=np.int64)
-        segments[:kept] = ~in_sentence
+        segments[:kept] = branch[:kept] >= 0
         index = np.full(self.max_length, -1, dtype=np.int64)
-        index[:kept] = words_of
-        return SentenceTree(words=words, branches=all_branches, tokens=tokens[:kept] + [PAD] * pad,
+        index[:kept] = word_index[:kept]
+        return SentenceTree(words=words, branches=[b.texts for b in blocks], tokens=tokens + [PAD] * pad,
                             soft_positions=soft, visible_matrix=visible, segments=segments, word_index=index,
-                            length=kept, truncated=cut)
+                            length=kept, truncated=cut,
+                            branch_sizes=[np.bincount(b.branch[b.branch >= 0], minlength=b.branch_count).tolist()
+                                          for b in blocks])
 
-    def encode(self, sentences: Sequence[str | Sequence[str]], tokenizer, use_visible_matrix: bool = True,
-               use_soft_positions: bool = True) -> dict[str, torch.Tensor]:
-        """Return model inputs for many sentences: ids, positions and a 4-D boolean attention mask.
 
-        ``use_visible_matrix=False`` is the paper's ablation: knowledge stays in
-        the sequence but every real token sees every real token.
-        """
-        trees = [self.build(sentence) for sentence in
-                 tqdm(sentences, desc="sentence trees", disable=len(sentences) < 2000, leave=False)]
-        return self.inputs(trees, tokenizer, use_visible_matrix, use_soft_positions)
+class ExampleDataset(Dataset):
+    """A list of compact :class:`Example` s (what ``model.dataset`` returns)."""
 
-    def inputs(self, trees: Sequence[SentenceTree], tokenizer, use_visible_matrix: bool = True,
-               use_soft_positions: bool = True) -> dict[str, torch.Tensor]:
-        """Return model inputs for trees already built (see :meth:`encode`)."""
-        ids = torch.tensor([tokenizer.convert_tokens_to_ids(tree.tokens) for tree in trees], dtype=torch.long)
-        key = "soft_positions" if use_soft_positions else "hard_positions"
-        positions = torch.from_numpy(np.stack([getattr(tree, key) for tree in trees]))
-        if use_visible_matrix:
-            visible = torch.from_numpy(np.stack([tree.visible_matrix for tree in trees]))
+    def __init__(self, examples: list[Example]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Example:
+        return self.examples[index]
+
+
+def collate(examples: Sequence[Example], max_length: int, pad_id: int, use_visible_matrix: bool = True,
+            use_soft_positions: bool = True) -> dict[str, torch.Tensor]:
+    """Return a batch: ids, positions and the 4-D boolean mask, padded to the batch's longest example.
+
+    The mask equals the stacked ``build(...)`` visible matrices cut to that
+    length (plus each padding token seeing itself). ``use_visible_matrix=False``
+    is the paper's ablation: every real token sees every real token.
+    """
+    if not examples:
+        raise InputError("cannot collate an empty batch")
+    width = max(len(e.input_ids) for e in examples)
+    count = len(examples)
+    ids = torch.full((count, width), pad_id, dtype=torch.long)
+    positions = torch.full((count, width), max_length - 1, dtype=torch.long)
+    words = torch.full((count, width), -1, dtype=torch.long)
+    branches = torch.full((count, width), -1, dtype=torch.long)
+    lengths = torch.tensor([len(e.input_ids) for e in examples])
+    for row, example in enumerate(examples):
+        n = len(example.input_ids)
+        ids[row, :n] = torch.from_numpy(example.input_ids)
+        positions[row, :n] = torch.from_numpy(example.soft_positions) if use_soft_positions else torch.arange(n)
+        words[row, :n] = torch.from_numpy(example.word_index)
+        branches[row, :n] = torch.from_numpy(example.branch_index)
+    if use_visible_matrix:
+        visible = visible_matrix(words, branches, lengths)
+    else:
+        real = torch.arange(width)[None, :] < lengths[:, None]
+        visible = real[:, :, None] & real[:, None, :]
+    batch = {"input_ids": ids, "position_ids": positions, "attention_mask": attention_mask(visible)}
+    if examples[0].labels is not None:
+        if isinstance(examples[0].labels, np.ndarray):
+            labels = torch.full((count, width), -100, dtype=torch.long)
+            for row, example in enumerate(examples):
+                labels[row, :len(example.labels)] = torch.from_numpy(example.labels)
+            batch["labels"] = labels
         else:
-            real = torch.from_numpy(np.stack([np.arange(self.max_length) < tree.length for tree in trees]))
-            visible = real[:, :, None] & real[:, None, :]
-        return {"input_ids": ids, "position_ids": positions, "attention_mask": attention_mask(visible)}
-
-
-def attention_mask(visible_matrix: torch.Tensor) -> torch.Tensor:
-    """Return the ``(B, 1, L, L)`` boolean mask for SDPA attention from visible matrices ``(B, L, L)``.
-
-    A padding row sees nothing, which would make SDPA's softmax return NaN for
-    that row; here every token also sees itself. Real tokens already do, so
-    only padding rows change, and their outputs are never read.
-    """
-    eye = torch.eye(visible_matrix.shape[-1], dtype=torch.bool)
-    return (visible_matrix | eye)[:, None, :, :]
-
-
-def trim_padding(input_ids: torch.Tensor, position_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return the inputs cut after the last column holding a real token in any row of the batch.
-
-    Trees are padded at the end and padding is invisible to real tokens, so the
-    cut columns change nothing a real token computes; it only saves their cost.
-    """
-    real_columns = (input_ids != pad_id).any(0).nonzero()
-    length = int(real_columns.max()) + 1 if len(real_columns) else 1
-    if length == input_ids.shape[1]:
-        return input_ids, position_ids, attention_mask
-    return input_ids[:, :length], position_ids[:, :length], attention_mask[:, :, :length, :length]
+            batch["labels"] = torch.tensor([int(e.labels) for e in examples])
+    return batch
 
 
 class KBertClassifier(nn.Module):
     """Sentence classification with K-BERT (the authors' ``run_kbert_cls.py``).
 
     ``kg=None`` is plain BERT on the same base; ``use_visible_matrix=False`` the
-    paper's ablation. The head follows the authors' code: the first token's
-    state, a ``tanh`` dense layer, a linear output (no extra dropout). A single-sentence input is all
-    segment 0 (UER marks real tokens 1 and padding 0; with an attention mask
-    the two are equivalent up to a learned constant).
+    paper's ablation. As in the authors' code the sentence is prefixed with
+    [CLS], and the head is the first token's state, a ``tanh`` dense layer and
+    a linear output (no dropout of its own; the encoder keeps its dropout). A
+    single-sentence input is all segment 0 (UER marks real tokens 1 and padding
+    0; with an attention mask the two are equivalent up to a learned constant).
+    ``layers`` and ``freeze_word_embeddings`` go to :func:`kbench.encoders.load_encoder`.
     """
+
+    prefix: tuple[str, ...] = ("[CLS]",)
 
     def __init__(self, num_labels: int, kg: KnowledgeGraph | None = None, base_model: str = EMBEDDED, *,
                  max_entities: int = 2, max_length: int = 128, use_visible_matrix: bool = True,
                  use_soft_positions: bool = True, predicate: bool = True, joiner: str = "",
-                 vocab: str | None = None, dropout: float = 0.1, seed: int = 0):
+                 vocab: str | None = None, layers: int | None = None, freeze_word_embeddings: bool = False,
+                 seed: int = 0):
         super().__init__()
         if num_labels < 2:
             raise InputError(f"num_labels must be at least 2, got {num_labels}")
         torch.manual_seed(seed)
-        encoder = load_encoder(base_model, vocab=vocab, seed=seed)
+        encoder = load_encoder(base_model, vocab=vocab, seed=seed, layers=layers,
+                               freeze_word_embeddings=freeze_word_embeddings)
         self.bert = encoder.model
         self.tokenizer = encoder.tokenizer
         self.description = encoder.description
-        self.layer = KnowledgeLayer(kg, max_entities, max_length, self.tokenizer.tokenize, predicate, joiner)
+        self.layer = KnowledgeLayer(kg, max_entities, max_length, self.tokenizer.tokenize, predicate, joiner,
+                                    vocab=self.tokenizer.get_vocab())
         self.use_visible_matrix = use_visible_matrix
         self.use_soft_positions = use_soft_positions
         hidden = self.bert.config.hidden_size
-        self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden, hidden)
         self.output = nn.Linear(hidden, num_labels)
 
-    def encode(self, sentences: Sequence[str | Sequence[str]]) -> dict[str, torch.Tensor]:
-        """Return model inputs for ``sentences``, each prefixed with [CLS] as in the authors' code."""
-        prefixed = [["[CLS]"] + self.layer.words(s) for s in sentences]
-        return self.layer.encode(prefixed, self.tokenizer, self.use_visible_matrix, self.use_soft_positions)
+    def words(self, sentence: str | Sequence[str]) -> list[str]:
+        """Return the words the model reads for ``sentence``: [CLS] and the sentence's words."""
+        return [*self.prefix, *self.layer.words(sentence)]
+
+    def dataset(self, texts: Sequence[str | Sequence[str]], labels: Sequence[int] | None = None) -> ExampleDataset:
+        """Return the compact examples of ``texts`` (with their ``labels``) for :meth:`collate`."""
+        if labels is not None and len(labels) != len(texts):
+            raise InputError(f"{len(texts)} sentences but {len(labels)} labels")
+        examples = []
+        for index, text in enumerate(tqdm(texts, desc="sentence trees", disable=len(texts) < 5000, leave=False)):
+            example = self.layer.example(self.words(text))
+            example.labels = None if labels is None else int(labels[index])
+            examples.append(example)
+        return ExampleDataset(examples)
+
+    def tree(self, sentence: str | Sequence[str]) -> SentenceTree:
+        """Return the sentence tree the model reads for ``sentence`` (for views)."""
+        return self.layer.build(self.words(sentence))
+
+    def collate(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+        """Return the batch of ``examples`` (see :func:`collate`) with this model's ablation switches."""
+        return collate(examples, self.layer.max_length, self.tokenizer.pad_token_id, self.use_visible_matrix,
+                       self.use_soft_positions)
+
+    def states(self, input_ids, position_ids, attention_mask) -> torch.Tensor:
+        """Return the encoder's last hidden states for a batch."""
+        return self.bert(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
+                         token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
 
     def forward(self, input_ids, position_ids, attention_mask, labels=None) -> dict[str, torch.Tensor]:
         """Return ``logits`` (and ``loss`` when ``labels`` are given)."""
-        input_ids, position_ids, attention_mask = trim_padding(input_ids, position_ids, attention_mask,
-                                                               self.tokenizer.pad_token_id)
-        states = self.bert(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
-                           token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+        states = self.states(input_ids, position_ids, attention_mask)
         logits = self.output(torch.tanh(self.dense(states[:, 0])))
         out = {"logits": logits}
         if labels is not None:
@@ -287,85 +402,88 @@ class KBertClassifier(nn.Module):
 
 
 class KBertTagger(KBertClassifier):
-    """Token tagging (NER) with K-BERT (the authors' ``run_kbert_ner.py``).
+    """Token tagging (NER) with K-BERT, as the authors' ``run_kbert_ner.py`` does it.
 
-    As in the authors' code, injected knowledge tokens are trained to predict
-    an extra ``[ENT]`` tag and are left out of evaluation; padding is ignored.
+    Following that script: no [CLS]; the output layer reads each token's final
+    state directly (no dropout of its own); branches are objects only
+    (``predicate=False``, their KG built with ``predicate=False``); injected
+    knowledge tokens are trained to predict an extra ``[ENT]`` tag and are left
+    out of evaluation; padding is ignored. A sentence comes as units (Chinese
+    characters, or words) with one tag each; units are grouped into KG
+    subjects by the one :class:`~kbench.text.MentionDetector` (the authors
+    segment with pkuseg and the KG as user dictionary). One deviation: a group
+    is kept only when its tokens are its units' tokens in order, so every
+    unit's tag lands on its own first token (other pieces are not scored).
     """
 
     ENT = "[ENT]"
+    prefix = ()
 
-    def __init__(self, tags: Sequence[str], kg: KnowledgeGraph | None = None, base_model: str = EMBEDDED, **kw):
+    def __init__(self, tags: Sequence[str], kg: KnowledgeGraph | None = None, base_model: str = EMBEDDED, **options):
         self.tags = list(tags) + ([self.ENT] if self.ENT not in tags else [])
-        super().__init__(len(self.tags), kg, base_model, **kw)
+        options.setdefault("predicate", False)
+        super().__init__(len(self.tags), kg, base_model, **options)
         del self.dense
         self.output = nn.Linear(self.bert.config.hidden_size, len(self.tags))
-        self._longest_subject: int | None = None
 
-    def encode_tagged(self, units: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]) -> dict[str, torch.Tensor]:
-        """Return inputs and ``labels`` for sentences given as units (e.g. characters) with one tag each.
+    def group(self, units: Sequence[str]) -> tuple[list[str], list[list[int]]]:
+        """Return the words of a unit sequence and, per word, the indices of its units."""
+        words, groups = [], []
+        for start, end, subject in self.layer.detector.spans(units):
+            if subject is not None and self.layer.tokens_of(subject) == [
+                    t for unit in units[start:end] for t in self.layer.tokens_of(unit)]:
+                words.append(subject)
+                groups.append(list(range(start, end)))
+            else:
+                words += units[start:end]
+                groups += [[i] for i in range(start, end)]
+        return words, groups
 
-        Units are grouped into KG subjects by forward maximum matching; a group
-        is kept only when its tokens are the concatenation of its units' tokens,
-        so every unit's tag lands on its first token (others get -100).
-        """
+    def dataset(self, units: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> ExampleDataset:
+        """Return compact examples with per-token labels: a unit's tag on its first token, [ENT] on knowledge."""
         tag_id = {tag: i for i, tag in enumerate(self.tags)}
-        all_words, all_labels = [], []
-        for sentence_units, sentence_tags in zip(units, tags):
-            if len(sentence_units) != len(sentence_tags):
-                raise InputError(f"{len(sentence_units)} units but {len(sentence_tags)} tags in "
-                                 f"{' '.join(sentence_units)[:60]!r}")
-            unknown = set(sentence_tags) - set(tag_id)
-            if unknown:
-                raise InputError(f"unknown tags {sorted(unknown)}: known tags are {self.tags}")
-            words, labels = ["[CLS]"], [-100]
-            for word, group in self._group_units(list(sentence_units)):
-                words.append(word)
-                for unit_tag_index, unit in zip(group, (sentence_units[g] for g in group)):
-                    pieces = self.layer.tokens_of(unit)
-                    labels += [tag_id[sentence_tags[unit_tag_index]]] + [-100] * (len(pieces) - 1)
-            all_words.append(words)
-            all_labels.append(labels)
-        trees = [self.layer.build(words) for words in all_words]
-        inputs = self.layer.inputs(trees, self.tokenizer, self.use_visible_matrix, self.use_soft_positions)
-        inputs["labels"] = self._align(trees, all_labels, tag_id[self.ENT])
-        return inputs
-
-    def _group_units(self, units: list[str]) -> list[tuple[str, list[int]]]:
-        joiner = self.layer.joiner
-        if self._longest_subject is None:
-            self._longest_subject = max((len(split_units(s)) for s in self.layer.kg.subjects), default=1)
-        longest = self._longest_subject
-        groups, i = [], 0
-        while i < len(units):
-            for size in range(min(longest, len(units) - i), 0, -1):
-                word = joiner.join(units[i:i + size])
-                if size == 1 or (word in self.layer.kg and self.layer.tokens_of(word) ==
-                                 [t for u in units[i:i + size] for t in self.layer.tokens_of(u)]):
-                    groups.append((word, list(range(i, i + size))))
-                    i += size
-                    break
-        return groups
-
-    def _align(self, trees: list[SentenceTree], all_labels: list[list[int]], ent_label: int) -> torch.Tensor:
-        rows = []
-        for tree, labels in zip(trees, all_labels):
-            row = np.full(self.layer.max_length, -100, dtype=np.int64)
-            sentence_slots = np.flatnonzero((tree.segments == 0) & (np.arange(len(row)) < tree.length))
-            row[sentence_slots] = labels[:len(sentence_slots)]
-            row[(tree.segments == 1)] = ent_label
-            rows.append(row)
-        return torch.from_numpy(np.stack(rows))
+        ent = tag_id[self.ENT]
+        examples = []
+        for index, sentence_units in enumerate(units):
+            sentence_units = list(sentence_units)
+            if not sentence_units:
+                raise InputError(f"sentence #{index} has no units")
+            sentence_tags = None if tags is None else list(tags[index])
+            if sentence_tags is not None:
+                if len(sentence_units) != len(sentence_tags):
+                    raise InputError(f"{len(sentence_units)} units but {len(sentence_tags)} tags in "
+                                     f"{' '.join(sentence_units)[:60]!r}")
+                unknown = set(sentence_tags) - set(tag_id)
+                if unknown:
+                    raise InputError(f"unknown tags {sorted(unknown)}: known tags are {self.tags}")
+            words, groups = self.group(sentence_units)
+            example = self.layer.example(words)
+            if sentence_tags is not None:
+                unit_labels = []
+                for group in groups:
+                    for unit in group:
+                        pieces = len(self.layer.tokens_of(sentence_units[unit]))
+                        unit_labels += [tag_id[sentence_tags[unit]]] + [-100] * (pieces - 1)
+                labels = np.full(len(example.input_ids), ent, dtype=np.int64)
+                sentence = example.branch_index < 0
+                labels[sentence] = unit_labels[:int(sentence.sum())]
+                example.labels = labels
+            examples.append(example)
+        return ExampleDataset(examples)
 
     def forward(self, input_ids, position_ids, attention_mask, labels=None) -> dict[str, torch.Tensor]:
         """Return per-token ``logits`` (and ``loss`` over labelled tokens when ``labels`` are given)."""
-        states = self.bert(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
-                           token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
-        logits = self.output(self.dropout(states))
+        logits = self.output(self.states(input_ids, position_ids, attention_mask))
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
         return out
+
+    def metrics(self) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
+        """Typed entity F1 (conlleval, the selection metric) and the authors' untyped ``evaluate()`` F1."""
+        from kbench.metrics import authors_ner_f1, tagging_f1
+
+        return {"f1": tagging_f1(self.tags), "authors_f1": authors_ner_f1(self.tags)}
 
 
 @torch.no_grad()
@@ -375,8 +493,8 @@ def attention_from_first_token(model: KBertClassifier, sentence: str | Sequence[
     This is what the notebook's "knowledge noise" section plots: with the
     visible matrix, [CLS] gives no weight to injected tokens; without it, it may.
     """
-    inputs = model.encode([sentence])
-    length = int(model.layer.build(["[CLS]"] + model.layer.words(sentence)).length)
+    inputs = model.collate([model.layer.example(model.words(sentence))])
+    length = inputs["input_ids"].shape[1]
     device = next(model.parameters()).device
     # The eager path (the one that returns attention weights) adds the mask to
     # the scores, so it needs the additive form of the boolean mask.
@@ -392,68 +510,3 @@ def attention_from_first_token(model: KBertClassifier, sentence: str | Sequence[
     weights = torch.stack([layer[0, :, 0, :length].mean(0) for layer in out.attentions]).float().cpu().numpy()
     tokens = [model.tokenizer.convert_ids_to_tokens(int(i)) for i in inputs["input_ids"][0, :length]]
     return tokens, weights
-
-
-@dataclass
-class VariantResult:
-    """One model variant trained and tested: its score, training history and the model itself."""
-
-    name: str
-    test_score: float                  # accuracy for classification, entity F1 for tagging
-    history: object
-    model: KBertClassifier
-
-
-VARIANTS = {"bert": dict(knowledge=False), "kbert": dict(knowledge=True),
-            "kbert_no_vm": dict(knowledge=True, use_visible_matrix=False)}
-
-
-def compare_variants(train: tuple[list, list], dev: tuple[list, list], test: tuple[list, list], num_labels: int,
-                     kg: KnowledgeGraph, base_model: str = EMBEDDED, variants: Sequence[str] = tuple(VARIANTS),
-                     config=None, **layer_options) -> dict[str, VariantResult]:
-    """Train and test plain BERT, K-BERT and K-BERT without the visible matrix on the same split and seed.
-
-    ``train``/``dev``/``test`` are ``(sentences, labels)``; ``layer_options`` go
-    to :class:`KBertClassifier` (``max_length``, ``max_entities``, ``joiner``...).
-    """
-    def build(knowledge_graph, options):
-        model = KBertClassifier(num_labels, knowledge_graph, base_model, **options)
-        return model, [{**model.encode(texts), "labels": torch.tensor(labels)} for texts, labels in (train, dev, test)]
-
-    return _compare(build, kg, variants, config, layer_options, metric=None)
-
-
-def compare_tagging_variants(train: tuple[list, list], dev: tuple[list, list], test: tuple[list, list],
-                             tags: Sequence[str], kg: KnowledgeGraph, base_model: str = EMBEDDED,
-                             variants: Sequence[str] = tuple(VARIANTS), config=None,
-                             **layer_options) -> dict[str, VariantResult]:
-    """Like :func:`compare_variants` for NER: ``(units, tags)`` splits, scored by entity-level F1.
-
-    The result's ``test_score`` is the test F1.
-    """
-    from kbench.metrics import tagging_f1
-
-    def build(knowledge_graph, options):
-        model = KBertTagger(tags, knowledge_graph, base_model, **options)
-        return model, [model.encode_tagged(units, unit_tags) for units, unit_tags in (train, dev, test)]
-
-    return _compare(build, kg, variants, config, layer_options, metric=lambda model: tagging_f1(model.tags))
-
-
-def _compare(build, kg, variants, config, layer_options, metric) -> dict[str, VariantResult]:
-    from kbench.train import TrainConfig, accuracy, evaluate, fit
-
-    config = config or TrainConfig()
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(VARIANTS)}")
-    results = {}
-    for name in variants:
-        options = dict(VARIANTS[name])
-        knowledge = options.pop("knowledge")
-        model, (train_data, dev_data, test_data) = build(kg if knowledge else None,
-                                                         {"seed": config.seed, **options, **layer_options})
-        score = metric(model) if metric else accuracy
-        history = fit(model, train_data, dev_data, config, metric=score, description=name)
-        results[name] = VariantResult(name, evaluate(model, test_data, score, device=config.device), history, model)
-    return results

@@ -19,7 +19,7 @@ compare it with.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import ahocorasick_rs
 
@@ -36,6 +36,7 @@ _RUN_OR_SPACE_SPLIT = re.compile("(" + _RUN + r"|\s+)")
 # Units that are runs are encoded as characters from Supplementary Private Use Area-B.
 _FIRST_CODE = 0x100000
 _UNKNOWN_RUN = "\U0010FFFD"   # a run that no subject contains
+_ATOMIC = "\U0010FFFC"        # a given unit that no subject can contain (see ``MentionDetector.spans``)
 _PLACEHOLDER = re.compile("[\U00100000-\U0010FFFD]")
 
 
@@ -131,6 +132,36 @@ class MentionDetector:
             words += text[position:]
             return words
         return self._decode(text, matches, runs)
+
+    def spans(self, units: Sequence[str]) -> list[tuple[int, int, str | None]]:
+        """Return ``units`` grouped left to right into ``(start, end, subject)``, ``end`` exclusive.
+
+        The same forward maximum matching as :meth:`segment`, over units the
+        caller already has (a tagged sentence's characters or words): a group is
+        a KG subject whose units equal ``units[start:end]``, or one unit with
+        ``subject`` None. A given unit that is itself several units (``"a-b"``)
+        or empty is atomic and never part of a subject.
+        """
+        codes, encoded = self._codes, []
+        for unit in units:
+            if not isinstance(unit, str):
+                raise InputError(f"a unit must be a str, not {type(unit).__name__}")
+            if len(unit) == 1 and not unit.isspace() and not _RUN_OR_SPACE.fullmatch(unit) \
+                    and not _PLACEHOLDER.match(unit):
+                encoded.append(unit)
+            elif _RUN_OR_SPACE.fullmatch(unit) and not unit[0].isspace():
+                encoded.append(codes.get(unit, _UNKNOWN_RUN))
+            else:
+                encoded.append(_ATOMIC)
+        groups: list[tuple[int, int, str | None]] = []
+        position = 0
+        matches = self._automaton.find_matches_as_indexes("".join(encoded)) if self._automaton is not None else []
+        for index, start, end in matches:
+            groups += [(i, i + 1, None) for i in range(position, start)]
+            groups.append((start, end, self._subjects[index]))
+            position = end
+        groups += [(i, i + 1, None) for i in range(position, len(encoded))]
+        return groups
 
     def _decode(self, text: str, matches: list[tuple[int, int, int]], runs: list[str]) -> list[str]:
         """Return the words of an encoded sentence, putting each run unit back where its code stands."""

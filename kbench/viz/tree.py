@@ -15,16 +15,46 @@ BRANCH_COLOR = "#fde2c4"
 VISIBLE_COLOR = "#2f6f9f"
 
 
+def kept_parts(tree) -> tuple[list[bool], list[list[bool]]]:
+    """Return which words, and which of each word's branches, keep at least one token after the cut."""
+    kept_words = [False] * len(tree.words)
+    kept_branches = [[False] * len(branches) for branches in tree.branches]
+    seen: dict[int, int] = {}       # word -> branch tokens passed so far, to tell its branches apart
+    sizes = getattr(tree, "branch_sizes", None)
+    for i in range(tree.length):
+        word = int(tree.word_index[i])
+        if tree.segments[i] == 0:
+            kept_words[word] = True
+        elif sizes is not None:
+            passed = seen.get(word, 0)
+            seen[word] = passed + 1
+            total = 0
+            for number, size in enumerate(sizes[word]):
+                total += size
+                if passed < total:
+                    kept_branches[word][number] = True
+                    break
+    return kept_words, kept_branches
+
+
 def sentence_tree_html(tree) -> str:
-    """Return the sentence as a row of words, each with its injected branches hanging beneath it."""
+    """Return the sentence as a row of words, each with its injected branches hanging beneath it.
+
+    Words and branches cut at ``max_length`` are drawn struck through and grey,
+    not as kept.
+    """
+    kept_words, kept_branches = kept_parts(tree)
+    cut_style = "opacity:0.45;text-decoration:line-through"
     columns = []
-    for word, branches in zip(tree.words, tree.branches):
+    for word, branches, word_kept, branch_kept in zip(tree.words, tree.branches, kept_words, kept_branches):
         hanging = "".join(f'<div style="margin-top:4px;padding:2px 6px;background:{BRANCH_COLOR};'
-                          f'border-radius:4px;font-size:90%">↳ {escape(text)}</div>' for text in branches)
+                          f'border-radius:4px;font-size:90%;{"" if kept else cut_style}">↳ {escape(text)}</div>'
+                          for text, kept in zip(branches, branch_kept))
         columns.append(f'<div style="display:inline-block;vertical-align:top;margin:2px 4px">'
                        f'<div style="padding:2px 6px;background:{SENTENCE_COLOR};border-radius:4px;'
-                       f'font-weight:bold">{escape(word)}</div>{hanging}</div>')
-    note = f"<div style='color:#a33'>{tree.truncated} token(s) cut at max_length</div>" if tree.truncated else ""
+                       f'font-weight:bold;{"" if word_kept else cut_style}">{escape(word)}</div>{hanging}</div>')
+    note = (f"<div style='color:#a33'>{tree.truncated} token(s) cut at max_length={len(tree.tokens)} "
+            "(struck through)</div>" if tree.truncated else "")
     return f'<div style="font-family:sans-serif">{"".join(columns)}{note}</div>'
 
 

@@ -1,0 +1,95 @@
+"""The experiment harness: variants of one model, trained and scored on one split and seed.
+
+Every notebook's comparison goes through here (first in ``01_k_bert``, section
+"The experiment"). A :class:`Variant` is a configuration difference of one
+model — knowledge on or off, an ablation — given as keyword options that
+override the model's defaults. :func:`compare_variants` builds each variant
+with the same seed, turns the same ``(texts, labels)`` splits into its own
+examples (``model.dataset``), trains it with :func:`kbench.train.fit` (batches
+from ``model.collate``) and scores it on test with every metric the model
+declares (``model.metrics()``; accuracy when it declares none). The first
+metric selects the best dev epoch and is the result's ``test_score``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from kbench.errors import InputError
+
+Split = tuple[Sequence, Sequence]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model configuration: a metric-safe ``name``, a display ``label`` (the paper's), and its options."""
+
+    name: str
+    label: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class VariantResult:
+    """One variant trained and tested: its scores, training history, the model, and the time it took."""
+
+    name: str
+    label: str
+    test_score: float                  # the first metric's test value
+    test_scores: dict[str, float]      # every metric's test value
+    history: object
+    model: torch.nn.Module
+    seconds: float = 0.0
+
+
+def metrics_of(model: torch.nn.Module) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
+    """Return the model's metrics (``model.metrics()``), or accuracy alone."""
+    from kbench.train import accuracy
+
+    declared = model.metrics() if hasattr(model, "metrics") else {"accuracy": accuracy}
+    if not declared:
+        raise InputError(f"{type(model).__name__}.metrics() declares no metric")
+    return dict(declared)
+
+
+def compare_variants(make_model: Callable[..., torch.nn.Module], variants: Sequence[Variant], train: Split,
+                     dev: Split, test: Split, config=None, only: Sequence[str] | None = None,
+                     progress: Callable[[str], None] | None = None) -> dict[str, VariantResult]:
+    """Train and test each variant of ``make_model`` on the same splits and seed; return results by name.
+
+    ``make_model(seed=..., **variant.options)`` builds one variant; ``only``
+    picks variants by name. ``train``/``dev``/``test`` are ``(texts, labels)``.
+    """
+    from kbench.train import TrainConfig, fit, predict_with_labels
+
+    config = config or TrainConfig()
+    known = {v.name: v for v in variants}
+    if len(known) != len(variants):
+        raise InputError("variant names must be distinct")
+    chosen = list(only) if only is not None else list(known)
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(known)}")
+    for split_name, split in (("train", train), ("dev", dev), ("test", test)):
+        if len(split) != 2 or len(split[0]) != len(split[1]) or not len(split[0]):
+            raise InputError(f"the {split_name} split must be (texts, labels) of the same, non-zero length")
+    results = {}
+    for name in chosen:
+        variant = known[name]
+        start = time.perf_counter()
+        model = make_model(seed=config.seed, **variant.options)
+        metrics = metrics_of(model)
+        select = next(iter(metrics.values()))
+        train_data, dev_data, test_data = (model.dataset(*split) for split in (train, dev, test))
+        history = fit(model, train_data, dev_data, config, metric=select, description=variant.label)
+        logits, labels = predict_with_labels(model, test_data, device=config.device, precision=config.precision)
+        scores = {metric_name: metric(logits, labels) for metric_name, metric in metrics.items()}
+        results[name] = VariantResult(name, variant.label, next(iter(scores.values())), scores, history, model,
+                                      time.perf_counter() - start)
+        if progress is not None:
+            progress(f"{variant.label}: test {next(iter(scores))} {results[name].test_score:.3f} "
+                     f"({results[name].seconds:.0f} s)")
+    return results
