@@ -58,6 +58,10 @@ def test_unknown_data_and_kg_names():
         load_kbert_dataset("imdb", "train")
     with pytest.raises(UnknownNameError):
         load_kbert_dataset("chnsenticorp", "validation")
+    for name in ("msra_ner", "financial_ner"):  # declared for evaluation only: their train files are not in the manifest
+        with pytest.raises(UnknownNameError, match="no train split"):
+            load_kbert_dataset(name, "train")
+        assert not any(entry.startswith(f"kbert/datasets/{name}/train") for entry in read_manifest())
 
 
 def test_missing_local_file_without_fetch(tmp_path):

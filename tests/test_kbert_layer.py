@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from kbench.errors import InputError
 from kbench.kg import KnowledgeGraph
-from kbench.models.kbert import KnowledgeLayer, attention_mask
+from kbench.models.kbert import KnowledgeLayer, attention_mask, collate
 from oracle_kbert import build_oracle
 
 import torch
@@ -182,3 +182,56 @@ def test_layer_matches_oracle_on_real_hownet(real_data):
         assert np.array_equal(tree.visible_matrix, visible) and tree.segments.tolist() == segments.tolist()
         injected += int(tree.segments.sum())
     assert injected > 0  # HowNet does inject knowledge into these sentences
+
+
+# ---- compact examples and per-batch masks: the same rule as the sentence tree ----
+def vocab_of(words_lists, triples):
+    tokens = {"[PAD]", "[UNK]"} | set(SPECIAL_TOKENS_FOR_VOCAB)
+    for words in words_lists:
+        for word in words:
+            tokens |= set(tokenize_chars(word))
+    for s, p, o in triples:
+        tokens |= set(tokenize_chars(s + p + o))
+    return {token: index for index, token in enumerate(sorted(tokens))}
+
+
+SPECIAL_TOKENS_FOR_VOCAB = ["[CLS]", "[SEP]"]
+
+
+@given(batch=st.lists(st.lists(WORDS, min_size=1, max_size=10), min_size=1, max_size=4), triples=TRIPLES,
+       max_entities=st.integers(0, 3), max_length=st.integers(1, 40), use_vm=st.booleans())
+def test_collate_equals_stacked_trees(batch, triples, max_entities, max_length, use_vm):
+    """The batch mask is the stacked ``build`` matrices cut to the longest row, padding seeing itself."""
+    kg = KnowledgeGraph.from_triples(triples)
+    vocab = vocab_of(batch, triples)
+    layer = KnowledgeLayer(kg, max_entities, max_length, tokenize_chars, vocab=vocab)
+    examples = [layer.example(words) for words in batch]
+    inputs = collate(examples, max_length, vocab["[PAD]"], use_visible_matrix=use_vm)
+    trees = [layer.build(words) for words in batch]
+    width = max(tree.length for tree in trees)
+    if use_vm:
+        stacked = np.stack([tree.visible_matrix[:width, :width] for tree in trees])
+    else:
+        real = np.stack([np.arange(width) < tree.length for tree in trees])
+        stacked = real[:, :, None] & real[:, None, :]
+    assert inputs["attention_mask"].shape == (len(batch), 1, width, width)
+    assert np.array_equal(inputs["attention_mask"][:, 0].numpy(), stacked | np.eye(width, dtype=bool))
+    assert inputs["input_ids"].tolist() == [[vocab[t] for t in tree.tokens[:width]] for tree in trees]
+    assert inputs["position_ids"].tolist() == [tree.soft_positions[:width].tolist() for tree in trees]
+    assert [e.truncated for e in examples] == [tree.truncated for tree in trees]
+
+
+def test_example_is_compact_and_needs_a_vocab(figure2_kg):
+    layer = figure2_layer(figure2_kg, max_length=512)
+    with pytest.raises(InputError, match="vocab"):
+        layer.example(FIGURE2_WORDS)
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "Tim", "Cook", "CEO", "Apple", "is", "visiting",
+                                         "Beijing", "capital", "China", "is_a", "City", "now"])}
+    example = figure2_layer(figure2_kg, max_length=512, vocab=vocab).example(FIGURE2_WORDS)
+    assert example.input_ids.tolist() == list(range(2, 15))[:3] + [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    assert example.soft_positions.tolist() == [0, 1, 2, 3, 4, 3, 4, 5, 6, 7, 6, 7, 6]
+    assert example.branch_index.tolist() == [-1, -1, -1, 0, 0, -1, -1, -1, 1, 1, 2, 2, -1]
+    assert example.word_index.tolist() == [0, 1, 1, 1, 1, 2, 3, 4, 4, 4, 4, 4, 5]
+    nbytes = sum(a.nbytes for a in (example.input_ids, example.soft_positions, example.word_index,
+                                    example.branch_index))
+    assert nbytes == 13 * 4 * 4  # O(L): four int32 per token, whatever max_length is

@@ -68,3 +68,27 @@ def test_real_hownet_against_oracle(real_data):
     for sentence in sentences:
         assert detector.segment(sentence) == forward_maximum_match(sentence, kg.subjects)
     assert any(word in kg for s in sentences for word in detector.segment(s) if len(word) > 1)
+
+
+def test_spans_group_given_units_by_the_same_matching():
+    detector = MentionDetector(["New York", "New York City", "高烧", "York"])
+    assert detector.spans("I love New York City now".split()) == [
+        (0, 1, None), (1, 2, None), (2, 5, "New York City"), (5, 6, None)]
+    assert detector.spans(list("他高烧了")) == [(0, 1, None), (1, 3, "高烧"), (3, 4, None)]
+    # a unit that is itself several units, or empty, is atomic: it never joins a subject
+    assert detector.spans(["New-York", "York", ""]) == [(0, 1, None), (1, 2, "York"), (2, 3, None)]
+    assert MentionDetector([]).spans(["a", "b"]) == [(0, 1, None), (1, 2, None)]
+    with pytest.raises(InputError):
+        detector.spans(["ok", 3])
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "ab", "北", "京", "[CLS]", ",", "x-y"]), max_size=12),
+       st.lists(st.sampled_from(["a", "a b", "b c", "北京", "c", "ab", "[CLS] a"]), max_size=6))
+def test_spans_agree_with_segment_on_whole_units(units, subjects):
+    """Over units that are each one unit, ``spans`` groups exactly as ``segment`` splits their text."""
+    detector = MentionDetector(subjects)
+    whole = [u for u in units if len(split_units(u)) == 1]
+    groups = detector.spans(whole)
+    assert [i for start, end, _ in groups for i in range(start, end)] == list(range(len(whole)))
+    words = [subject if subject is not None else whole[start] for start, end, subject in groups]
+    assert words == forward_maximum_match(" ".join(whole), subjects)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kbench.errors import InputError
-from kbench.metrics import bio_spans, span_f1, tagging_f1
+from kbench.metrics import authors_ner_f1, bio_spans, span_f1, tagging_f1
 
 
 def test_spans():
@@ -43,3 +43,44 @@ def test_tagging_metric_skips_knowledge_and_padding():
     assert tagging_f1(tags)(logits, labels) == 1.0   # knowledge and padding predictions do not count
     wrong = torch.nn.functional.one_hot(torch.tensor([[0, 3, 2, 3, 3, 0, 0]]), 4).float()
     assert tagging_f1(tags)(wrong, labels) == 0.0    # [ENT] on a sentence token reads as O
+
+
+def one_hot(ids, classes=5):
+    return torch.nn.functional.one_hot(torch.tensor(ids), classes).float()
+
+
+AUTHORS_TAGS = ["O", "B-X", "I-X", "B-Y", "[ENT]"]
+
+
+def test_authors_f1_by_hand():
+    """Their spans are untyped and step over knowledge tokens; precision counts B- on knowledge tokens too."""
+    metric = authors_ner_f1(AUTHORS_TAGS)
+    #             B-X I-X ENT ENT  O  B-Y  pad
+    gold = torch.tensor([[1, 2, 4, 4, 0, 3, -100]])
+    assert metric(one_hot([[1, 2, 4, 4, 0, 3, 0]]), gold) == 1.0
+    # a B-Y where B-X is gold still matches: the spans carry no type
+    assert metric(one_hot([[3, 2, 0, 0, 0, 3, 0]]), gold) == 1.0
+    # the first span ends early (O on the I-X token): 1 of 2 spans right -> P = R = 0.5
+    assert metric(one_hot([[1, 0, 4, 4, 0, 3, 0]]), gold) == pytest.approx(0.5)
+    # a B- predicted on a knowledge token counts as a predicted entity: P = 2/3, R = 1 -> F1 = 0.8
+    assert metric(one_hot([[1, 2, 1, 4, 0, 3, 0]]), gold) == pytest.approx(0.8)
+    # padding predictions never count
+    assert metric(one_hot([[1, 2, 4, 4, 0, 3, 1]]), gold) == 1.0
+
+
+def test_authors_f1_differs_from_typed_f1():
+    gold = torch.tensor([[1, 2, 0, 3]])
+    swapped = one_hot([[3, 2, 0, 1]])
+    assert authors_ner_f1(AUTHORS_TAGS)(swapped, gold) == 1.0
+    assert tagging_f1(AUTHORS_TAGS)(swapped, gold) == 0.0
+
+
+@given(st.lists(st.lists(st.sampled_from([0, 1, 2, 3, 4]), min_size=1, max_size=8), min_size=1, max_size=4),
+       st.randoms())
+def test_authors_f1_bounds_and_identity(rows, rng):
+    width = max(len(r) for r in rows)
+    gold = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
+    predicted = torch.tensor([rng.sample(r, len(r)) + [0] * (width - len(r)) for r in rows])
+    metric = authors_ner_f1(AUTHORS_TAGS)
+    assert 0.0 <= metric(one_hot(predicted.tolist()), gold) <= 1.0
+    assert metric(one_hot(gold.clamp(min=0).tolist()), gold) == 1.0

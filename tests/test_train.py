@@ -63,11 +63,20 @@ def test_bad_inputs():
     assert predict(Linear(), {"x": torch.zeros(5, 2)}, device="cpu").shape == (5, 2)
 
 
+def test_learning_rate_schedule_by_hand():
+    """Linear warm-up over the first 25% of 8 steps, then linear decay to zero: values worked out by hand."""
+    config = TrainConfig(epochs=1, batch_size=8, learning_rate=0.1, warmup=0.25, device="cpu", progress=False)
+    history = fit(Linear(), separable(64), None, config)       # 64 examples / 8 = 8 steps, warm-up 2 steps
+    assert history.learning_rate == pytest.approx([0.05, 0.1, 0.1, 0.1 * 5 / 6, 0.1 * 4 / 6, 0.1 * 3 / 6,
+                                                   0.1 * 2 / 6, 0.1 * 1 / 6])
+
+
 def test_fit_matches_a_plain_adamw_loop():
-    """The fused AdamW kernel fit uses changes speed, not the result: same weights as the per-tensor optimizer."""
+    """The fused AdamW kernel fit uses changes speed, not the result: same weights as the per-tensor optimizer
+    driven by the same (recorded, hand-checked above) learning rates."""
     data, config = separable(), TrainConfig(epochs=2, batch_size=8, learning_rate=0.05, device="cpu", progress=False)
     model = Linear()
-    fit(model, data, None, config)
+    history = fit(model, data, None, config)
 
     reference = Linear()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data["x"], data["labels"]),
@@ -75,15 +84,81 @@ def test_fit_matches_a_plain_adamw_loop():
                                          generator=torch.Generator().manual_seed(config.seed))
     optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   foreach=False)
-    total = config.epochs * len(loader)
-    warm = max(1, int(config.warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
+    rates = iter(history.learning_rate)
     for _ in range(config.epochs):
         for x, labels in loader:
+            optimizer.param_groups[0]["lr"] = next(rates)
             reference(x, labels)["loss"].backward()
             optimizer.step()
-            schedule.step()
             optimizer.zero_grad()
     assert torch.allclose(model.layer.weight, reference.layer.weight, atol=1e-6)
     assert not torch.equal(reference.layer.weight, Linear().layer.weight)
+
+
+def test_fits_with_different_precisions_in_one_process():
+    """A bf16 fit then a full-precision one: accelerate's one-state-per-process must not refuse the second."""
+    for precision in ("bf16", "no", "bf16"):
+        model = Linear()
+        fit(model, separable(), separable(seed=1),
+            TrainConfig(epochs=1, batch_size=16, device="cpu", precision=precision, progress=False))
+        assert evaluate(model, separable(seed=1), device="cpu", precision=precision) >= 0.0
+    with pytest.raises(InputError, match="unknown precision"):
+        fit(Linear(), separable(), config=TrainConfig(precision="fp8", device="cpu", progress=False))
+
+
+def test_the_model_comes_back_unwrapped():
+    """Neither fit (with autocast) nor predict leaves wrappers on the model's forward."""
+    model = Linear()
+    forward = type(model).forward
+    fit(model, separable(), separable(seed=1),
+        TrainConfig(epochs=3, batch_size=16, device="cpu", precision="bf16", progress=False))
+    for _ in range(3):
+        predict(model, separable(seed=2), device="cpu", precision="bf16")
+    assert model.forward.__func__ is forward and not hasattr(model, "_original_forward")
+
+
+class Examples(torch.utils.data.Dataset):
+    """Variable-length examples: a row of ``length`` 2-D points, each labelled by the sign of its first value."""
+
+    def __init__(self, n=40, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.rows = [torch.randn(int(torch.randint(1, 6, (1,), generator=g)), 2, generator=g) for _ in range(n)]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+def pad_rows(rows):
+    width = max(len(r) for r in rows)
+    x = torch.zeros(len(rows), width, 2)
+    labels = torch.full((len(rows), width), -100)
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = r
+        labels[i, :len(r)] = (r[:, 0] > 0).long()
+    return {"x": x, "labels": labels}
+
+
+class Tokens(Linear):
+    def forward(self, x, labels=None):
+        logits = self.layer(x)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        return out
+
+
+def test_datasets_are_batched_by_collate_and_padded_per_batch():
+    model = Tokens()
+    model.collate = pad_rows
+    history = fit(model, Examples(), Examples(seed=1),
+                  TrainConfig(epochs=6, batch_size=8, learning_rate=0.1, device="cpu", progress=False))
+    assert history.best_dev > 0.9
+    logits = predict(model, Examples(seed=2), batch_size=8, device="cpu")
+    assert logits.shape == (40, 5, 2)       # batches of different widths, padded to the widest
+    with pytest.raises(InputError, match="collate"):
+        fit(Linear(), Examples(), config=TrainConfig(device="cpu", progress=False))
+    with pytest.raises(InputError, match="dict of tensors or a torch Dataset"):
+        fit(Linear(), [1, 2, 3], config=TrainConfig(device="cpu", progress=False))

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from kbench.models.kbert import KnowledgeLayer
-from kbench.viz import accuracy_bars, positions_html, sentence_tree_html, tree_view_html, visible_matrix_svg
+from kbench.viz import (accuracy_bars, attention_bars, color_of, dev_curves, positions_html, results_table_html,
+                        sentence_tree_html, tree_view_html, visible_matrix_svg)
+from kbench.viz.tree import kept_parts
 from kbench.viz.widgets import tree_explorer
 
 
@@ -37,10 +39,50 @@ def test_views_escape_text():
 
 
 def test_chart_and_widget(figure2_kg):
-    figure = accuracy_bars({"bert": 0.25, "kbert": 0.9}, chance=0.25)
+    figure = accuracy_bars({"BERT": 0.25, "K-BERT": 0.9}, chance=0.25)
     assert list(figure.data[0].y) == [0.25, 0.9]
     widget = tree_explorer({"fig2": figure2_kg}, str.split, "Tim Cook is visiting Beijing now", max_length=16)
     view = widget.children[-1]
     assert "CEO Apple" in view.value
     widget.children[0].value = ""                         # an empty sentence shows the error, not a crash
     assert "empty" in view.value
+
+
+def test_cut_words_and_branches_are_not_drawn_as_kept(figure2_kg):
+    cut = KnowledgeLayer(figure2_kg, 2, 10, tokenize=str.split, joiner=" ").build(
+        ["[CLS]", "Tim Cook", "is", "visiting", "Beijing", "now"])
+    assert kept_parts(cut) == ([True, True, True, True, True, False], [[], [True], [], [], [True, False], []])
+    html = sentence_tree_html(cut)
+    assert html.count("line-through") == 2 and "cut at max_length=10" in html
+    assert "line-through" not in sentence_tree_html(tree(figure2_kg))
+
+
+def test_charts_name_models_colour_them_alike_and_label_axes():
+    bars = accuracy_bars({"BERT": 0.3, "K-BERT": 0.9}, chance=0.25)
+    curves = dev_curves({"K-BERT": [0.2, 0.9], "BERT": [0.2, 0.3]})
+    assert list(bars.data[0].marker.color) == [color_of("BERT"), color_of("K-BERT")]
+    assert {t.name: t.line.color for t in curves.data} == {"K-BERT": color_of("K-BERT"), "BERT": color_of("BERT")}
+    assert color_of("ERNIE") not in (color_of("BERT"), color_of("K-BERT")) and color_of("ERNIE") == color_of("ERNIE")
+    assert bars.data[1].name == "chance (0.25)" and not bars.layout.annotations   # no text on the line
+    assert curves.layout.xaxis.dtick == 1 and curves.layout.xaxis.title.text == "epoch"
+    assert bars.layout.yaxis.title.text == "accuracy" and curves.layout.yaxis.title.text == "dev accuracy"
+
+
+def test_attention_chart_marks_knowledge_tokens():
+    figure = attention_bars(["[CLS]", "beijing", "china"], {"K-BERT": [0.5, 0.5, 0.0]}, "t",
+                            knowledge=[False, False, True])
+    assert list(figure.data[0].x) == ["0:[CLS]", "1:beijing", "2:⟨china⟩"]
+    assert len(figure.layout.shapes) == 1 and figure.layout.shapes[0].x0 == 1.5
+
+
+def test_results_table_has_a_header_and_escapes():
+    html = results_table_html([{"model": "K-BERT", "ours": "90.0", "paper": "<95.5>"}], ["model", "ours", "paper"])
+    assert html.index("<th") < html.index("<td") and "&lt;95.5&gt;" in html and html.count("<th") == 3
+
+
+def test_explorer_has_a_max_length_control(figure2_kg):
+    widget = tree_explorer({"fig2": figure2_kg}, str.split, "[CLS] Tim Cook is visiting Beijing now", max_length=16)
+    controls = {c.description: c for c in widget.children[1].children}
+    assert set(controls) == {"KG", "max_entities", "max_length", "predicate"}
+    controls["max_length"].value = 6
+    assert "line-through" in widget.children[-1].value and "cut at max_length=6" in widget.children[-1].value
