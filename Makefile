@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kbench-installed
 
-.PHONY: demo test lab bench setup clean
+.PHONY: demo test test-browser lab bench setup clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kbert.py
+
+# Headless Chromium (Debian package `chromium`, installed by .ci/run) driven by Playwright: the offline
+# HTML export and the explorer widget in a live JupyterLab. About 40 s here.
+test-browser: $(STAMP)
+	$(BIN)/python -c "import playwright, jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[browser]"
+	$(BIN)/python -m pytest -m browser tests/browser
 
 lab: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from kbench.errors import InputError
 from kbench.kg import KnowledgeGraph
 from kbench.models.kbert import KnowledgeLayer, attention_mask, collate
-from oracle_kbert import build_oracle
+from oracle_kbert import build_oracle, build_rowwise
 
 import torch
 
@@ -141,6 +141,16 @@ def test_layer_matches_authors_semantics(words, triples, max_entities, max_lengt
     assert tree.soft_positions.tolist() == positions.tolist()
     assert np.array_equal(tree.visible_matrix, visible)
     assert tree.segments.tolist() == segments.tolist()
+
+
+@given(words=st.lists(WORDS, min_size=1, max_size=12), triples=TRIPLES, max_entities=st.integers(0, 3),
+       max_length=st.integers(1, 40), predicate=st.booleans())
+def test_rowwise_reference_equals_the_oracle(words, triples, max_entities, max_length, predicate):
+    """The benchmark's reference loop computes the authors' semantics too."""
+    kg = KnowledgeGraph.from_triples(triples)
+    ours = build_rowwise(words, kg, tokenize_chars, max_entities, max_length, predicate, " ")
+    oracle = build_oracle(words, kg, tokenize_chars, max_entities, max_length, predicate, " ")
+    assert ours[0] == oracle[0] and all(np.array_equal(a, b) for a, b in zip(ours[1:], oracle[1:]))
 
 
 @given(words=st.lists(WORDS, min_size=1, max_size=12), triples=TRIPLES, max_entities=st.integers(0, 3),

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import importlib
-import json
 import re
 import tomllib
+from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 from kbench.cli import main
 
-PAPERS = {"kbert": "01_k_bert"}  # module in kbench.models -> notebook
+PAPERS = sorted(path.stem for path in (ROOT / "kbench" / "models").glob("*.py") if path.stem != "__init__")
 
 
 def test_environment_yml_mirrors_pyproject():
@@ -38,14 +38,33 @@ def test_notebooks_are_stripped_and_parameterised(path):
         assert re.search(rf"^{name} = ", parameters.source, re.M), f"{path.name}: parameter {name} missing"
 
 
-@pytest.mark.parametrize("module,notebook", PAPERS.items())
-def test_every_paper_has_module_notebook_baseline_and_tests(module, notebook):
-    citation = importlib.import_module(f"kbench.models.{module}").CITATION
-    assert {"title", "authors", "year", "url"} <= set(citation)
-    assert (ROOT / "notebooks" / f"{notebook}.ipynb").is_file()
-    baseline = json.loads((ROOT / "notebooks" / "baselines" / f"{notebook}.smoke.json").read_text())
-    assert baseline["metrics"]
+def test_papers_are_discovered():
+    assert "kbert" in PAPERS
+
+
+@pytest.mark.parametrize("module", PAPERS)
+def test_every_paper_has_module_notebook_baselines_lessons_and_tests(module):
+    from kbench.record import load_baseline
+
+    paper = importlib.import_module(f"kbench.models.{module}")
+    assert {"title", "authors", "year", "url"} <= set(paper.CITATION)
+    assert (ROOT / "notebooks" / f"{paper.NOTEBOOK}.ipynb").is_file()
+    for profile in ("smoke", "full"):
+        baseline = load_baseline(ROOT / "notebooks" / "baselines" / f"{paper.NOTEBOOK}.{profile}.json")
+        assert baseline is not None and baseline.metrics, f"{paper.NOTEBOOK} has no {profile} baseline"
+        assert baseline.recorded_on, f"{paper.NOTEBOOK}.{profile}: say where the baseline was recorded"
+    assert load_baseline(ROOT / "notebooks" / "baselines" / f"{paper.NOTEBOOK}.smoke.json").lessons
     assert (ROOT / "tests" / f"test_models_{module}.py").is_file()
+
+
+def test_lab_starts_as_root(monkeypatch):
+    from kbench.cli import lab_command
+
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    command = lab_command(port=9999)
+    assert command[1:5] == ["lab", "--ip", "127.0.0.1", "--port"] and "--allow-root" in command
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert "--allow-root" not in lab_command()
 
 
 def test_cli_lists_data_and_reports_bad_names(capsys):

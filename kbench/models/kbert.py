@@ -48,6 +48,7 @@ CITATION = {
     "venue": "AAAI", "year": 2020, "url": "https://arxiv.org/abs/1909.07606",
     "code": "https://github.com/autoliuweijie/K-BERT",
 }
+NOTEBOOK = "01_k_bert"
 PAD = "[PAD]"
 UNK = "[UNK]"
 
@@ -57,21 +58,22 @@ VARIANTS = (Variant("bert", "BERT", {"kg": None}),
             Variant("kbert_no_vm", "K-BERT w/o VM", {"use_visible_matrix": False}))
 
 
-def visible_matrix(word_index: torch.Tensor, branch_index: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def visible_matrix(word_index: np.ndarray, branch_index: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Return K-BERT's visible matrices ``(B, L, L)`` (Eq. 1) from per-token word and branch indices ``(B, L)``.
 
     ``branch_index`` is -1 for a sentence token, else an id unique to its
     branch within the sentence. Token ``i`` sees ``j`` when both are in the
     sentence, or they belong to the same word and one of them is in the
     sentence, or both are in the same branch. Tokens at or past ``lengths`` see
-    and are seen by nothing.
+    and are seen by nothing. NumPy on purpose: on a batch this small, torch's
+    intra-op threads cost more than the work (40 ms instead of 2 ms a batch on 2 cores).
     """
     in_sentence = branch_index < 0
     row_sentence, column_sentence = in_sentence[:, :, None], in_sentence[:, None, :]
     same_word = word_index[:, :, None] == word_index[:, None, :]
     same_branch = (branch_index[:, :, None] == branch_index[:, None, :]) & ~row_sentence
     visible = (row_sentence & column_sentence) | (same_word & (row_sentence | column_sentence)) | same_branch
-    real = torch.arange(word_index.shape[1], device=word_index.device)[None, :] < lengths[:, None]
+    real = np.arange(word_index.shape[1])[None, :] < np.asarray(lengths)[:, None]
     return visible & real[:, :, None] & real[:, None, :]
 
 
@@ -118,17 +120,39 @@ class SentenceTree:
         self.hard_positions = np.arange(len(self.tokens), dtype=np.int64)
 
 
-@dataclass
-class _Block:
-    """A word with its branches, flattened once and reused by every sentence that has the word."""
+class _WordTable:
+    """Every word seen so far, flattened once with its branches into growing pools (amortised doubling).
 
-    tokens: list[str]
-    ids: np.ndarray          # int32, empty when the layer has no vocabulary
-    positions: np.ndarray    # int32: positions relative to the word's first token
-    branch: np.ndarray       # int32: -1 for the word's own tokens, else the branch's number within the word
-    advance: int             # the word's own tokens: how far the sentence's positions move on
-    branch_count: int
-    texts: list[str]
+    A word's entry: its tokens and its branches' tokens, side by side in the
+    pools (ids, positions relative to the word, branch number within the word
+    or -1), and per word: where its entry starts, its size, how far it moves
+    the sentence's positions on, and how many branches it has. A sentence is
+    then gathered from the pools with a handful of array operations.
+    """
+
+    def __init__(self):
+        self.index: dict[str, int] = {}
+        self.tokens: list[list[str]] = []
+        self.texts: list[list[str]] = []
+        self.words = 0
+        self.used = 0
+        self.pool = np.zeros((3, 1024), np.int32)         # ids, relative positions, branch number
+        self.table = np.zeros((4, 256), np.int64)         # start, size, advance, branch count
+
+    def add(self, word: str, tokens: list[str], ids: list[int], positions: list[int], branch: list[int],
+            advance: int, texts: list[str]) -> None:
+        size = len(tokens)
+        while self.used + size > self.pool.shape[1]:
+            self.pool = np.concatenate([self.pool, np.zeros_like(self.pool)], axis=1)
+        if self.words == self.table.shape[1]:
+            self.table = np.concatenate([self.table, np.zeros_like(self.table)], axis=1)
+        self.pool[:, self.used:self.used + size] = (ids, positions, branch)
+        self.table[:, self.words] = (self.used, size, advance, len(texts))
+        self.index[word] = self.words
+        self.tokens.append(tokens)
+        self.texts.append(texts)
+        self.words += 1
+        self.used += size
 
 
 class KnowledgeLayer:
@@ -160,7 +184,7 @@ class KnowledgeLayer:
         self._unknown_id = vocab.get(UNK, 0) if vocab is not None else 0
         self._detector: MentionDetector | None = None
         self._word_tokens: dict[str, list[str]] = {}
-        self._blocks: dict[str, _Block] = {}
+        self._table = _WordTable()
 
     @property
     def detector(self) -> MentionDetector:
@@ -174,10 +198,7 @@ class KnowledgeLayer:
         if isinstance(words_or_sentence, str):
             words = self.detector.segment(words_or_sentence)
         elif isinstance(words_or_sentence, Sequence):
-            words = list(words_or_sentence)
-            for index, word in enumerate(words):
-                if not isinstance(word, str) or not word.strip():
-                    raise InputError(f"word #{index} is {word!r}: pre-segmented words must be non-empty strings")
+            words = list(words_or_sentence)   # each new word is checked when it enters the word table
         else:
             raise InputError(f"build() takes a sentence str or a list of words, not {type(words_or_sentence).__name__}")
         if not words:
@@ -198,10 +219,10 @@ class KnowledgeLayer:
             return []
         return self.kg.branches(word, self.predicate, self.joiner, self.max_entities)
 
-    def _block(self, word: str) -> _Block:
-        block = self._blocks.get(word)
-        if block is not None:
-            return block
+    def _add(self, index: int, word) -> None:
+        """Flatten a word not seen before with its branches into the word table (checking it first)."""
+        if not isinstance(word, str) or not word.strip():
+            raise InputError(f"word #{index} is {word!r}: pre-segmented words must be non-empty strings")
         own = self.tokens_of(word)
         texts = self.branches_of(word)
         tokens, positions, branch = list(own), list(range(len(own))), [-1] * len(own)
@@ -210,26 +231,38 @@ class KnowledgeLayer:
             tokens += pieces
             positions += range(len(own), len(own) + len(pieces))
             branch += [number] * len(pieces)
-        ids = (np.fromiter((self.vocab.get(t, self._unknown_id) for t in tokens), np.int32, len(tokens))
-               if self.vocab is not None else np.zeros(0, np.int32))
-        block = _Block(tokens, ids, np.asarray(positions, np.int32), np.asarray(branch, np.int32), len(own),
-                       len(texts), texts)
-        self._blocks[word] = block
-        return block
+        ids = [self.vocab.get(t, self._unknown_id) for t in tokens] if self.vocab is not None else [0] * len(tokens)
+        self._table.add(word, tokens, ids, positions, branch, len(own), texts)
 
-    def _flatten(self, words: list[str]):
-        """Return the sentence's blocks and its flattened arrays (positions, word, branch), before cutting."""
-        blocks = [self._block(word) for word in words]
-        sizes = np.fromiter((len(b.positions) for b in blocks), np.int64, len(blocks))
-        advances = np.fromiter((b.advance for b in blocks), np.int32, len(blocks))
-        branch_counts = np.fromiter((b.branch_count for b in blocks), np.int32, len(blocks))
-        starts = np.cumsum(advances, dtype=np.int32) - advances
-        first_branch = np.cumsum(branch_counts, dtype=np.int32) - branch_counts
-        positions = np.concatenate([b.positions for b in blocks]) + np.repeat(starts, sizes)
-        local = np.concatenate([b.branch for b in blocks])
-        branch = np.where(local < 0, -1, local + np.repeat(first_branch, sizes)).astype(np.int32)
-        word_index = np.repeat(np.arange(len(blocks), dtype=np.int32), sizes)
-        return blocks, positions, word_index, branch
+    def _word_ids(self, words: list) -> np.ndarray:
+        index = self._table.index
+        try:
+            return np.fromiter(map(index.__getitem__, words), np.int64, len(words))
+        except (KeyError, TypeError):
+            for position, word in enumerate(words):
+                try:
+                    known = word in index
+                except TypeError:   # unhashable: not a word
+                    known = False
+                if not known:
+                    self._add(position, word)
+            return np.fromiter(map(index.__getitem__, words), np.int64, len(words))
+
+    def _flatten(self, words: list, limit: int | None = None):
+        """Return the sentence's word ids, its full length, and its arrays (pool index, positions, word, branch)
+        for the first ``limit`` tokens."""
+        word_ids = self._word_ids(words)
+        table = self._table
+        start, size, advance, branch_count = table.table[:, word_ids]
+        total = int(size.sum())
+        first = np.cumsum(size) - size
+        kept = total if limit is None else min(total, limit)
+        word_index = np.repeat(np.arange(len(word_ids), dtype=np.int32), size)[:kept]
+        pool_index = np.arange(kept) + (start - first)[word_index]
+        relative, local = table.pool[1:, pool_index]
+        positions = (relative + (np.cumsum(advance) - advance)[word_index]).astype(np.int32)
+        branch = np.where(local < 0, -1, local + (np.cumsum(branch_count) - branch_count)[word_index]).astype(np.int32)
+        return word_ids, total, pool_index, positions, word_index, branch
 
     def _cut(self, length: int) -> int:
         cut = max(0, length - self.max_length)
@@ -242,35 +275,36 @@ class KnowledgeLayer:
         """Return the compact example of a sentence: ids, soft positions, word and branch per token."""
         if self.vocab is None:
             raise InputError("example() needs token ids: give the layer a vocab (token -> id)")
-        blocks, positions, word_index, branch = self._flatten(self.words(words_or_sentence))
-        cut = self._cut(len(positions))
-        kept = len(positions) - cut
-        ids = np.concatenate([b.ids for b in blocks])
-        return Example(ids[:kept], positions[:kept], word_index[:kept], branch[:kept], cut)
+        _, total, pool_index, positions, word_index, branch = self._flatten(self.words(words_or_sentence),
+                                                                              self.max_length)
+        cut = self._cut(total)
+        return Example(self._table.pool[0, pool_index], positions, word_index, branch, cut)
 
     def build(self, words_or_sentence: str | Sequence[str]) -> SentenceTree:
         """Return the padded sentence tree, with its visible matrix (for views and tests)."""
         words = self.words(words_or_sentence)
-        blocks, positions, word_index, branch = self._flatten(words)
-        cut = self._cut(len(positions))
-        kept = len(positions) - cut
-        tokens = [t for b in blocks for t in b.tokens][:kept]
+        word_ids, total, _, positions, word_index, branch = self._flatten(words, self.max_length)
+        cut = self._cut(total)
+        kept = total - cut
+        table = self._table
+        tokens = [t for w in word_ids for t in table.tokens[w]][:kept]
         pad = self.max_length - kept
-        matrix = visible_matrix(torch.from_numpy(word_index[None, :kept].astype(np.int64)),
-                                torch.from_numpy(branch[None, :kept].astype(np.int64)), torch.tensor([kept]))[0]
         visible = np.zeros((self.max_length, self.max_length), dtype=bool)
-        visible[:kept, :kept] = matrix.numpy()
+        visible[:kept, :kept] = visible_matrix(word_index[None], branch[None], np.array([kept]))[0]
         soft = np.full(self.max_length, self.max_length - 1, dtype=np.int64)
-        soft[:kept] = positions[:kept]
+        soft[:kept] = positions
         segments = np.zeros(self.max_length, dtype=np.int64)
-        segments[:kept] = branch[:kept] >= 0
+        segments[:kept] = branch >= 0
         index = np.full(self.max_length, -1, dtype=np.int64)
-        index[:kept] = word_index[:kept]
-        return SentenceTree(words=words, branches=[b.texts for b in blocks], tokens=tokens + [PAD] * pad,
+        index[:kept] = word_index
+        branch_sizes = []
+        for w in word_ids:
+            start, size = table.table[0, w], table.table[1, w]
+            local = table.pool[2, start:start + size]
+            branch_sizes.append(np.bincount(local[local >= 0], minlength=table.table[3, w]).tolist())
+        return SentenceTree(words=words, branches=[table.texts[w] for w in word_ids], tokens=tokens + [PAD] * pad,
                             soft_positions=soft, visible_matrix=visible, segments=segments, word_index=index,
-                            length=kept, truncated=cut,
-                            branch_sizes=[np.bincount(b.branch[b.branch >= 0], minlength=b.branch_count).tolist()
-                                          for b in blocks])
+                            length=kept, truncated=cut, branch_sizes=branch_sizes)
 
 
 class ExampleDataset(Dataset):
@@ -298,29 +332,31 @@ def collate(examples: Sequence[Example], max_length: int, pad_id: int, use_visib
         raise InputError("cannot collate an empty batch")
     width = max(len(e.input_ids) for e in examples)
     count = len(examples)
-    ids = torch.full((count, width), pad_id, dtype=torch.long)
-    positions = torch.full((count, width), max_length - 1, dtype=torch.long)
-    words = torch.full((count, width), -1, dtype=torch.long)
-    branches = torch.full((count, width), -1, dtype=torch.long)
-    lengths = torch.tensor([len(e.input_ids) for e in examples])
+    ids = np.full((count, width), pad_id, dtype=np.int64)
+    positions = np.full((count, width), max_length - 1, dtype=np.int64)
+    words = np.full((count, width), -1, dtype=np.int32)
+    branches = np.full((count, width), -1, dtype=np.int32)
+    lengths = np.fromiter((len(e.input_ids) for e in examples), np.int64, count)
     for row, example in enumerate(examples):
         n = len(example.input_ids)
-        ids[row, :n] = torch.from_numpy(example.input_ids)
-        positions[row, :n] = torch.from_numpy(example.soft_positions) if use_soft_positions else torch.arange(n)
-        words[row, :n] = torch.from_numpy(example.word_index)
-        branches[row, :n] = torch.from_numpy(example.branch_index)
+        ids[row, :n] = example.input_ids
+        positions[row, :n] = example.soft_positions if use_soft_positions else np.arange(n)
+        words[row, :n] = example.word_index
+        branches[row, :n] = example.branch_index
     if use_visible_matrix:
         visible = visible_matrix(words, branches, lengths)
     else:
-        real = torch.arange(width)[None, :] < lengths[:, None]
+        real = np.arange(width)[None, :] < lengths[:, None]
         visible = real[:, :, None] & real[:, None, :]
-    batch = {"input_ids": ids, "position_ids": positions, "attention_mask": attention_mask(visible)}
+    visible |= np.eye(width, dtype=bool)   # what attention_mask() adds: a padding row sees itself
+    batch = {"input_ids": torch.from_numpy(ids), "position_ids": torch.from_numpy(positions),
+             "attention_mask": torch.from_numpy(visible)[:, None, :, :]}
     if examples[0].labels is not None:
         if isinstance(examples[0].labels, np.ndarray):
-            labels = torch.full((count, width), -100, dtype=torch.long)
+            labels = np.full((count, width), -100, dtype=np.int64)
             for row, example in enumerate(examples):
-                labels[row, :len(example.labels)] = torch.from_numpy(example.labels)
-            batch["labels"] = labels
+                labels[row, :len(example.labels)] = example.labels
+            batch["labels"] = torch.from_numpy(labels)
         else:
             batch["labels"] = torch.tensor([int(e.labels) for e in examples])
     return batch
