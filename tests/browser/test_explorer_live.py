@@ -8,7 +8,6 @@ import urllib.request
 
 import nbformat
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from kbench.cli import lab_command
 from kbench.runner import ensure_kernel
@@ -62,6 +61,8 @@ VIEW = "document.querySelector('.widget-html .widget-html-content')?.innerText |
 
 
 def test_typing_a_sentence_changes_the_tree_view(browser, lab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{lab}/lab/tree/explorer.ipynb")
     page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
