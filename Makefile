@@ -9,7 +9,10 @@ STAMP := $(VENV)/.kbench-installed
 setup: $(STAMP)
 
 # torch first: the CPU wheel, unless a torch (e.g. a CUDA build) is already there.
+# WordNet 3.0 comes from Debian (wordnet-base, wordnet-sense-index): installed when we may, else a hint.
 $(STAMP): pyproject.toml
+	test -f /usr/share/wordnet/index.sense || apt-get install -y -q wordnet-base wordnet-sense-index >/dev/null 2>&1 \
+		|| echo "note: WordNet needs \`sudo apt-get install wordnet-base wordnet-sense-index\`"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0

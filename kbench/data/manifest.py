@@ -37,6 +37,7 @@ class ManifestEntry:
     license: str
     citation: str
     description: str = ""
+    installed_by: str = ""   # a system package kbench reads once installed (not in the data mirror)
 
 
 def read_manifest(directory: str | Path = MANIFEST_DIR) -> dict[str, ManifestEntry]:

@@ -163,6 +163,12 @@ class MentionDetector:
         groups += [(i, i + 1, None) for i in range(position, len(encoded))]
         return groups
 
+    def mentions(self, units: Sequence[str]) -> list:
+        """Return the KG subjects among ``units`` as :class:`~kbench.text.links.LinkedMention` s (prior 1)."""
+        from kbench.text.links import subject_mentions
+
+        return subject_mentions(self, units)
+
     def _decode(self, text: str, matches: list[tuple[int, int, int]], runs: list[str]) -> list[str]:
         """Return the words of an encoded sentence, putting each run unit back where its code stands."""
         marks = [match.start() for match in _PLACEHOLDER.finditer(text)]  # one per run, in order

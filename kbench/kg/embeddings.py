@@ -1,0 +1,189 @@
+"""Knowledge-graph embeddings trained with PyKEEN: the entity vectors KnowBert, ERNIE and BERT-MK fuse.
+
+ERNIE (Zhang et al. 2019, §4.1) and KnowBert (Peters et al. 2019, §4.1) take
+entity vectors learned from the KG alone — TransE (Bordes et al. 2013) for
+ERNIE — and keep them frozen while the language model trains. This module
+trains them with PyKEEN (the field's library; models, negative sampling and
+the filtered rank-based evaluation are its own) on any
+:class:`~kbench.kg.KnowledgeGraph`, whose entities and relations get integer
+ids in sorted label order (PyKEEN's convention). ``epochs=0`` returns the
+untrained initial embeddings: the baseline every figure compares with.
+Embeddings are saved and loaded as safetensors.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kbench.errors import InputError, UnknownNameError
+from kbench.kg.graph import KnowledgeGraph, Triple
+
+MODELS = ("TransE", "DistMult", "RotatE")
+PYKEEN_DATASETS = ("Nations", "Kinships", "UMLS")
+
+
+def _quiet_pykeen() -> None:
+    import logging
+
+    for name in ("pykeen", "pykeen.evaluation", "pykeen.training", "pykeen.triples", "torch_max_mem"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def load_pykeen_dataset(name: str) -> tuple[KnowledgeGraph, KnowledgeGraph, KnowledgeGraph]:
+    """Return the train, validation and test graphs of a KG that ships inside PyKEEN's wheel."""
+    if name not in PYKEEN_DATASETS:
+        raise UnknownNameError(f"unknown PyKEEN dataset {name!r}: use one of {', '.join(PYKEEN_DATASETS)}")
+    import pykeen.datasets
+
+    _quiet_pykeen()
+    dataset = getattr(pykeen.datasets, name)()
+    return tuple(KnowledgeGraph.from_triples(map(tuple, factory.triples), name=f"{name}-{part}")
+                 for factory, part in ((dataset.training, "train"), (dataset.validation, "valid"),
+                                       (dataset.testing, "test")))
+
+
+def _factory(kg: KnowledgeGraph):
+    from pykeen.triples import TriplesFactory
+
+    if len(kg) == 0:
+        raise InputError(f"{kg.name!r} has no triples to learn embeddings from")
+    return TriplesFactory.from_labeled_triples(np.array(list(kg), dtype=str))
+
+
+@dataclass
+class KGEmbeddings:
+    """Entity and relation vectors of a trained (or untrained) PyKEEN model, with its id vocabularies."""
+
+    model_name: str
+    entity_to_id: dict[str, int]
+    relation_to_id: dict[str, int]
+    model: torch.nn.Module
+    training_triples: torch.Tensor     # (n, 3) ids, filtered out when ranking
+    epochs: int = 0
+    losses: Sequence[float] = ()
+
+    @property
+    def entity_embeddings(self) -> torch.Tensor:
+        """``(entities, dim)`` entity vectors (real; RotatE's complex vectors as [real, imaginary])."""
+        return self._vectors(self.model.entity_representations[0])
+
+    @property
+    def relation_embeddings(self) -> torch.Tensor:
+        """``(relations, dim)`` relation vectors."""
+        return self._vectors(self.model.relation_representations[0])
+
+    @staticmethod
+    def _vectors(representation) -> torch.Tensor:
+        with torch.no_grad():
+            vectors = representation(indices=None).detach().cpu()
+        return torch.view_as_real(vectors).flatten(1) if vectors.is_complex() else vectors
+
+    def vector(self, entity: str) -> torch.Tensor:
+        """Return one entity's vector; an entity not in the table is a clear error."""
+        if entity not in self.entity_to_id:
+            raise InputError(f"entity {entity!r} is not in the embedding table ({len(self.entity_to_id)} entities "
+                             f"learned from the KG): link to a known entity or retrain with it")
+        return self.entity_embeddings[self.entity_to_id[entity]]
+
+    def ids(self, triples: Iterable[Triple]) -> torch.Tensor:
+        """Return ``(n, 3)`` id triples; an entity or relation the model never saw is a clear error."""
+        rows = []
+        for index, (head, relation, tail) in enumerate(triples):
+            for entity in (head, tail):
+                if entity not in self.entity_to_id:
+                    raise InputError(f"triple #{index}: entity {entity!r} is not in the embedding table")
+            if relation not in self.relation_to_id:
+                raise InputError(f"triple #{index}: relation {relation!r} is not in the embedding table")
+            rows.append((self.entity_to_id[head], self.relation_to_id[relation], self.entity_to_id[tail]))
+        if not rows:
+            raise InputError("no triples to evaluate")
+        return torch.tensor(rows, dtype=torch.long)
+
+    def evaluate(self, triples: Iterable[Triple], also_known: Iterable[Triple] = ()) -> dict[str, float]:
+        """Return filtered link-prediction ``mrr`` and ``hits@1/3/10`` on ``triples`` (PyKEEN's evaluator).
+
+        Ranks are filtered against the training triples, ``also_known`` and
+        the evaluated triples themselves (the standard filtered setting).
+        """
+        from pykeen.evaluation import RankBasedEvaluator
+
+        _quiet_pykeen()
+        mapped = self.ids(triples)
+        extra = [self.training_triples] + ([self.ids(also_known)] if also_known else [])
+        result = RankBasedEvaluator(filtered=True).evaluate(self.model, mapped, additional_filter_triples=extra,
+                                                             use_tqdm=False, batch_size=256)
+        return {name: float(result.get_metric(name)) for name in ("mrr", "hits@1", "hits@3", "hits@10")}
+
+    def save(self, path: str | Path) -> None:
+        """Write the entity and relation vectors and the vocabularies to a safetensors file."""
+        from safetensors.torch import save_file
+
+        metadata = {"model": self.model_name, "epochs": str(self.epochs),
+                    "entity_to_id": json.dumps(self.entity_to_id), "relation_to_id": json.dumps(self.relation_to_id)}
+        save_file({"entity_embeddings": self.entity_embeddings.contiguous(),
+                   "relation_embeddings": self.relation_embeddings.contiguous()}, str(path), metadata=metadata)
+
+
+@dataclass
+class FrozenEmbeddings:
+    """Entity vectors loaded from a safetensors file (for fusion: read-only, no model)."""
+
+    model_name: str
+    entity_to_id: dict[str, int]
+    relation_to_id: dict[str, int]
+    entity_embeddings: torch.Tensor
+    relation_embeddings: torch.Tensor
+    epochs: int
+
+    vector = KGEmbeddings.vector
+
+
+def load_embeddings(path: str | Path) -> FrozenEmbeddings:
+    """Read what :meth:`KGEmbeddings.save` wrote."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no embeddings file at {path}")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    return FrozenEmbeddings(metadata["model"], json.loads(metadata["entity_to_id"]),
+                            json.loads(metadata["relation_to_id"]), tensors["entity_embeddings"],
+                            tensors["relation_embeddings"], int(metadata["epochs"]))
+
+
+def train_embeddings(kg: KnowledgeGraph, model: str = "TransE", dim: int = 50, epochs: int = 100, seed: int = 0,
+                     batch_size: int = 256, learning_rate: float = 0.01, negatives: int = 1,
+                     progress: bool = True) -> KGEmbeddings:
+    """Train ``model`` (TransE, DistMult or RotatE) on ``kg`` with PyKEEN's sLCWA loop; return the embeddings.
+
+    Negative sampling, margin/softplus losses and initialisation are PyKEEN's
+    defaults for each model. ``epochs=0`` leaves the initial (random) vectors.
+    """
+    if model not in MODELS:
+        raise UnknownNameError(f"unknown embedding model {model!r}: use one of {', '.join(MODELS)}")
+    if dim < 1 or epochs < 0 or batch_size < 1:
+        raise InputError(f"dim and batch_size must be >= 1 and epochs >= 0 (got {dim}, {batch_size}, {epochs})")
+    import pykeen.models
+    from pykeen.training import SLCWATrainingLoop
+
+    _quiet_pykeen()
+    factory = _factory(kg)
+    torch.manual_seed(seed)
+    network = getattr(pykeen.models, model)(triples_factory=factory, embedding_dim=dim, random_seed=seed)
+    losses: list[float] = []
+    if epochs:
+        loop = SLCWATrainingLoop(model=network, triples_factory=factory, optimizer="Adam",
+                                 optimizer_kwargs={"lr": learning_rate},
+                                 negative_sampler_kwargs={"num_negs_per_pos": negatives})
+        losses = loop.train(triples_factory=factory, num_epochs=epochs, batch_size=batch_size, use_tqdm=progress,
+                            use_tqdm_batch=False)
+    network.eval()
+    return KGEmbeddings(model, dict(factory.entity_to_id), dict(factory.relation_to_id), network,
+                        factory.mapped_triples, epochs, losses)

@@ -1,0 +1,59 @@
+"""WordNet 3.0 from Debian's files through NLTK: relations as triples, candidates with priors, examples."""
+from __future__ import annotations
+
+import pytest
+
+from kbench.errors import DataError, InputError
+from kbench.kg.wordnet import (LEXNAMES, lemma_candidates, load_wordnet, prepare_wordnet, sense_examples, supersense,
+                               wordnet_kg)
+
+
+@pytest.fixture(scope="module")
+def wordnet(tmp_path_factory):
+    return load_wordnet(str(tmp_path_factory.mktemp("wordnet-data")))
+
+
+def test_the_45_lexicographer_files(wordnet, tmp_path):
+    assert len(LEXNAMES) == 45 and LEXNAMES[5] == "noun.animal" and LEXNAMES[44] == "adj.ppl"
+    assert supersense(wordnet, "dog.n.01") == "noun.animal" and supersense(wordnet, "run.v.01") == "verb.motion"
+    with pytest.raises(InputError, match="no synset"):
+        supersense(wordnet, "dog.n.99")
+
+
+def test_relations_as_triples(wordnet):
+    kg = wordnet_kg(wordnet, pos="n", limit=3000)
+    assert ("entity.n.01", "hypernym", "physical_entity.n.01") not in set(kg)   # hypernym points up
+    assert ("physical_entity.n.01", "hypernym", "entity.n.01") in set(kg)
+    assert {p for _, p, _ in kg} >= {"hypernym", "part_meronym"}
+    with pytest.raises(InputError, match="unknown WordNet relation"):
+        wordnet_kg(wordnet, relations=["cousins"])
+    with pytest.raises(InputError, match="part of speech"):
+        wordnet_kg(wordnet, pos="x")
+
+
+def test_candidates_through_morphy_with_smoothed_sense_counts(wordnet):
+    candidates = lemma_candidates(wordnet, "banks")
+    assert candidates[0].entity == "bank.n.01" and len(candidates) == 19   # 10 noun + 8 verb senses + banks.n.01
+    counts = {lemma.synset().name(): lemma.count() for pos in "nv" for lemma in wordnet.lemmas("bank", pos)}
+    total = sum(count + 1 for count in counts.values()) + 1                # banks.n.01 (count 0)
+    assert candidates[0].prior == pytest.approx((counts["bank.n.01"] + 1) / total)
+    assert sum(c.prior for c in candidates) == pytest.approx(1.0)
+    assert lemma_candidates(wordnet, "ran", "v")[0].entity == "run.v.01"
+    with pytest.raises(InputError, match="does not know 'qwxzy'"):
+        lemma_candidates(wordnet, "qwxzy")
+    with pytest.raises(InputError):
+        lemma_candidates(wordnet, "  ")
+
+
+def test_wordnets_own_examples_are_sense_labelled_text(wordnet):
+    examples = list(sense_examples(wordnet, pos="v", limit=300))
+    assert len(examples) == 300
+    for example in examples:
+        assert 0 <= example.start < example.end <= len(example.words)
+        assert example.supersense.startswith("verb.") and example.synset.split(".")[1] == "v"
+    assert len(list(sense_examples(wordnet, pos="n", limit=5))) == 5
+
+
+def test_missing_wordnet_says_what_to_install(tmp_path):
+    with pytest.raises(DataError, match="apt-get install wordnet-base wordnet-sense-index"):
+        prepare_wordnet(tmp_path / "data", source=tmp_path / "nowhere")
