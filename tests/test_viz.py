@@ -1,6 +1,10 @@
 """Views are pure, self-contained and show what the tree says."""
 from __future__ import annotations
 
+import pytest
+
+from kbench.errors import InputError
+
 from kbench.models.kbert import KnowledgeLayer
 from kbench.viz import (accuracy_bars, attention_bars, color_of, dev_curves, positions_html, results_table_html,
                         sentence_tree_html, tree_view_html, visible_matrix_svg)
@@ -86,3 +90,39 @@ def test_explorer_has_a_max_length_control(figure2_kg):
     assert set(controls) == {"KG", "max_entities", "max_length", "predicate"}
     controls["max_length"].value = 6
     assert "line-through" in widget.children[-1].value and "cut at max_length=6" in widget.children[-1].value
+
+
+def test_linked_sentence_view_underlines_mentions_and_highlights_the_choice():
+    from kbench.text import AliasTable, Candidate, LinkedMention
+    from kbench.viz.links import linked_sentence_html
+
+    units = "the river bank was <steep>".split()
+    table = AliasTable.from_triples([("river bank", "bank.n.01", 3), ("river bank", "bank.n.09", 1)])
+    [mention] = table.link(units)
+    html = linked_sentence_html(units, [mention])
+    assert html.count("border-bottom:3px") == 1 and "river bank<sub" in html and "&lt;steep&gt;" in html
+    assert "✓ bank.n.01" in html and "✓ bank.n.09" not in html and "0.667" in html and "0.333" in html  # (3+1)/6, (1+1)/6
+    null = LinkedMention(0, 1, "the", [Candidate("the.n.01", 1.0, score=-2.0)], chosen=None)
+    html = linked_sentence_html(units, [null])
+    assert "✓ NULL" in html and "-2.000" in html and "<script" not in html
+    assert "no mention found" in linked_sentence_html(units, [])
+    with pytest.raises(InputError, match="out of range"):
+        linked_sentence_html(["a"], [LinkedMention(0, 2, "a b")])
+
+
+def test_alignment_view_and_link_explorer():
+    from kbench.text import AliasTable
+    from kbench.viz.links import alignment_html, link_explorer
+
+    html = alignment_html(["bob", "dylan", "wrote"], ["Bob_Dylan", None, None])
+    assert html.count("<td") == 3 and "Bob_Dylan" in html
+    with pytest.raises(InputError, match="2 tokens but 1"):
+        alignment_html(["a", "b"], [None])
+    table = AliasTable.from_triples([("bank", "bank.n.01", 3), ("bank", "bank.n.02", 1)])
+    sentences = [("the bank".split(), table.link("the bank".split())), ("no alias".split(), [])]
+    widget = link_explorer(sentences)
+    assert "✓ bank.n.01" in widget.children[1].value
+    widget.children[0].value = 1
+    assert "no mention found" in widget.children[1].value
+    with pytest.raises(InputError):
+        link_explorer([])

@@ -1,0 +1,49 @@
+"""The linking world: ambiguous aliases, gold links, typed relations, and no label in the text."""
+from __future__ import annotations
+
+import pytest
+
+from kbench.data import make_linking_world
+from kbench.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_linking_world(seed=3)
+
+
+def test_deterministic_and_person_disjoint(world):
+    again = make_linking_world(seed=3)
+    assert [e.words for e in again.test] == [e.words for e in world.test] and list(again.kg) == list(world.kg)
+    people = [{e.mention.chosen for e in split} for split in (world.train, world.dev, world.test)]
+    assert not (people[0] & people[1]) and not (people[0] & people[2]) and not (people[1] & people[2])
+    assert (len(world.train), len(world.dev), len(world.test)) == (240, 80, 160)
+
+
+def test_every_mention_is_ambiguous_and_the_gold_person_is_a_candidate(world):
+    for example in world.train + world.dev + world.test:
+        mention = example.mention
+        assert example.words[mention.start] == mention.text and len(mention.candidates) >= 2
+        assert mention.chosen in mention.entities and abs(sum(mention.priors) - 1) < 1e-9
+        assert ("family name", mention.text) in world.kg.lookup(mention.chosen)
+
+
+def test_priors_come_from_training_text_so_they_fail_on_unseen_people(world):
+    assert world.prior_accuracy("train") > world.prior_accuracy("test") == 0.0
+
+
+def test_the_label_is_a_kg_fact_the_sentence_never_names(world):
+    continent = {s: o for s, p, o in world.kg if p == "part of"}
+    for example in world.train + world.test:
+        facts = dict(world.kg.lookup(example.mention.chosen))
+        assert world.labels[example.label] == continent[facts["born in"]]
+        assert facts["born in"] not in example.words and facts["works as"] in example.words
+        start, end, entity = example.other
+        assert example.words[start:end] == [entity] and facts[example.relation] == entity
+
+
+def test_bad_sizes():
+    with pytest.raises(InputError):
+        make_linking_world(people=(0, 1, 1))
+    with pytest.raises(InputError):
+        make_linking_world(families=0)
