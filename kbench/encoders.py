@@ -173,8 +173,14 @@ class HookedEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                **context) -> torch.Tensor:
-        """Return the last hidden states ``(B, L, H)``; ``context`` goes to every fusion module."""
+                context: dict | None = None, **extra) -> torch.Tensor:
+        """Return the last hidden states ``(B, L, H)``.
+
+        ``context`` (plus any ``extra`` keyword inputs) goes to every fusion
+        module; pass a dict to read back what the modules leave in it.
+        """
+        context = {} if context is None else context
+        context.update(extra)
         from transformers.masking_utils import create_bidirectional_mask
 
         states = self.bert.embeddings(input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids)

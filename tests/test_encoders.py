@@ -86,6 +86,10 @@ def test_hooks_run_between_layers_with_their_context():
         manual = model.encoder.layer[0](manual, None) + 1.0
         manual = model.encoder.layer[1](manual, None)
     assert seen == ["t"] and torch.allclose(after_first, manual, atol=1e-6)
+    context = {"tag": "u"}                       # a caller's dict: what the modules leave in it comes back
+    with torch.no_grad():
+        HookedEncoder(model, {0: Shift(), 1: Shift()})(**ids, context=context)
+    assert context["passed"] == 2 and seen == ["t", "u", "u"]
     with pytest.raises(InputError, match="layer index"):
         HookedEncoder(model, {2: Shift()})
 
