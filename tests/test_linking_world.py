@@ -28,8 +28,10 @@ def test_every_mention_is_ambiguous_and_the_gold_person_is_a_candidate(world):
         assert ("family name", mention.text) in world.kg.lookup(mention.chosen)
 
 
-def test_priors_come_from_training_text_so_they_fail_on_unseen_people(world):
-    assert world.prior_accuracy("train") > world.prior_accuracy("test") == 0.0
+def test_priors_help_but_never_decide(world):
+    """Priors come from a reference corpus, not from the splits: informative, far from enough, alike everywhere."""
+    for split in ("train", "test"):
+        assert 0.1 < world.prior_accuracy(split) < 0.5
 
 
 def test_the_label_is_a_kg_fact_the_sentence_never_names(world):

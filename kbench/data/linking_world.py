@@ -4,8 +4,8 @@ KnowBert (§3.1) must choose among the candidate entities an alias may mean;
 ERNIE must align each mention to its entity and classify the relation between
 two. Here people share family names, and a sentence names a person by family
 name and occupation only ("the engineer Zuma"), so the alias ``Zuma`` has
-several candidates with priors from how often each was mentioned in training
-text; the occupation in the sentence (a fact in the KG) tells them apart. The
+several candidates with priors from a (generated) reference corpus; the
+occupation and the employer or home town in the sentence (facts in the KG) tell them apart. The
 label is again the continent where the mentioned person was born — a KG fact
 reached only through the right link — and each sentence also carries a typed
 relation between its person and a second entity (``works for`` an employer, or
@@ -16,7 +16,6 @@ train, dev and test, so nothing about a test person is learned from text.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass
 
 from kbench.data.world import GEOGRAPHY, OCCUPATIONS, _names
@@ -70,13 +69,14 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
     taken = {name for city, continent in cities for name in (city, continent)}
     family_names = _names(rng, families, 1, taken)
     firms = _names(rng, employers, 1, taken)
-    persons, triples, facts = [], [], {}
+    persons, triples, facts, popularity = [], [], {}, {}
     for number in range(sum(people)):
         family = family_names[number % families]
         person = f"{family}_{number}"
         city, occupation, firm = rng.choice(cities)[0], rng.choice(OCCUPATIONS), rng.choice(firms)
         home = rng.choice([c for c, _ in cities if c != city])
         facts[person] = (family, city, occupation, firm, home)
+        popularity[person] = rng.randint(1, 20)
         triples += [(person, "born in", city), (person, "works as", occupation), (person, "works for", firm),
                     (person, "lives in", home), (person, "family name", family)]
         persons.append(person)
@@ -100,12 +100,12 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
     n_train, n_dev, _ = people
     splits = [sentences(persons[:n_train]), sentences(persons[n_train:n_train + n_dev]),
               sentences(persons[n_train + n_dev:])]
-    # priors p(e|m): how often each person is mentioned by the alias in training text, as an alias table
-    # built from an annotated corpus would have them; people never seen in training get count 0
-    mentioned = Counter(person for _, person, *_ in splits[0])
+    # priors p(e|m): how often each person is named by the alias in a reference corpus, as an alias table
+    # built from, e.g., Wikipedia anchors would have them; independent of the splits, so they help
+    # on unseen people as much as on seen ones, and never decide alone
     counts: dict[str, dict[str, float]] = {}
-    for person, (family, *_rest) in facts.items():
-        counts.setdefault(family, {})[person] = float(mentioned[person])
+    for person, (family, *_rest) in sorted(facts.items()):
+        counts.setdefault(family, {})[person] = float(popularity[person])
     aliases = AliasTable(counts, top_k=len(persons))
 
     def linked(rows) -> list[LinkedExample]:
