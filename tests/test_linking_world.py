@@ -44,7 +44,15 @@ def test_the_label_is_a_kg_fact_the_sentence_never_names(world):
         assert example.words[start:end] == [entity] and facts[example.relation] == entity
 
 
+def test_context_always_tells_the_candidates_apart(world):
+    for example in world.test:
+        occupations = [dict(world.kg.lookup(c.entity))["works as"] for c in example.mention.candidates]
+        assert len(set(occupations)) == len(occupations)
+
+
 def test_bad_sizes():
+    with pytest.raises(InputError, match="at least 30 families"):
+        make_linking_world(families=29)
     with pytest.raises(InputError):
         make_linking_world(people=(0, 1, 1))
     with pytest.raises(InputError):

@@ -59,6 +59,9 @@ class LinkingWorld:
 def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: int = 30, sentences_per_person: int = 2,
                        employers: int = 8, seed: int = 0) -> LinkingWorld:
     """Return a linking world; ``families`` family names are shared by all people (fewer: more ambiguity)."""
+    if families * len(OCCUPATIONS) < sum(people):
+        raise InputError(f"{sum(people)} people need at least {-(-sum(people) // len(OCCUPATIONS))} families: "
+                         f"within a family each person has one of the {len(OCCUPATIONS)} occupations")
     if min(people) < 1 or families < 1 or sentences_per_person < 1 or employers < 1:
         raise InputError(f"a linking world needs at least one person per split, family, sentence and employer "
                          f"(got {people}, {families}, {sentences_per_person}, {employers})")
@@ -70,10 +73,14 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
     family_names = _names(rng, families, 1, taken)
     firms = _names(rng, employers, 1, taken)
     persons, triples, facts, popularity = [], [], {}, {}
+    # within a family every person has a different occupation, so the sentence's context can always
+    # tell the candidates apart (the linker's job); the family's members are spread over the splits
+    jobs = {family: rng.sample(OCCUPATIONS, len(OCCUPATIONS)) for family in family_names}
     for number in range(sum(people)):
         family = family_names[number % families]
         person = f"{family}_{number}"
-        city, occupation, firm = rng.choice(cities)[0], rng.choice(OCCUPATIONS), rng.choice(firms)
+        occupation = jobs[family][number // families]
+        city, firm = rng.choice(cities)[0], rng.choice(firms)
         home = rng.choice([c for c, _ in cities if c != city])
         facts[person] = (family, city, occupation, firm, home)
         popularity[person] = rng.randint(1, 20)
