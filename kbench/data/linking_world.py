@@ -6,8 +6,8 @@ two. Here people share family names, and a sentence names a person by family
 name and occupation only ("the engineer Zuma"), so the alias ``Zuma`` has
 several candidates with priors from a (generated) reference corpus; the
 occupation and the employer or home town in the sentence (facts in the KG) tell them apart. The
-label is again the continent where the mentioned person was born — a KG fact
-reached only through the right link — and each sentence also carries a typed
+label is again the continent the mentioned person comes from (born in a city
+of it) — a KG fact reached only through the right link — and each sentence also carries a typed
 relation between its person and a second entity (``works for`` an employer, or
 ``lives in`` a city, drawn apart from the birth city so that no sentence names
 the label's city) for relation classification. People are disjoint between
@@ -71,6 +71,7 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
               for names in list(countries.values())[:1] for city in names]
     taken = {name for city, continent in cities for name in (city, continent)}
     family_names = _names(rng, families, 1, taken)
+    continent_of_city = dict(cities)
     firms = _names(rng, employers, 1, taken)
     persons, triples, facts, popularity = [], [], {}, {}
     # within a family every person has a different occupation, so the sentence's context can always
@@ -84,8 +85,9 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
         home = rng.choice([c for c, _ in cities if c != city])
         facts[person] = (family, city, occupation, firm, home)
         popularity[person] = rng.randint(1, 20)
-        triples += [(person, "born in", city), (person, "works as", occupation), (person, "works for", firm),
-                    (person, "lives in", home), (person, "family name", family)]
+        triples += [(person, "born in", city), (person, "comes from", continent_of_city[city]),
+                    (person, "works as", occupation), (person, "works for", firm), (person, "lives in", home),
+                    (person, "family name", family)]
         persons.append(person)
     rng.shuffle(persons)
     triples += [(city, "part of", continent) for city, continent in cities]
