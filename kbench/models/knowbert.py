@@ -1,0 +1,364 @@
+"""KnowBert: knowledge attention and recontextualization (KAR) between a BERT's layers.
+
+Peters, Neumann, Logan, Schwartz, Joshi, Singh, Smith. *Knowledge Enhanced
+Contextual Word Representations.* EMNLP 2019. https://arxiv.org/abs/1909.04164
+Code: https://github.com/allenai/kb (``kb/knowbert.py``, ``kb/span_attention_layer.py``).
+
+Taught in ``notebooks/02_knowbert.ipynb``. KAR (§3, Fig. 1) sits after one
+layer of a pretrained BERT (the authors: after layer 10 of 12 for WordNet):
+
+1. project the layer's states to the entity dimension, ``H^proj = H W1 + b1`` (Eq. 1);
+2. pool each candidate mention span with a self-attentive span extractor and
+   LayerNorm it, then let the spans attend to each other in one transformer layer (Eq. 2);
+3. score each candidate entity ``e_mk`` (KG embedding, frozen, LayerNormed):
+   ``psi_mk = MLP([s_m . e_mk / sqrt(d), p(e_mk|m)])``, an MLP 2 -> 100 -> 1 with ReLU (Eq. 3, §3.2);
+4. the weighted entity ``e~_m``: softmax of the scores over candidates above a
+   threshold; a learned NULL embedding where none is (Eq. 4);
+5. ``s'_m = LN(s_m + dropout(e~_m))`` (Eq. 5);
+6. word-to-entity-span attention: one BERT layer whose queries are the
+   projected tokens and whose keys and values are the spans ``s'`` (Eq. 6-7);
+7. back to BERT's dimension with a residual, ``H' = LN(H + dropout(H'^proj W2 + b2))`` (Eq. 8),
+   ``W2`` initialised with the pseudo-inverse of ``W1`` (the authors' code; we use
+   the Moore-Penrose inverse, which exists for any entity dimension).
+
+The linker is trained with the task: softmax NLL of the gold candidate (the
+WordNet setting, §4.1). KAR is a fusion module for
+:class:`kbench.encoders.HookedEncoder`: ``module(states, context)``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from transformers import BertConfig
+from transformers.models.bert.modeling_bert import BertIntermediate, BertLayer, BertOutput, BertSelfOutput
+
+from kbench.encoders import EMBEDDED, HookedEncoder, load_encoder
+from kbench.errors import InputError
+from kbench.experiment import Variant
+
+CITATION = {
+    "title": "Knowledge Enhanced Contextual Word Representations",
+    "authors": "Peters, Neumann, Logan, Schwartz, Joshi, Singh, Smith",
+    "venue": "EMNLP", "year": 2019, "url": "https://arxiv.org/abs/1909.04164",
+    "code": "https://github.com/allenai/kb",
+}
+NOTEBOOK = "02_knowbert"
+MASKED = -10000.0   # the authors' score for an invalid candidate
+
+#: BERT without knowledge, and KnowBert with KAR after the chosen layer.
+VARIANTS = (Variant("bert", "BERT", {"kar_layer": None}), Variant("knowbert", "KnowBert", {}))
+
+
+def span_config(entity_dim: int, heads: int = 4, intermediate: int | None = None) -> BertConfig:
+    """The BERT configuration of KAR's two layers over entity-dimension vectors."""
+    if entity_dim % heads:
+        raise InputError(f"the entity dimension {entity_dim} must be divisible by the {heads} attention heads")
+    config = BertConfig(vocab_size=1, hidden_size=entity_dim, num_attention_heads=heads,
+                        intermediate_size=intermediate or 4 * entity_dim, num_hidden_layers=1)
+    config._attn_implementation = "sdpa"   # the span layer's boolean mask, as the encoder's
+    return config
+
+
+class WordToSpanAttention(nn.Module):
+    """One BERT layer whose keys and values are entity spans (the authors' ``SpanAttentionLayer``)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.heads, self.size = config.num_attention_heads, config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.attention_output = BertSelfOutput(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, tokens: torch.Tensor, spans: torch.Tensor, span_mask: torch.Tensor):
+        """Return the tokens re-contextualised by the spans ``(B, L, E)`` and the attention ``(B, heads, L, S)``."""
+        batch, length, _ = tokens.shape
+
+        def heads(x):
+            return x.view(batch, x.shape[1], self.heads, self.size).transpose(1, 2)
+
+        scores = heads(self.query(tokens)) @ heads(self.key(spans)).transpose(-1, -2) / math.sqrt(self.size)
+        scores = scores.masked_fill(~span_mask[:, None, None, :], MASKED)
+        probabilities = torch.softmax(scores, dim=-1) * span_mask[:, None, None, :]   # no span: no context
+        context = (self.dropout(probabilities) @ heads(self.value(spans))).transpose(1, 2).reshape(batch, length, -1)
+        attended = self.attention_output(context, tokens)
+        return self.output(self.intermediate(attended), attended), probabilities
+
+
+def linker_probabilities(scores: torch.Tensor, candidate_mask: torch.Tensor,
+                         threshold: float | None = None) -> torch.Tensor:
+    """Return ``(..., C + 1)``: the softmax over candidates above ``threshold``, and NULL last.
+
+    A span whose candidates are all below the threshold (or that has none)
+    gives all its mass to NULL, so each row sums to 1 (Eq. 4).
+    """
+    keep = candidate_mask if threshold is None else candidate_mask & (scores >= threshold)
+    masked = scores.masked_fill(~keep, MASKED)
+    none = ~keep.any(-1, keepdim=True)
+    probabilities = torch.softmax(masked, dim=-1) * keep
+    return torch.cat([probabilities, none.to(probabilities.dtype)], dim=-1)
+
+
+class KnowledgeAttentionRecontextualization(nn.Module):
+    """KAR (Eq. 1-8): link spans to entities, pool them, and let every token attend to them."""
+
+    def __init__(self, hidden_size: int, entity_embeddings: torch.Tensor, heads: int = 4, dropout: float = 0.1,
+                 threshold: float | None = None, score_hidden: int = 100):
+        super().__init__()
+        if entity_embeddings.dim() != 2 or len(entity_embeddings) == 0:
+            raise InputError("entity_embeddings must be a non-empty (entities, dim) matrix")
+        entity_dim = entity_embeddings.shape[1]
+        config = span_config(entity_dim, heads)
+        self.register_buffer("entities", entity_embeddings.detach().float().clone())   # frozen (§4.1)
+        self.project = nn.Linear(hidden_size, entity_dim)                               # W1, Eq. 1
+        self.span_attention = nn.Linear(entity_dim, 1)                                  # span extractor
+        self.span_norm = nn.LayerNorm(entity_dim, eps=1e-5)
+        self.span_encoder = BertLayer(config)                                           # Eq. 2
+        self.kg_norm = nn.LayerNorm(entity_dim, eps=1e-5)
+        self.score = nn.Sequential(nn.Linear(2, score_hidden), nn.ReLU(), nn.Linear(score_hidden, 1))   # Eq. 3
+        self.null = nn.Parameter(torch.zeros(entity_dim).normal_(std=0.02))              # NULL entity
+        self.weighted_norm = nn.LayerNorm(entity_dim, eps=1e-5)
+        self.word_to_span = WordToSpanAttention(config)                                 # Eq. 6-7
+        self.back = nn.Linear(entity_dim, hidden_size)                                  # W2, Eq. 8
+        self.output_norm = nn.LayerNorm(hidden_size, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+        self.threshold = threshold
+        self.initialise_back_projection()
+
+    @torch.no_grad()
+    def initialise_back_projection(self) -> None:
+        """Set ``W2, b2`` so that ``W2 (W1 h + b1) + b2 = h`` as nearly as it can be (Moore-Penrose)."""
+        inverse = torch.linalg.pinv(self.project.weight)           # (hidden, entity)
+        self.back.weight.copy_(inverse)
+        self.back.bias.copy_(-inverse @ self.project.bias)
+
+    def pool_spans(self, projected: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """Return each span's self-attentive pooling of the projected tokens ``(B, S, E)`` (0 for padding)."""
+        positions = torch.arange(projected.shape[1], device=projected.device)
+        inside = (positions[None, None, :] >= spans[..., :1]) & (positions[None, None, :] < spans[..., 1:])
+        logits = self.span_attention(projected).squeeze(-1)[:, None, :].masked_fill(~inside, MASKED)
+        weights = torch.softmax(logits, dim=-1) * inside
+        return weights @ projected
+
+    def forward(self, states: torch.Tensor, context: dict) -> torch.Tensor:
+        """Return the re-contextualised states; leave ``linking_scores`` (and ``linker_loss``) in ``context``."""
+        spans, candidates, priors = context["spans"], context["candidates"], context["priors"]
+        span_mask = spans[..., 0] >= 0
+        candidate_mask = (candidates >= 0) & span_mask[..., None]
+        projected = self.project(states)
+        pooled = self.span_norm(self.pool_spans(projected, spans))
+        among = (span_mask[:, None, :] & span_mask[:, :, None]) | torch.eye(spans.shape[1], dtype=torch.bool,
+                                                                             device=spans.device)
+        pooled = self.span_encoder(pooled, among[:, None])
+        entity_vectors = self.kg_norm(self.entities[candidates.clamp(min=0)])
+        raw = (pooled[:, :, None, :] * entity_vectors).sum(-1) / math.sqrt(entity_vectors.shape[-1])
+        scores = self.score(torch.stack([raw, priors.to(raw.dtype)], dim=-1)).squeeze(-1)
+        scores = scores.masked_fill(~candidate_mask, MASKED)
+        probabilities = linker_probabilities(scores, candidate_mask, self.threshold)
+        weighted = (probabilities[..., :-1, None] * entity_vectors).sum(-2) + probabilities[..., -1:] * self.null
+        recontextualised = self.weighted_norm(pooled + self.dropout(weighted))
+        attended, attention = self.word_to_span(projected, recontextualised, span_mask)
+        context["linking_scores"], context["linker_probabilities"] = scores, probabilities
+        context["word_to_span_attention"] = attention
+        gold = context.get("gold")
+        if gold is not None and (gold >= 0).any():
+            context["linker_loss"] = nn.functional.cross_entropy(scores[gold >= 0], gold[gold >= 0])
+        return self.output_norm(states + self.dropout(self.back(attended)))
+
+
+@dataclass
+class LinkedText:
+    """One example: token ids, mention spans over them, candidate entity ids with priors, gold candidates."""
+
+    input_ids: np.ndarray     # (L,)
+    spans: np.ndarray         # (S, 2) token [start, end)
+    candidates: np.ndarray    # (S, C) entity ids, -1 padding
+    priors: np.ndarray        # (S, C)
+    gold: np.ndarray          # (S,) index of the gold candidate, -100 when unknown or absent
+    label: int | None = None
+
+
+class LinkedTextDataset(Dataset):
+    def __init__(self, examples: list[LinkedText]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> LinkedText:
+        return self.examples[index]
+
+
+class KnowBertClassifier(nn.Module):
+    """Sentence classification with KnowBert: KAR after layer ``kar_layer`` of a BERT (None: plain BERT).
+
+    Texts are ``(words, mentions)``: words and :class:`~kbench.text.LinkedMention`
+    s over them (candidates with priors; ``chosen`` is the gold entity, used by
+    the linker loss). ``entity_to_id`` maps entity names to rows of
+    ``entity_embeddings``. The head is BERT's: the [CLS] state through a
+    ``tanh`` dense layer, dropout and a linear layer. The loss is the task's
+    cross-entropy plus ``linker_weight`` times the linker's NLL.
+    """
+
+    def __init__(self, num_labels: int, entity_embeddings: torch.Tensor, entity_to_id: dict[str, int],
+                 base_model: str = EMBEDDED, *, kar_layer: int | None = -1, layers: int | None = None,
+                 freeze_word_embeddings: bool = False, max_length: int = 128, heads: int = 4,
+                 threshold: float | None = None, linker_weight: float = 1.0, dropout: float = 0.1,
+                 vocab: str | None = None, seed: int = 0):
+        super().__init__()
+        if num_labels < 2:
+            raise InputError(f"num_labels must be at least 2, got {num_labels}")
+        torch.manual_seed(seed)
+        encoder = load_encoder(base_model, vocab=vocab, seed=seed, layers=layers,
+                               freeze_word_embeddings=freeze_word_embeddings)
+        self.tokenizer, self.description = encoder.tokenizer, encoder.description
+        depth = encoder.model.config.num_hidden_layers
+        hidden = encoder.model.config.hidden_size
+        fuse = {}
+        if kar_layer is not None:
+            index = kar_layer if kar_layer >= 0 else depth + kar_layer
+            if not 0 <= index < depth:
+                raise InputError(f"kar_layer {kar_layer} is not a layer of a {depth}-layer encoder")
+            fuse[index] = KnowledgeAttentionRecontextualization(hidden, entity_embeddings, heads, dropout, threshold)
+            self.description += f"; KAR after layer {index + 1} of {depth}"
+        self.encoder = HookedEncoder(encoder.model, fuse)
+        self.entity_to_id = dict(entity_to_id)
+        self.max_length = max_length
+        self.linker_weight = linker_weight
+        self.dense = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden, num_labels)
+
+    @property
+    def kar(self) -> KnowledgeAttentionRecontextualization | None:
+        return next(iter(self.encoder.fuse.values()), None)
+
+    def example(self, words: Sequence[str], mentions: Sequence) -> LinkedText:
+        """Return one compact example: word pieces with [CLS]/[SEP], spans moved onto the pieces."""
+        words = list(words)
+        if not words:
+            raise InputError("a sentence needs at least one word")
+        encoding = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.max_length)
+        word_ids = encoding.word_ids()
+        first = {w: i for i, w in reversed(list(enumerate(word_ids))) if w is not None}
+        last = {w: i for i, w in enumerate(word_ids) if w is not None}
+        rows = []
+        for mention in mentions:
+            mention.check(len(words))
+            if not mention.candidates:
+                raise InputError(f"mention {mention.text!r} has an empty candidate list")
+            if mention.start not in first or mention.end - 1 not in last:
+                continue   # cut off by max_length
+            ids = []
+            for candidate in mention.candidates:
+                if candidate.entity not in self.entity_to_id:
+                    raise InputError(f"candidate entity {candidate.entity!r} of {mention.text!r} is not in the "
+                                     "embedding table")
+                ids.append(self.entity_to_id[candidate.entity])
+            gold = mention.entities.index(mention.chosen) if mention.chosen in mention.entities else -100
+            rows.append(((first[mention.start], last[mention.end - 1] + 1), ids, mention.priors, gold))
+        width = max((len(r[1]) for r in rows), default=1)
+        candidates = np.full((len(rows), width), -1, np.int64)
+        priors = np.zeros((len(rows), width), np.float32)
+        for row, (_, ids, prior, _) in enumerate(rows):
+            candidates[row, :len(ids)], priors[row, :len(prior)] = ids, prior
+        return LinkedText(np.asarray(encoding["input_ids"], np.int64),
+                          np.asarray([r[0] for r in rows], np.int64).reshape(-1, 2), candidates, priors,
+                          np.asarray([r[3] for r in rows], np.int64))
+
+    def dataset(self, texts: Sequence[tuple[Sequence[str], Sequence]], labels: Sequence[int] | None = None
+                ) -> LinkedTextDataset:
+        """Return the examples of ``(words, mentions)`` texts with their labels."""
+        if labels is not None and len(labels) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(labels)} labels")
+        examples = []
+        for index, (words, mentions) in enumerate(texts):
+            example = self.example(words, mentions)
+            example.label = None if labels is None else int(labels[index])
+            examples.append(example)
+        return LinkedTextDataset(examples)
+
+    def collate(self, examples: Sequence[LinkedText]) -> dict[str, torch.Tensor]:
+        """Return a batch padded to its longest sentence, its most mentions and its most candidates."""
+        if not examples:
+            raise InputError("cannot collate an empty batch")
+        count = len(examples)
+        length = max(len(e.input_ids) for e in examples)
+        spans = max(1, max(len(e.spans) for e in examples))
+        width = max(1, max(e.candidates.shape[1] if len(e.spans) else 1 for e in examples))
+        batch = {"input_ids": np.full((count, length), self.tokenizer.pad_token_id, np.int64),
+                 "attention_mask": np.zeros((count, length), np.int64),
+                 "spans": np.full((count, spans, 2), -1, np.int64),
+                 "candidates": np.full((count, spans, width), -1, np.int64),
+                 "priors": np.zeros((count, spans, width), np.float32),
+                 "gold": np.full((count, spans), -100, np.int64)}
+        for row, e in enumerate(examples):
+            batch["input_ids"][row, :len(e.input_ids)] = e.input_ids
+            batch["attention_mask"][row, :len(e.input_ids)] = 1
+            if len(e.spans):
+                s, c = e.candidates.shape
+                batch["spans"][row, :s] = e.spans
+                batch["candidates"][row, :s, :c] = e.candidates
+                batch["priors"][row, :s, :c] = e.priors
+                batch["gold"][row, :s] = e.gold
+        out = {name: torch.from_numpy(value) for name, value in batch.items()}
+        if examples[0].label is not None:
+            out["labels"] = torch.tensor([int(e.label) for e in examples])
+        return out
+
+    def forward(self, input_ids, attention_mask, spans, candidates, priors, gold=None, labels=None):
+        """Return ``logits``, the ``linking_scores`` (when KAR runs), and ``loss`` given ``labels``."""
+        context = {"spans": spans, "candidates": candidates, "priors": priors, "gold": gold}
+        states = self.encoder(input_ids, attention_mask, context=context)
+        logits = self.output(self.dropout(torch.tanh(self.dense(states[:, 0]))))
+        out = {"logits": logits}
+        if "linking_scores" in context:
+            out["linking_scores"] = context["linking_scores"]
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels)
+            if "linker_loss" in context:
+                loss = loss + self.linker_weight * context["linker_loss"]
+            out["loss"] = loss
+        return out
+
+
+@torch.no_grad()
+def linker_accuracy(model: KnowBertClassifier, data: LinkedTextDataset, batch_size: int = 64) -> float:
+    """Return how often the linker's best candidate is the gold one, over mentions with a gold candidate."""
+    if model.kar is None:
+        raise InputError("this model has no KAR (kar_layer=None): nothing links")
+    model.eval()
+    device = next(model.parameters()).device
+    hits = total = 0
+    for start in range(0, len(data), batch_size):
+        batch = model.collate([data[i] for i in range(start, min(len(data), start + batch_size))])
+        batch.pop("labels", None)
+        scores = model(**{k: v.to(device) for k, v in batch.items()})["linking_scores"].cpu()
+        known = batch["gold"] >= 0
+        hits += int((scores.argmax(-1)[known] == batch["gold"][known]).sum())
+        total += int(known.sum())
+    if not total:
+        raise InputError("no mention with a gold candidate to score")
+    return hits / total
+
+
+def prior_accuracy(data: LinkedTextDataset) -> float:
+    """Return how often the highest-prior candidate is the gold one (the linking baseline)."""
+    hits = total = 0
+    for example in data:
+        for priors, gold in zip(example.priors, example.gold):
+            if gold >= 0:
+                hits += int(np.argmax(priors) == gold)
+                total += 1
+    if not total:
+        raise InputError("no mention with a gold candidate to score")
+    return hits / total
