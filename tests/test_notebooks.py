@@ -80,3 +80,17 @@ def test_full_profile_path_runs_on_real_data(real_data, mirror, tmp_path):
     assert set(result.metrics) == ({f"{v}_test_accuracy" for v in variants} | {f"ner_{v}_test_f1" for v in variants}
                                    | {f"ner_{v}_test_authors_f1" for v in variants})
     assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+
+
+def test_knowbert_full_profile_path_runs_on_wordnet(tmp_path):
+    """The full profile's code path (WordNet supersenses, candidates, TransE on the neighbourhood) in small."""
+    from kbench.runner import ensure_kernel
+
+    ensure_kernel()
+    result = run_notebook(NOTEBOOK_DIR / "02_knowbert.ipynb", "full", tmp_path,
+                          parameters={"base_model": "tiny", "limit": 60, "epochs": 1, "data_dir": str(tmp_path / "data")})
+    assert result.error is None, result.error
+    assert not result.comparable and result.ok
+    assert set(result.metrics) == {"bert_test_accuracy", "knowbert_test_accuracy", "prior_accuracy",
+                                   "linker_accuracy", "kg_untrained_mrr", "kg_trained_mrr"}
+    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())

@@ -57,3 +57,21 @@ def test_wordnets_own_examples_are_sense_labelled_text(wordnet):
 def test_missing_wordnet_says_what_to_install(tmp_path):
     with pytest.raises(DataError, match="apt-get install wordnet-base wordnet-sense-index"):
         prepare_wordnet(tmp_path / "data", source=tmp_path / "nowhere")
+
+
+def test_supersense_task_is_split_by_synset_with_linked_mentions(wordnet):
+    from kbench.data.supersenses import supersense_task
+    from kbench.kg.wordnet import neighbourhood_kg
+
+    task = supersense_task(wordnet, limit=60, seed=1)
+    splits = [task.train, task.dev, task.test]
+    assert sum(map(len, splits)) == 60 and all(splits)
+    senses = [{mentions[0].chosen for (_, mentions), _ in split} for split in splits]
+    assert not (senses[0] & senses[2]) and not (senses[0] & senses[1]) and not (senses[1] & senses[2])
+    for (words, [mention]), label in task.train:
+        assert words[mention.start - 1] == words[mention.end] == '"' and mention.chosen in mention.entities
+        assert task.labels[label] == supersense(wordnet, mention.chosen) and task.labels[label][:4] in ("noun", "verb")
+    graph = neighbourhood_kg(wordnet, task.synsets)
+    assert set(task.synsets) <= {s for s, _, _ in graph}
+    with pytest.raises(InputError, match="at least 10"):
+        supersense_task(wordnet, limit=5)

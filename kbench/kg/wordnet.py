@@ -180,3 +180,18 @@ def sense_examples(wordnet, pos: str | None = None, limit: int | None = None) ->
             found += 1
             if limit is not None and found >= limit:
                 return
+
+
+def neighbourhood_kg(wordnet, synsets: Sequence[str], relations: Sequence[str] = tuple(RELATIONS)) -> KnowledgeGraph:
+    """Return the triples of ``synsets`` and their direct neighbours: a WordNet piece small enough to embed.
+
+    Each synset also gets ``(synset, "lemma", word)`` triples for its lemmas, so
+    that every synset asked for is in the graph (and its embedding table).
+    """
+    triples = []
+    for name in dict.fromkeys(synsets):
+        synset = wordnet.synset(name)
+        triples += [(synset.name(), "lemma", lemma.name().lower()) for lemma in synset.lemmas()]
+        for method in relations:
+            triples += [(synset.name(), RELATIONS[method], other.name()) for other in getattr(synset, method)()]
+    return KnowledgeGraph.from_triples(triples, name="WordNet neighbourhood")

@@ -362,3 +362,32 @@ def prior_accuracy(data: LinkedTextDataset) -> float:
     if not total:
         raise InputError("no mention with a gold candidate to score")
     return hits / total
+
+
+@torch.no_grad()
+def link(model: KnowBertClassifier, words: Sequence[str], mentions: Sequence) -> list:
+    """Return ``mentions`` as the trained linker sees them: each candidate's score, the argmax chosen.
+
+    A mention whose linker probabilities put all mass on NULL is chosen None.
+    """
+    from kbench.text.links import Candidate, LinkedMention
+
+    if model.kar is None:
+        raise InputError("this model has no KAR (kar_layer=None): nothing links")
+    model.eval()
+    device = next(model.parameters()).device
+    example = model.example(words, mentions)
+    if len(example.spans) != len(mentions):
+        raise InputError("a mention lies past max_length: raise max_length or shorten the sentence")
+    batch = model.collate([example])
+    context = {name: batch[name].to(device) for name in ("spans", "candidates", "priors")}
+    model.encoder(batch["input_ids"].to(device), batch["attention_mask"].to(device), context=context)
+    scores, probabilities = context["linking_scores"][0].cpu(), context["linker_probabilities"][0].cpu()
+    linked = []
+    for row, mention in enumerate(mentions):
+        candidates = [Candidate(c.entity, c.prior, float(scores[row, k])) for k, c in enumerate(mention.candidates)]
+        null = bool(probabilities[row, -1] > 0.5)
+        best = int(scores[row, :len(candidates)].argmax())
+        linked.append(LinkedMention(mention.start, mention.end, mention.text, candidates,
+                                    None if null else candidates[best].entity, float(probabilities[row, best])))
+    return linked
