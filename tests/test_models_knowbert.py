@@ -61,7 +61,7 @@ def test_linker_score_by_hand():
                                torch.ones(1, 1, 1, 1, dtype=torch.bool))
     entities = module.kg_norm(module.entities[[0, 2]])
     for k, prior in enumerate([0.9, 0.1]):
-        raw = float(span[0, 0] @ entities[k]) / math.sqrt(8)
+        raw = float((span[0, 0] @ entities[k]).detach()) / math.sqrt(8)
         expected = module.score(torch.tensor([raw, prior]))
         assert ctx["linking_scores"][0, 0, k].item() == pytest.approx(expected.item(), abs=1e-5)
 
