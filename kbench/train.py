@@ -54,6 +54,19 @@ class TensorDict(Dataset):
         return {name: t[index] for name, t in self.tensors.items()}
 
 
+class Examples(Dataset):
+    """A list of a model's compact examples, batched by the model's ``collate`` (what ``model.dataset`` returns)."""
+
+    def __init__(self, examples: list):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int):
+        return self.examples[index]
+
+
 @dataclass
 class TrainConfig:
     """How to fit: epochs, batch size, learning rate, patience (epochs without dev gain), device, precision, seed.

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from kbench.encoders import EMBEDDED, fast_tokenize, load_encoder, load_tokenizer
@@ -41,6 +40,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg import KnowledgeGraph
 from kbench.text import SPECIAL_TOKENS, MentionDetector
+from kbench.train import Examples
 
 CITATION = {
     "title": "K-BERT: Enabling Language Representation with Knowledge Graph",
@@ -307,19 +307,6 @@ class KnowledgeLayer:
                             length=kept, truncated=cut, branch_sizes=branch_sizes)
 
 
-class ExampleDataset(Dataset):
-    """A list of compact :class:`Example` s (what ``model.dataset`` returns)."""
-
-    def __init__(self, examples: list[Example]):
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> Example:
-        return self.examples[index]
-
-
 def collate(examples: Sequence[Example], max_length: int, pad_id: int, use_visible_matrix: bool = True,
             use_soft_positions: bool = True) -> dict[str, torch.Tensor]:
     """Return a batch: ids, positions and the 4-D boolean mask, padded to the batch's longest example.
@@ -402,7 +389,7 @@ class KBertClassifier(nn.Module):
         """Return the words the model reads for ``sentence``: [CLS] and the sentence's words."""
         return [*self.prefix, *self.layer.words(sentence)]
 
-    def dataset(self, texts: Sequence[str | Sequence[str]], labels: Sequence[int] | None = None) -> ExampleDataset:
+    def dataset(self, texts: Sequence[str | Sequence[str]], labels: Sequence[int] | None = None) -> Examples:
         """Return the compact examples of ``texts`` (with their ``labels``) for :meth:`collate`."""
         if labels is not None and len(labels) != len(texts):
             raise InputError(f"{len(texts)} sentences but {len(labels)} labels")
@@ -411,7 +398,7 @@ class KBertClassifier(nn.Module):
             example = self.layer.example(self.words(text))
             example.labels = None if labels is None else int(labels[index])
             examples.append(example)
-        return ExampleDataset(examples)
+        return Examples(examples)
 
     def tree(self, sentence: str | Sequence[str]) -> SentenceTree:
         """Return the sentence tree the model reads for ``sentence`` (for views)."""
@@ -475,7 +462,7 @@ class KBertTagger(KBertClassifier):
                 groups += [[i] for i in range(start, end)]
         return words, groups
 
-    def dataset(self, units: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> ExampleDataset:
+    def dataset(self, units: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> Examples:
         """Return compact examples with per-token labels: a unit's tag on its first token, [ENT] on knowledge."""
         tag_id = {tag: i for i, tag in enumerate(self.tags)}
         ent = tag_id[self.ENT]
@@ -505,7 +492,7 @@ class KBertTagger(KBertClassifier):
                 labels[sentence] = unit_labels[:int(sentence.sum())]
                 example.labels = labels
             examples.append(example)
-        return ExampleDataset(examples)
+        return Examples(examples)
 
     def forward(self, input_ids, position_ids, attention_mask, labels=None) -> dict[str, torch.Tensor]:
         """Return per-token ``logits`` (and ``loss`` over labelled tokens when ``labels`` are given)."""

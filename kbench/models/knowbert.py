@@ -34,13 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertIntermediate, BertLayer, BertOutput, BertSelfOutput
 
 from kbench.encoders import EMBEDDED, HookedEncoder, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
+from kbench.train import Examples
 
 CITATION = {
     "title": "Knowledge Enhanced Contextual Word Representations",
@@ -187,17 +187,6 @@ class LinkedText:
     label: int | None = None
 
 
-class LinkedTextDataset(Dataset):
-    def __init__(self, examples: list[LinkedText]):
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> LinkedText:
-        return self.examples[index]
-
-
 class KnowBertClassifier(nn.Module):
     """Sentence classification with KnowBert: KAR after layer ``kar_layer`` of a BERT (None: plain BERT).
 
@@ -276,7 +265,7 @@ class KnowBertClassifier(nn.Module):
                           np.asarray([r[3] for r in rows], np.int64))
 
     def dataset(self, texts: Sequence[tuple[Sequence[str], Sequence]], labels: Sequence[int] | None = None
-                ) -> LinkedTextDataset:
+                ) -> Examples:
         """Return the examples of ``(words, mentions)`` texts with their labels."""
         if labels is not None and len(labels) != len(texts):
             raise InputError(f"{len(texts)} texts but {len(labels)} labels")
@@ -285,7 +274,7 @@ class KnowBertClassifier(nn.Module):
             example = self.example(words, mentions)
             example.label = None if labels is None else int(labels[index])
             examples.append(example)
-        return LinkedTextDataset(examples)
+        return Examples(examples)
 
     def collate(self, examples: Sequence[LinkedText]) -> dict[str, torch.Tensor]:
         """Return a batch padded to its longest sentence, its most mentions and its most candidates."""
@@ -332,7 +321,7 @@ class KnowBertClassifier(nn.Module):
 
 
 @torch.no_grad()
-def linker_accuracy(model: KnowBertClassifier, data: LinkedTextDataset, batch_size: int = 64) -> float:
+def linker_accuracy(model: KnowBertClassifier, data: Examples, batch_size: int = 64) -> float:
     """Return how often the linker's best candidate is the gold one, over mentions with a gold candidate."""
     if model.kar is None:
         raise InputError("this model has no KAR (kar_layer=None): nothing links")
@@ -351,7 +340,7 @@ def linker_accuracy(model: KnowBertClassifier, data: LinkedTextDataset, batch_si
     return hits / total
 
 
-def prior_accuracy(data: LinkedTextDataset) -> float:
+def prior_accuracy(data: Examples) -> float:
     """Return how often the highest-prior candidate is the gold one (the linking baseline)."""
     hits = total = 0
     for example in data:
