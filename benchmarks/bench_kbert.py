@@ -140,7 +140,7 @@ def _peak_memory_child(mode: str, data_dir: str | None, length: int) -> None:
         trees = [layer.build(["[CLS]"] + layer.words(t)) for t in texts]
         ids = torch.tensor([tokenizer.convert_tokens_to_ids(tree.tokens) for tree in trees])
         positions = torch.from_numpy(np.stack([tree.soft_positions for tree in trees]))
-        mask = attention_mask(torch.from_numpy(np.stack([tree.visible_matrix for tree in trees])))
+        mask = attention_mask(np.stack([tree.visible_matrix for tree in trees]))
         held = (ids, positions, mask)
     else:
         held = [layer.example(["[CLS]"] + layer.words(t)) for t in texts]
@@ -185,7 +185,7 @@ def bench_forward(kg, sentences, tokenize, batch: int = 16, repeats: int = 5) ->
     trees = [layer.build(["[CLS]"] + layer.words(s)) for s in sentences[:batch]]
     ids = torch.randint(1000, 20000, (batch, 128))  # same shapes; the vocabularies differ, the cost does not
     positions = torch.from_numpy(np.stack([t.soft_positions for t in trees]))
-    mask = attention_mask(torch.from_numpy(np.stack([t.visible_matrix for t in trees])))
+    mask = attention_mask(np.stack([t.visible_matrix for t in trees]))
     with torch.inference_mode():
         def plain():
             model(input_ids=ids, position_ids=positions)

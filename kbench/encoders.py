@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tokenizers import Tokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerFast
+from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
 from kbench.errors import InputError, UnknownNameError
@@ -181,8 +182,6 @@ class HookedEncoder(nn.Module):
         """
         context = {} if context is None else context
         context.update(extra)
-        from transformers.masking_utils import create_bidirectional_mask
-
         states = self.bert.embeddings(input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids)
         mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=states, attention_mask=attention_mask)
         for index, layer in enumerate(self.bert.encoder.layer):

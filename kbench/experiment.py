@@ -56,8 +56,8 @@ def metrics_of(model: torch.nn.Module) -> dict[str, Callable[[torch.Tensor, torc
 
 
 def compare_variants(make_model: Callable[..., torch.nn.Module], variants: Sequence[Variant], train: Split,
-                     dev: Split, test: Split, config=None, only: Sequence[str] | None = None,
-                     progress: Callable[[str], None] | None = None) -> dict[str, VariantResult]:
+                     dev: Split, test: Split, config=None, only: Sequence[str] | None = None
+                     ) -> dict[str, VariantResult]:
     """Train and test each variant of ``make_model`` on the same splits and seed; return results by name.
 
     ``make_model(seed=..., **variant.options)`` builds one variant; ``only``
@@ -89,7 +89,4 @@ def compare_variants(make_model: Callable[..., torch.nn.Module], variants: Seque
         scores = {metric_name: metric(logits, labels) for metric_name, metric in metrics.items()}
         results[name] = VariantResult(name, variant.label, next(iter(scores.values())), scores, history, model,
                                       time.perf_counter() - start)
-        if progress is not None:
-            progress(f"{variant.label}: test {next(iter(scores))} {results[name].test_score:.3f} "
-                     f"({results[name].seconds:.0f} s)")
     return results

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from kbench.errors import UnknownNameError
-from kbench.record import (Baseline, Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
+from kbench.record import (Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
                            updated_baseline, write_json_atomic)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,12 +91,10 @@ def offline_copy(notebook):
             data = output.get("data", {})
             if WIDGET_VIEW in data:
                 data.pop(WIDGET_VIEW)
-                text = data.get("text/plain", "")
                 # A widget's text fallback is its repr (``VBox(children=...)``); only HTML is worth keeping.
                 if "text/html" not in data:
                     continue
-                if text:
-                    data.pop("text/plain")
+                data.pop("text/plain", None)
             kept.append(output)
         cell["outputs"] = kept
     return notebook
@@ -227,7 +225,3 @@ def report(results: list[NotebookResult]) -> str:
             lines.append(f"  lesson: {lesson.name} — {lesson.verdict}")
     return "\n".join(lines)
 
-
-def baseline_of(notebook: str, profile: str) -> Baseline | None:
-    """Return the baseline of a notebook (its stem) in a profile, or None when there is none."""
-    return load_baseline(NOTEBOOK_DIR / "baselines" / f"{notebook}.{profile}.json")

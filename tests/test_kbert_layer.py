@@ -113,7 +113,7 @@ def test_special_tokens_are_one_token():
 
 def test_attention_mask_lets_padding_see_itself_only(figure2_kg):
     tree = figure2_layer(figure2_kg).build(FIGURE2_WORDS)
-    mask = attention_mask(torch.from_numpy(tree.visible_matrix[None]))
+    mask = attention_mask(tree.visible_matrix[None])
     assert mask.shape == (1, 1, 16, 16) and mask.dtype == torch.bool
     assert torch.equal(mask[0, 0, :13, :13], torch.from_numpy(tree.visible_matrix[:13, :13]))
     assert mask[0, 0, 14].nonzero().flatten().tolist() == [14]

@@ -77,15 +77,15 @@ def visible_matrix(word_index: np.ndarray, branch_index: np.ndarray, lengths: np
     return visible & real[:, :, None] & real[:, None, :]
 
 
-def attention_mask(visible: torch.Tensor) -> torch.Tensor:
+def attention_mask(visible: np.ndarray) -> torch.Tensor:
     """Return the ``(B, 1, L, L)`` boolean mask for SDPA attention from visible matrices ``(B, L, L)``.
 
     A padding row sees nothing, which would make SDPA's softmax return NaN for
     that row; here every token also sees itself. Real tokens already do, so
-    only padding rows change, and their outputs are never read.
+    only padding rows change, and their outputs are never read. NumPy in, for
+    the same reason as :func:`visible_matrix`.
     """
-    eye = torch.eye(visible.shape[-1], dtype=torch.bool, device=visible.device)
-    return (visible | eye)[:, None, :, :]
+    return torch.from_numpy(visible | np.eye(visible.shape[-1], dtype=bool))[:, None, :, :]
 
 
 @dataclass
@@ -111,9 +111,9 @@ class SentenceTree:
     visible_matrix: np.ndarray         # bool (max_length, max_length)
     segments: np.ndarray               # int64: 0 sentence token or padding, 1 knowledge token
     word_index: np.ndarray             # int64: the word each token belongs to; -1 for padding
+    branch_index: np.ndarray           # int64: the branch (numbered across the sentence) of a knowledge token, else -1
     length: int                        # tokens before padding (after cutting)
     truncated: int = 0                 # tokens cut off beyond max_length
-    branch_sizes: list[list[int]] = field(default_factory=list)   # per word: tokens of each branch, before cutting
     hard_positions: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -297,14 +297,11 @@ class KnowledgeLayer:
         segments[:kept] = branch >= 0
         index = np.full(self.max_length, -1, dtype=np.int64)
         index[:kept] = word_index
-        branch_sizes = []
-        for w in word_ids:
-            start, size = table.table[0, w], table.table[1, w]
-            local = table.pool[2, start:start + size]
-            branch_sizes.append(np.bincount(local[local >= 0], minlength=table.table[3, w]).tolist())
+        branch_of = np.full(self.max_length, -1, dtype=np.int64)
+        branch_of[:kept] = branch
         return SentenceTree(words=words, branches=[table.texts[w] for w in word_ids], tokens=tokens + [PAD] * pad,
                             soft_positions=soft, visible_matrix=visible, segments=segments, word_index=index,
-                            length=kept, truncated=cut, branch_sizes=branch_sizes)
+                            branch_index=branch_of, length=kept, truncated=cut)
 
 
 def collate(examples: Sequence[Example], max_length: int, pad_id: int, use_visible_matrix: bool = True,
@@ -335,9 +332,8 @@ def collate(examples: Sequence[Example], max_length: int, pad_id: int, use_visib
     else:
         real = np.arange(width)[None, :] < lengths[:, None]
         visible = real[:, :, None] & real[:, None, :]
-    visible |= np.eye(width, dtype=bool)   # what attention_mask() adds: a padding row sees itself
     batch = {"input_ids": torch.from_numpy(ids), "position_ids": torch.from_numpy(positions),
-             "attention_mask": torch.from_numpy(visible)[:, None, :, :]}
+             "attention_mask": attention_mask(visible)}
     if examples[0].labels is not None:
         if isinstance(examples[0].labels, np.ndarray):
             labels = np.full((count, width), -100, dtype=np.int64)

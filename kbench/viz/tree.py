@@ -17,24 +17,13 @@ VISIBLE_COLOR = "#2f6f9f"
 
 def kept_parts(tree) -> tuple[list[bool], list[list[bool]]]:
     """Return which words, and which of each word's branches, keep at least one token after the cut."""
-    kept_words = [False] * len(tree.words)
-    kept_branches = [[False] * len(branches) for branches in tree.branches]
-    seen: dict[int, int] = {}       # word -> branch tokens passed so far, to tell its branches apart
-    sizes = getattr(tree, "branch_sizes", None)
-    for i in range(tree.length):
-        word = int(tree.word_index[i])
-        if tree.segments[i] == 0:
-            kept_words[word] = True
-        elif sizes is not None:
-            passed = seen.get(word, 0)
-            seen[word] = passed + 1
-            total = 0
-            for number, size in enumerate(sizes[word]):
-                total += size
-                if passed < total:
-                    kept_branches[word][number] = True
-                    break
-    return kept_words, kept_branches
+    words = set(tree.word_index[:tree.length][tree.segments[:tree.length] == 0].tolist())
+    branches = set(tree.branch_index[:tree.length].tolist())
+    kept_branches, number = [], 0     # branches are numbered across the sentence, word after word
+    for texts in tree.branches:
+        kept_branches.append([number + k in branches for k in range(len(texts))])
+        number += len(texts)
+    return [index in words for index in range(len(tree.words))], kept_branches
 
 
 def sentence_tree_html(tree) -> str:
