@@ -84,6 +84,12 @@ def load_wordnet(data_dir: str | None = None, source: str | None = None):
         return WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
 
 
+def relation_triples(synset, relations: Sequence[str] = tuple(RELATIONS)) -> list[tuple[str, str, str]]:
+    """Return one synset's ``relations`` as ``(synset, predicate, other synset)`` triples."""
+    return [(synset.name(), RELATIONS[method], other.name()) for method in relations
+            for other in getattr(synset, method)()]
+
+
 def wordnet_kg(wordnet, pos: str | None = None, relations: Sequence[str] = tuple(RELATIONS),
                limit: int | None = None) -> KnowledgeGraph:
     """Return WordNet as triples between synsets (``dog.n.01 hypernym canine.n.02``).
@@ -100,8 +106,7 @@ def wordnet_kg(wordnet, pos: str | None = None, relations: Sequence[str] = tuple
     for index, synset in enumerate(wordnet.all_synsets(pos)):
         if limit is not None and index >= limit:
             break
-        for method in relations:
-            triples += [(synset.name(), RELATIONS[method], other.name()) for other in getattr(synset, method)()]
+        triples += relation_triples(synset, relations)
     return KnowledgeGraph.from_triples(triples, name="WordNet")
 
 
@@ -192,6 +197,5 @@ def neighbourhood_kg(wordnet, synsets: Sequence[str], relations: Sequence[str] =
     for name in dict.fromkeys(synsets):
         synset = wordnet.synset(name)
         triples += [(synset.name(), "lemma", lemma.name().lower()) for lemma in synset.lemmas()]
-        for method in relations:
-            triples += [(synset.name(), RELATIONS[method], other.name()) for other in getattr(synset, method)()]
+        triples += relation_triples(synset, relations)
     return KnowledgeGraph.from_triples(triples, name="WordNet neighbourhood")
