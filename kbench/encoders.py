@@ -151,6 +151,16 @@ def load_encoder(base_model: str = EMBEDDED, vocab: str | None = None, seed: int
     return Encoder(model=model, tokenizer=tokenizer, name=base_model, description=description)
 
 
+def entity_space_config(dim: int, heads: int = 4, intermediate: int | None = None) -> BertConfig:
+    """Return the configuration of a BERT layer over entity-dimension vectors (KnowBert's spans, ERNIE's entities)."""
+    if dim % heads:
+        raise InputError(f"the entity dimension {dim} must be divisible by the {heads} attention heads")
+    config = BertConfig(vocab_size=1, hidden_size=dim, num_attention_heads=heads,
+                        intermediate_size=intermediate or 4 * dim, num_hidden_layers=1)
+    config._attn_implementation = "sdpa"   # boolean 4-D masks, as the encoder's
+    return config
+
+
 class HookedEncoder(nn.Module):
     """A ``BertModel`` run layer by layer with fusion modules between chosen layers.
 
@@ -158,19 +168,27 @@ class HookedEncoder(nn.Module):
     layer ``i`` (0-based) and carries on with what it returns; ``context`` is one
     dict per forward pass holding the caller's extra inputs (entity ids, spans,
     ...) and anything a module leaves for a later one (ERNIE's entity stream).
+    ``replace={i: module}`` runs ``module(hidden_states, mask, context)`` *instead
+    of* layer ``i`` — for a paper whose layer is a BERT layer rebuilt, as ERNIE's
+    aggregator, which keeps the layer's pretrained attention and feed-forward
+    weights and adds the entity path (the module holds the layer it rebuilds).
     This is where KnowBert's knowledge attention, ERNIE's aggregator and
     K-Adapter's taps sit, with no fork of ``BertModel``: with no hooks the
     output equals ``BertModel``'s exactly (tested).
     """
 
-    def __init__(self, bert: BertModel, fuse: dict[int, nn.Module] | None = None):
+    def __init__(self, bert: BertModel, fuse: dict[int, nn.Module] | None = None,
+                 replace: dict[int, nn.Module] | None = None):
         super().__init__()
         self.bert = bert
         self.fuse = nn.ModuleDict({str(i): m for i, m in (fuse or {}).items()})
+        self.replace = nn.ModuleDict({str(i): m for i, m in (replace or {}).items()})
         layers = len(bert.encoder.layer)
-        for index in (fuse or {}):
-            if not isinstance(index, int) or not 0 <= index < layers:
-                raise InputError(f"a fusion module's layer index must be an int in 0..{layers - 1}, got {index!r}")
+        for kind, modules in (("fusion", fuse), ("replacing", replace)):
+            for index in (modules or {}):
+                if not isinstance(index, int) or not 0 <= index < layers:
+                    raise InputError(f"a {kind} module's layer index must be an int in 0..{layers - 1}, "
+                                     f"got {index!r}")
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
@@ -185,7 +203,8 @@ class HookedEncoder(nn.Module):
         states = self.bert.embeddings(input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids)
         mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=states, attention_mask=attention_mask)
         for index, layer in enumerate(self.bert.encoder.layer):
-            states = layer(states, mask, position_ids=position_ids)
+            rebuilt = self.replace[str(index)] if str(index) in self.replace else None
+            states = layer(states, mask, position_ids=position_ids) if rebuilt is None else rebuilt(states, mask, context)
             module = self.fuse[str(index)] if str(index) in self.fuse else None
             if module is not None:
                 states = module(states, context)

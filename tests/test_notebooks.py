@@ -94,3 +94,22 @@ def test_knowbert_full_profile_path_runs_on_wordnet(tmp_path):
     assert set(result.metrics) == {"bert_test_accuracy", "knowbert_test_accuracy", "prior_accuracy",
                                    "linker_accuracy", "kg_untrained_mrr", "kg_trained_mrr"}
     assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+
+
+def test_ernie_full_profile_path_runs_on_wordnet_and_wikipedia(mirror, tmp_path):
+    """The full profile's code path (WordNet supersenses aligned to synsets, dEA on the Wikipedia sample) in small."""
+    from kbench.data import fetch
+    from kbench.data.ernie_wiki import FILES
+    from kbench.runner import ensure_kernel
+
+    ensure_kernel()
+    for name in FILES:
+        fetch(name, tmp_path / "data", mirror, progress=False)
+    result = run_notebook(NOTEBOOK_DIR / "05_ernie_thu.ipynb", "full", tmp_path,
+                          parameters={"base_model": "tiny", "limit": 60, "epochs": 1, "data_dir": str(tmp_path / "data")})
+    assert result.error is None, result.error
+    assert not result.comparable and result.ok
+    assert set(result.metrics) == {"bert_test_accuracy", "ernie_no_dea_test_accuracy", "ernie_test_accuracy",
+                                   "dea_kept_accuracy", "dea_removed_accuracy", "dea_chance", "kg_untrained_mrr",
+                                   "kg_trained_mrr", "wiki_dea_kept_accuracy", "wiki_dea_removed_accuracy"}
+    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())

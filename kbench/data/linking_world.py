@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from kbench.data.world import GEOGRAPHY, OCCUPATIONS, _names
 from kbench.errors import InputError
 from kbench.kg import KnowledgeGraph
-from kbench.text.links import AliasTable, LinkedMention
+from kbench.text.links import AliasTable, Candidate, LinkedMention
 
 TEMPLATES = {"works for": ["the {O} {F} signed a contract with {E} .", "the {O} {F} works for {E} these days ."],
              "lives in": ["the {O} {F} lives in {C} now .", "the {O} {F} moved to {C} last year ."]}
@@ -37,6 +37,12 @@ class LinkedExample:
     other: tuple[int, int, str]   # (start, end, entity) of the second entity: an employer or a city
     relation: str                 # "works for" or "lives in": the relation between the person and ``other``
     label: int                    # continent of the person's birth
+
+    def mentions(self) -> list[LinkedMention]:
+        """Return both linked mentions: the person (ambiguous alias) and the second entity (its own name)."""
+        start, end, entity = self.other
+        return [self.mention, LinkedMention(start, end, " ".join(self.words[start:end]), [Candidate(entity, 1.0)],
+                                            chosen=entity)]
 
 
 @dataclass

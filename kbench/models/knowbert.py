@@ -34,10 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertIntermediate, BertLayer, BertOutput, BertSelfOutput
 
-from kbench.encoders import EMBEDDED, HookedEncoder, load_encoder
+from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.train import Examples
@@ -55,20 +54,10 @@ MASKED = -10000.0   # the authors' score for an invalid candidate
 VARIANTS = (Variant("bert", "BERT", {"kar_layer": None}), Variant("knowbert", "KnowBert", {}))
 
 
-def span_config(entity_dim: int, heads: int = 4, intermediate: int | None = None) -> BertConfig:
-    """The BERT configuration of KAR's two layers over entity-dimension vectors."""
-    if entity_dim % heads:
-        raise InputError(f"the entity dimension {entity_dim} must be divisible by the {heads} attention heads")
-    config = BertConfig(vocab_size=1, hidden_size=entity_dim, num_attention_heads=heads,
-                        intermediate_size=intermediate or 4 * entity_dim, num_hidden_layers=1)
-    config._attn_implementation = "sdpa"   # the span layer's boolean mask, as the encoder's
-    return config
-
-
 class WordToSpanAttention(nn.Module):
     """One BERT layer whose keys and values are entity spans (the authors' ``SpanAttentionLayer``)."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config):
         super().__init__()
         self.heads, self.size = config.num_attention_heads, config.hidden_size // config.num_attention_heads
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
@@ -117,7 +106,7 @@ class KnowledgeAttentionRecontextualization(nn.Module):
         if entity_embeddings.dim() != 2 or len(entity_embeddings) == 0:
             raise InputError("entity_embeddings must be a non-empty (entities, dim) matrix")
         entity_dim = entity_embeddings.shape[1]
-        config = span_config(entity_dim, heads)
+        config = entity_space_config(entity_dim, heads)
         self.register_buffer("entities", entity_embeddings.detach().float().clone())   # frozen (§4.1)
         self.project = nn.Linear(hidden_size, entity_dim)                               # W1, Eq. 1
         self.span_attention = nn.Linear(entity_dim, 1)                                  # span extractor
