@@ -113,3 +113,17 @@ def test_ernie_full_profile_path_runs_on_wordnet_and_wikipedia(mirror, tmp_path)
                                    "dea_kept_accuracy", "dea_removed_accuracy", "dea_chance", "kg_untrained_mrr",
                                    "kg_trained_mrr", "wiki_dea_kept_accuracy", "wiki_dea_removed_accuracy"}
     assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+
+
+def test_doc_classification_full_profile_path_runs_on_bbc_news(tmp_path):
+    """The full profile's code path (BBC News, metadata, WordNet-linked nouns with TransE) in small."""
+    from kbench.runner import ensure_kernel
+
+    ensure_kernel()
+    result = run_notebook(NOTEBOOK_DIR / "04_doc_classification_kg.ipynb", "full", tmp_path,
+                          parameters={"base_model": "tiny", "limit": 40, "epochs": 1, "data_dir": str(tmp_path / "data")})
+    assert result.error is None, result.error
+    assert not result.comparable and result.ok
+    assert set(result.metrics) == {"text_test_accuracy", "text_meta_test_accuracy", "text_meta_kg_test_accuracy",
+                                   "kg_untrained_mrr", "kg_trained_mrr"}
+    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
