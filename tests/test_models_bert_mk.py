@@ -2,7 +2,6 @@
 reconstruction and link prediction; the variants that differ only in their entity vectors."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -12,7 +12,6 @@ from kbench.encoders import HookedEncoder, load_encoder
 from kbench.errors import DataError, InputError
 from kbench.models.ernie_thu import (MARKS, Aggregator, ErnieClassifier, ErnieDEA, dea_accuracy, dea_noise)
 from kbench.text import Candidate, LinkedMention
-from kbench.train import Examples
 
 ENTITIES = {"paris": 0, "zuma_1": 1, "zuma_2": 2, "acme": 3}
 

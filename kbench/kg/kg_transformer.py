@@ -157,10 +157,15 @@ class KGTransformer(nn.Module):
 
     def queries(self, triples: np.ndarray, exclude_own: bool, rng: np.random.Generator | None = None
                 ) -> list[SubGraph]:
-        """Return both masked versions of each triple: tail from the head's context, head from the tail's."""
+        """Return both masked versions of each triple: tail from the head's context, head from the tail's.
+
+        With ``exclude_own`` a triple of the KG is left out of its own query's context.
+        """
         graphs = []
-        for index, (h, r, t) in enumerate(triples):
-            own = index if exclude_own else None
+        where = {tuple(t): i for i, t in enumerate(self.triples.tolist())}
+        for h, r, t in triples:
+            # the triple itself never sits in its own query's context (a training triple would give its answer away)
+            own = where.get((int(h), int(r), int(t))) if exclude_own else None
             graphs.append(self.subgraph(int(h), (int(h), int(r), "tail"), own, int(t), rng))
             graphs.append(self.subgraph(int(t), (int(t), int(r), "head"), own, int(h), rng))
         return graphs
@@ -207,7 +212,7 @@ class KGTransformer(nn.Module):
         for h, r, t in known:
             tails.setdefault((h, r), set()).add(t)
             heads.setdefault((t, r), set()).add(h)
-        graphs = self.queries(test, exclude_own=False, rng=np.random.default_rng(self.seed))   # the same contexts each call
+        graphs = self.queries(test, exclude_own=True, rng=np.random.default_rng(self.seed))   # the same contexts each call
         ranks = []
         for start in range(0, len(graphs), batch_size):
             chunk = graphs[start:start + batch_size]
