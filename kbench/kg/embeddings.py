@@ -13,6 +13,7 @@ Embeddings are saved and loaded as safetensors.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,10 @@ def _without_epoch_gc(train):
     saved = training_loop.gc
     training_loop.gc = SimpleNamespace(collect=lambda *args: 0)
     try:
-        return train()
+        with warnings.catch_warnings():
+            # PyKEEN's loader asks for pinned memory whatever the device; on a CPU torch warns once per fit
+            warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
+            return train()
     finally:
         training_loop.gc = saved
 

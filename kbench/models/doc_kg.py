@@ -83,6 +83,7 @@ class DocumentClassifier(nn.Module):
         self.metadata_size, self.use_metadata, self.use_kg = metadata_size, use_metadata, use_kg
         self.register_buffer("metadata_mean", torch.zeros(metadata_size))
         self.register_buffer("metadata_scale", torch.ones(metadata_size))
+        self.scaled = False   # set by the first dataset() call: the training split's statistics
         width = size + (metadata_size if use_metadata else 0) + (entity_embeddings.shape[1] if use_kg else 0)
         self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, num_labels))
@@ -107,11 +108,11 @@ class DocumentClassifier(nn.Module):
         examples = [self.example(*text) for text in texts]
         for index, example in enumerate(examples):
             example.label = None if labels is None else int(labels[index])
-        if not getattr(self, "_scaled", False) and examples and self.metadata_size:
+        if not self.scaled and examples and self.metadata_size:
             values = np.stack([e.metadata for e in examples])   # the training set's, as the first split given
             self.metadata_mean.copy_(torch.from_numpy(values.mean(0)))
             self.metadata_scale.copy_(torch.from_numpy(np.maximum(values.std(0), 1e-6)))
-            self._scaled = True
+            self.scaled = True
         return Examples(examples)
 
     def collate(self, examples: Sequence[DocumentExample]) -> dict[str, torch.Tensor]:

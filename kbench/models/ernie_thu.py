@@ -204,21 +204,18 @@ class ErnieEncoder(nn.Module):
             if mention.chosen is not None:
                 first.setdefault(mention.start, self.entity_id(mention.chosen))
         pieces = self.tokenizer(words, is_split_into_words=True, add_special_tokens=False)
-        ids, entities, previous = [self.tokenizer.cls_token_id], [-1], None
+        sequence = [(self.tokenizer.cls_token_id, -1)]   # (token id, aligned entity id)
+        previous = None
         for token, word in zip(pieces["input_ids"], pieces.word_ids()):
             starts = word != previous
-            if starts and previous is not None:
-                for mark in closing.get(previous, []):
-                    ids.append(mark), entities.append(-1)
             if starts:
-                for mark in opening.get(word, []):
-                    ids.append(mark), entities.append(-1)
-            ids.append(token)
-            entities.append(first.get(word, -1) if starts else -1)
+                sequence += [(mark, -1) for mark in closing.get(previous, [])]
+                sequence += [(mark, -1) for mark in opening.get(word, [])]
+            sequence.append((token, first.get(word, -1) if starts else -1))
             previous = word
-        for mark in closing.get(previous, []):
-            ids.append(mark), entities.append(-1)
-        ids, entities = ids[:self.max_length - 1] + [self.tokenizer.sep_token_id], entities[:self.max_length - 1] + [-1]
+        sequence += [(mark, -1) for mark in closing.get(previous, [])]
+        sequence = sequence[:self.max_length - 1] + [(self.tokenizer.sep_token_id, -1)]
+        ids, entities = zip(*sequence)
         return AlignedText(np.asarray(ids, np.int64), np.asarray(entities, np.int64))
 
     def pad(self, examples: Sequence[AlignedText]) -> dict[str, np.ndarray]:
