@@ -18,10 +18,11 @@ The fused entity vector of an entity (for ERNIE-style fusion, ``BERT-MK`` in
 of its own triples.
 
 The training objective is masked-entity reconstruction with a softmax over
-all entities (as CoKE, Wang et al. 2019, trains its contextual KG embedding); the paper's own loss could
-not be checked offline, and a translation-style margin loss on the outputs
-would be the alternative reading. Where the paper is brief, other choices here: attention follows the adjacency in both
-directions (so a head learns from its tail and back); each context holds at most
+all entities (as CoKE, Wang et al. 2019, trains its contextual KG embedding);
+the paper's own loss could not be checked offline, and a translation-style
+margin loss on the outputs would be the alternative reading. Where the paper is
+brief, other choices here: attention follows the adjacency in both directions
+(so a head learns from its tail and back); each context holds at most
 ``max_triples`` triples around the centre entity, sampled with a fixed seed;
 link prediction is scored with the filtered, realistic rank (PyKEEN's default)
 over both sides.
