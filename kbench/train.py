@@ -13,7 +13,7 @@ import copy
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +65,39 @@ class Examples(Dataset):
 
     def __getitem__(self, index: int):
         return self.examples[index]
+
+
+def labelled_examples(texts: Sequence, labels: Sequence[int] | None, build: Callable[[int, object], object],
+                      noun: str = "texts") -> Examples:
+    """Return ``Examples`` of ``build(index, text)`` for each text, each with its ``label`` (None without labels).
+
+    The shared body of the models' ``dataset``: the counts are checked before any example is built.
+    """
+    if labels is not None and len(labels) != len(texts):
+        raise InputError(f"{len(texts)} {noun} but {len(labels)} labels")
+    examples = []
+    for index, text in enumerate(texts):
+        example = build(index, text)
+        example.label = None if labels is None else int(labels[index])
+        examples.append(example)
+    return Examples(examples)
+
+
+def pad_rows(rows: Sequence[np.ndarray], value: int, minimum: int = 0) -> np.ndarray:
+    """Return the 1-D ``rows`` as one int64 matrix, right-padded with ``value`` to the longest (at least ``minimum``)."""
+    if not len(rows):
+        raise InputError("cannot collate an empty batch")
+    out = np.full((len(rows), max(minimum, max(len(row) for row in rows))), value, np.int64)
+    for index, row in enumerate(rows):
+        out[index, :len(row)] = row
+    return out
+
+
+def token_batch(rows: Sequence[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
+    """Return ``input_ids`` padded with ``pad_id`` and the ``attention_mask`` of their real tokens (NumPy)."""
+    ids = pad_rows(rows, pad_id)
+    lengths = np.asarray([len(row) for row in rows])
+    return {"input_ids": ids, "attention_mask": (np.arange(ids.shape[1]) < lengths[:, None]).astype(np.int64)}
 
 
 @dataclass

@@ -63,67 +63,53 @@ def test_a_failing_cell_and_a_missing_baseline_are_reported(tmp_path):
     assert "98_broken  [FAILED" in report([result]) and "division by zero" in report([result])
 
 
-def test_full_profile_path_runs_on_real_data(real_data, mirror, tmp_path):
-    """The full profile's code path (real dataset, HowNet, Chinese vocab) on a few sentences and a tiny BERT."""
-    from kbench.data import fetch
+def run_full_path(notebook: str, out_dir, data_dir, expected: set[str], **parameters) -> None:
+    """Run ``notebook``'s full profile on a tiny BERT; it reports (does not compare) ``expected`` metrics in [0, 1]."""
     from kbench.runner import ensure_kernel
 
     ensure_kernel()
+    result = run_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", "full", out_dir,
+                          parameters={"base_model": "tiny", "epochs": 1, "data_dir": str(data_dir)} | parameters)
+    assert result.error is None, result.error
+    assert not result.comparable and result.ok  # other parameters than the baseline's: reported, not compared
+    assert set(result.metrics) == expected
+    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+
+
+def test_full_profile_path_runs_on_real_data(real_data, mirror, tmp_path):
+    """The full profile's code path (real dataset, HowNet, Chinese vocab) on a few sentences and a tiny BERT."""
+    from kbench.data import fetch
+
     for split in ("train", "dev", "test"):
         for dataset in ("chnsenticorp", "medical_ner"):
             fetch(f"kbert/datasets/{dataset}/{split}.tsv", real_data, mirror, progress=False)
-    result = run_notebook(NOTEBOOK_DIR / "01_k_bert.ipynb", "full", tmp_path,
-                          parameters={"base_model": "tiny", "limit": 24, "epochs": 1, "data_dir": str(real_data)})
-    assert result.error is None, result.error
-    assert not result.comparable and result.ok  # other parameters than the baseline's: reported, not compared
     variants = ("bert", "kbert", "kbert_no_vm")
-    assert set(result.metrics) == ({f"{v}_test_accuracy" for v in variants} | {f"ner_{v}_test_f1" for v in variants}
-                                   | {f"ner_{v}_test_authors_f1" for v in variants})
-    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+    run_full_path("01_k_bert", tmp_path, real_data, {f"{v}_test_accuracy" for v in variants}
+                  | {f"ner_{v}_test_f1" for v in variants} | {f"ner_{v}_test_authors_f1" for v in variants}, limit=24)
 
 
 def test_knowbert_full_profile_path_runs_on_wordnet(tmp_path):
     """The full profile's code path (WordNet supersenses, candidates, TransE on the neighbourhood) in small."""
-    from kbench.runner import ensure_kernel
-
-    ensure_kernel()
-    result = run_notebook(NOTEBOOK_DIR / "02_knowbert.ipynb", "full", tmp_path,
-                          parameters={"base_model": "tiny", "limit": 60, "epochs": 1, "data_dir": str(tmp_path / "data")})
-    assert result.error is None, result.error
-    assert not result.comparable and result.ok
-    assert set(result.metrics) == {"bert_test_accuracy", "knowbert_test_accuracy", "prior_accuracy",
-                                   "linker_accuracy", "kg_untrained_mrr", "kg_trained_mrr"}
-    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+    run_full_path("02_knowbert", tmp_path, tmp_path / "data",
+                  {"bert_test_accuracy", "knowbert_test_accuracy", "prior_accuracy", "linker_accuracy",
+                   "kg_untrained_mrr", "kg_trained_mrr"}, limit=60)
 
 
 def test_ernie_full_profile_path_runs_on_wordnet_and_wikipedia(mirror, tmp_path):
     """The full profile's code path (WordNet supersenses aligned to synsets, dEA on the Wikipedia sample) in small."""
     from kbench.data import fetch
     from kbench.data.ernie_wiki import FILES
-    from kbench.runner import ensure_kernel
 
-    ensure_kernel()
     for name in FILES:
         fetch(name, tmp_path / "data", mirror, progress=False)
-    result = run_notebook(NOTEBOOK_DIR / "05_ernie_thu.ipynb", "full", tmp_path,
-                          parameters={"base_model": "tiny", "limit": 60, "epochs": 1, "data_dir": str(tmp_path / "data")})
-    assert result.error is None, result.error
-    assert not result.comparable and result.ok
-    assert set(result.metrics) == {"bert_test_accuracy", "ernie_no_dea_test_accuracy", "ernie_test_accuracy",
-                                   "dea_kept_accuracy", "dea_removed_accuracy", "dea_chance", "kg_untrained_mrr",
-                                   "kg_trained_mrr", "wiki_dea_kept_accuracy", "wiki_dea_removed_accuracy"}
-    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+    run_full_path("05_ernie_thu", tmp_path, tmp_path / "data",
+                  {"bert_test_accuracy", "ernie_no_dea_test_accuracy", "ernie_test_accuracy", "dea_kept_accuracy",
+                   "dea_removed_accuracy", "dea_chance", "kg_untrained_mrr", "kg_trained_mrr",
+                   "wiki_dea_kept_accuracy", "wiki_dea_removed_accuracy"}, limit=60)
 
 
 def test_doc_classification_full_profile_path_runs_on_bbc_news(tmp_path):
     """The full profile's code path (BBC News, metadata, WordNet-linked nouns with TransE) in small."""
-    from kbench.runner import ensure_kernel
-
-    ensure_kernel()
-    result = run_notebook(NOTEBOOK_DIR / "04_doc_classification_kg.ipynb", "full", tmp_path,
-                          parameters={"base_model": "tiny", "limit": 40, "epochs": 1, "data_dir": str(tmp_path / "data")})
-    assert result.error is None, result.error
-    assert not result.comparable and result.ok
-    assert set(result.metrics) == {"text_test_accuracy", "text_meta_test_accuracy", "text_meta_kg_test_accuracy",
-                                   "kg_untrained_mrr", "kg_trained_mrr"}
-    assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
+    run_full_path("04_doc_classification_kg", tmp_path, tmp_path / "data",
+                  {"text_test_accuracy", "text_meta_test_accuracy", "text_meta_kg_test_accuracy",
+                   "kg_untrained_mrr", "kg_trained_mrr"}, limit=40)

@@ -1,11 +1,13 @@
 """The training loop: it learns, it is repeatable, it stops early, it rejects bad input."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from kbench.errors import InputError
+from kbench import train
 from kbench.train import TrainConfig, accuracy, evaluate, fit, predict
 
 
@@ -162,3 +164,25 @@ def test_datasets_are_batched_by_collate_and_padded_per_batch():
         fit(Linear(), Examples(), config=TrainConfig(device="cpu", progress=False))
     with pytest.raises(InputError, match="dict of tensors or a torch Dataset"):
         fit(Linear(), [1, 2, 3], config=TrainConfig(device="cpu", progress=False))
+
+
+def test_batches_pad_rows_and_mask_real_tokens():
+    batch = train.token_batch([np.array([5, 6, 7]), np.array([8])], pad_id=0)
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert train.pad_rows([np.array([], np.int64)], -1, minimum=2).tolist() == [[-1, -1]]
+    with pytest.raises(InputError, match="empty batch"):
+        train.pad_rows([], 0)
+
+
+def test_labelled_examples_check_counts_before_building():
+    class Row:
+        pass
+
+    built = []
+    examples = train.labelled_examples(["a", "b"], [1, 0], lambda index, text: built.append((index, text)) or Row())
+    assert [e.label for e in examples] == [1, 0] and built == [(0, "a"), (1, "b")]
+    assert train.labelled_examples(["a"], None, lambda index, text: Row())[0].label is None
+    with pytest.raises(InputError, match="2 documents but 1 labels"):
+        train.labelled_examples(["a", "b"], [1], lambda index, text: built.append("too early"), noun="documents")
+    assert "too early" not in built

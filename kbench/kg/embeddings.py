@@ -159,6 +159,18 @@ def load_embeddings(path: str | Path) -> FrozenEmbeddings:
                             tensors["relation_embeddings"], int(metadata["epochs"]))
 
 
+def frozen_entity_table(vectors: torch.Tensor, entity_to_id: dict[str, int] | None = None) -> torch.Tensor:
+    """Return a detached float copy of ``(entities, dim)`` KG vectors for a fusion model to keep frozen.
+
+    With ``entity_to_id``, also check that every id is a row of the table.
+    """
+    if vectors.dim() != 2 or len(vectors) == 0:
+        raise InputError("entity_embeddings must be a non-empty (entities, dim) matrix")
+    if entity_to_id and max(entity_to_id.values()) >= len(vectors):
+        raise InputError(f"entity_to_id points past the {len(vectors)} rows of entity_embeddings")
+    return vectors.detach().float().clone()
+
+
 def _without_epoch_gc(train):
     """Run ``train()`` with PyKEEN's per-epoch ``gc.collect()`` skipped.
 

@@ -33,7 +33,8 @@ from torch import nn
 from kbench.encoders import EMBEDDED, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.train import Examples
+from kbench.kg.embeddings import frozen_entity_table
+from kbench.train import Examples, labelled_examples, pad_rows, token_batch
 
 CITATION = {
     "title": "Enriching BERT with Knowledge Graph Embeddings for Document Classification",
@@ -70,15 +71,14 @@ class DocumentClassifier(nn.Module):
             raise InputError(f"num_labels must be at least 2, got {num_labels}")
         if metadata_size < 0:
             raise InputError(f"metadata_size must be >= 0, got {metadata_size}")
-        if entity_embeddings.dim() != 2 or len(entity_embeddings) == 0:
-            raise InputError("entity_embeddings must be a non-empty (entities, dim) matrix")
+        entities = frozen_entity_table(entity_embeddings)
         torch.manual_seed(seed)
         encoder = load_encoder(base_model, vocab=vocab, seed=seed, layers=layers,
                                freeze_word_embeddings=freeze_word_embeddings)
         self.bert, self.tokenizer, self.description = encoder.model, encoder.tokenizer, encoder.description
         size = self.bert.config.hidden_size
         self.pooler = nn.Sequential(nn.Linear(size, size), nn.Tanh())          # BERT's pooled [CLS]
-        self.register_buffer("entities", entity_embeddings.detach().float().clone())   # frozen KG vectors
+        self.register_buffer("entities", entities)   # frozen KG vectors
         self.entity_to_id = dict(entity_to_id)
         self.metadata_size, self.use_metadata, self.use_kg = metadata_size, use_metadata, use_kg
         self.register_buffer("metadata_mean", torch.zeros(metadata_size))
@@ -103,11 +103,7 @@ class DocumentClassifier(nn.Module):
 
     def dataset(self, texts: Sequence[tuple], labels: Sequence[int] | None = None) -> Examples:
         """Return the examples of ``(words, metadata, entities)`` documents; the first call fixes the scaling."""
-        if labels is not None and len(labels) != len(texts):
-            raise InputError(f"{len(texts)} documents but {len(labels)} labels")
-        examples = [self.example(*text) for text in texts]
-        for index, example in enumerate(examples):
-            example.label = None if labels is None else int(labels[index])
+        examples = labelled_examples(texts, labels, lambda _, text: self.example(*text), noun="documents").examples
         if not self.scaled and examples and self.metadata_size:
             values = np.stack([e.metadata for e in examples])   # the training set's, as the first split given
             self.metadata_mean.copy_(torch.from_numpy(values.mean(0)))
@@ -116,19 +112,10 @@ class DocumentClassifier(nn.Module):
         return Examples(examples)
 
     def collate(self, examples: Sequence[DocumentExample]) -> dict[str, torch.Tensor]:
-        if not examples:
-            raise InputError("cannot collate an empty batch")
-        length = max(len(e.input_ids) for e in examples)
-        width = max(1, max(len(e.entity_ids) for e in examples))
-        ids = np.full((len(examples), length), self.tokenizer.pad_token_id, np.int64)
-        mask = np.zeros((len(examples), length), np.int64)
-        entities = np.full((len(examples), width), -1, np.int64)
-        for row, e in enumerate(examples):
-            ids[row, :len(e.input_ids)], mask[row, :len(e.input_ids)] = e.input_ids, 1
-            entities[row, :len(e.entity_ids)] = e.entity_ids
-        out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
-               "metadata": torch.from_numpy(np.stack([e.metadata for e in examples]).reshape(len(examples), -1)),
-               "entity_ids": torch.from_numpy(entities)}
+        batch = token_batch([e.input_ids for e in examples], self.tokenizer.pad_token_id)
+        batch["metadata"] = np.stack([e.metadata for e in examples]).reshape(len(examples), -1)
+        batch["entity_ids"] = pad_rows([e.entity_ids for e in examples], -1, minimum=1)
+        out = {name: torch.from_numpy(value) for name, value in batch.items()}
         if examples[0].label is not None:
             out["labels"] = torch.tensor([int(e.label) for e in examples])
         return out

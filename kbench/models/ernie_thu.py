@@ -50,7 +50,8 @@ from transformers.models.bert.modeling_bert import BertAttention
 from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.train import Examples
+from kbench.kg.embeddings import frozen_entity_table
+from kbench.train import Examples, labelled_examples, pad_rows, token_batch
 
 CITATION = {
     "title": "ERNIE: Enhanced Language Representation with Informative Entities",
@@ -149,10 +150,7 @@ class ErnieEncoder(nn.Module):
                  *, k_layers: int = 1, layers: int | None = None, freeze_word_embeddings: bool = False,
                  max_length: int = 128, heads: int = 4, vocab: str | None = None, seed: int = 0):
         super().__init__()
-        if entity_embeddings.dim() != 2 or len(entity_embeddings) == 0:
-            raise InputError("entity_embeddings must be a non-empty (entities, dim) matrix")
-        if len(entity_to_id) and max(entity_to_id.values()) >= len(entity_embeddings):
-            raise InputError(f"entity_to_id points past the {len(entity_embeddings)} rows of entity_embeddings")
+        entities = frozen_entity_table(entity_embeddings, entity_to_id)
         torch.manual_seed(seed)
         encoder = load_encoder(base_model, vocab=vocab, seed=seed, layers=layers,
                                freeze_word_embeddings=freeze_word_embeddings)
@@ -160,7 +158,7 @@ class ErnieEncoder(nn.Module):
         depth = encoder.model.config.num_hidden_layers
         if not 0 <= k_layers <= depth:
             raise InputError(f"k_layers must be between 0 and {depth} (the encoder's layers), got {k_layers}")
-        self.register_buffer("entities", entity_embeddings.detach().float().clone())   # frozen TransE (§4.1)
+        self.register_buffer("entities", entities)   # frozen TransE (§4.1)
         self.entity_to_id = dict(entity_to_id)
         blocks = encoder.model.encoder.layer
         replace = {i: Aggregator(blocks[i], entity_embeddings.shape[1], heads) for i in range(depth - k_layers, depth)}
@@ -220,16 +218,8 @@ class ErnieEncoder(nn.Module):
 
     def pad(self, examples: Sequence[AlignedText]) -> dict[str, np.ndarray]:
         """Return padded ``input_ids``, ``attention_mask`` and ``entity_ids`` (NumPy) for a batch."""
-        if not examples:
-            raise InputError("cannot collate an empty batch")
-        length = max(len(e.input_ids) for e in examples)
-        batch = {"input_ids": np.full((len(examples), length), self.tokenizer.pad_token_id, np.int64),
-                 "attention_mask": np.zeros((len(examples), length), np.int64),
-                 "entity_ids": np.full((len(examples), length), -1, np.int64)}
-        for row, e in enumerate(examples):
-            batch["input_ids"][row, :len(e.input_ids)] = e.input_ids
-            batch["attention_mask"][row, :len(e.input_ids)] = 1
-            batch["entity_ids"][row, :len(e.entity_ids)] = e.entity_ids
+        batch = token_batch([e.input_ids for e in examples], self.tokenizer.pad_token_id)
+        batch["entity_ids"] = pad_rows([e.entity_ids for e in examples], -1)
         return batch
 
     def forward(self, input_ids, attention_mask, entity_ids) -> torch.Tensor:
@@ -281,18 +271,16 @@ class ErnieClassifier(nn.Module):
 
     def dataset(self, texts: Sequence[tuple[Sequence[str], Sequence]], labels: Sequence[int] | None = None
                 ) -> Examples:
-        if labels is not None and len(labels) != len(texts):
-            raise InputError(f"{len(texts)} texts but {len(labels)} labels")
         marks = TASKS[self.task]
-        examples = []
-        for index, (words, mentions) in enumerate(texts):
+
+        def build(index: int, text: tuple) -> AlignedText:
+            words, mentions = text
             if len(mentions) < len(marks):
                 raise InputError(f"the {self.task} task needs {len(marks)} mention(s) per text, text {index} has "
                                  f"{len(mentions)}")
-            example = self.ernie.align(words, mentions, marks)
-            example.label = None if labels is None else int(labels[index])
-            examples.append(example)
-        return Examples(examples)
+            return self.ernie.align(words, mentions, marks)
+
+        return labelled_examples(texts, labels, build)
 
     def collate(self, examples: Sequence[AlignedText]) -> dict[str, torch.Tensor]:
         out = {name: torch.from_numpy(value) for name, value in self.ernie.pad(examples).items()}

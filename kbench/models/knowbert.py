@@ -39,7 +39,8 @@ from transformers.models.bert.modeling_bert import BertIntermediate, BertLayer, 
 from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.train import Examples
+from kbench.kg.embeddings import frozen_entity_table
+from kbench.train import Examples, labelled_examples, token_batch
 
 CITATION = {
     "title": "Knowledge Enhanced Contextual Word Representations",
@@ -103,11 +104,9 @@ class KnowledgeAttentionRecontextualization(nn.Module):
     def __init__(self, hidden_size: int, entity_embeddings: torch.Tensor, heads: int = 4, dropout: float = 0.1,
                  threshold: float | None = None, score_hidden: int = 100):
         super().__init__()
-        if entity_embeddings.dim() != 2 or len(entity_embeddings) == 0:
-            raise InputError("entity_embeddings must be a non-empty (entities, dim) matrix")
+        self.register_buffer("entities", frozen_entity_table(entity_embeddings))   # frozen (§4.1)
         entity_dim = entity_embeddings.shape[1]
         config = entity_space_config(entity_dim, heads)
-        self.register_buffer("entities", entity_embeddings.detach().float().clone())   # frozen (§4.1)
         self.project = nn.Linear(hidden_size, entity_dim)                               # W1, Eq. 1
         self.span_attention = nn.Linear(entity_dim, 1)                                  # span extractor
         self.span_norm = nn.LayerNorm(entity_dim, eps=1e-5)
@@ -256,32 +255,19 @@ class KnowBertClassifier(nn.Module):
     def dataset(self, texts: Sequence[tuple[Sequence[str], Sequence]], labels: Sequence[int] | None = None
                 ) -> Examples:
         """Return the examples of ``(words, mentions)`` texts with their labels."""
-        if labels is not None and len(labels) != len(texts):
-            raise InputError(f"{len(texts)} texts but {len(labels)} labels")
-        examples = []
-        for index, (words, mentions) in enumerate(texts):
-            example = self.example(words, mentions)
-            example.label = None if labels is None else int(labels[index])
-            examples.append(example)
-        return Examples(examples)
+        return labelled_examples(texts, labels, lambda _, text: self.example(*text))
 
     def collate(self, examples: Sequence[LinkedText]) -> dict[str, torch.Tensor]:
         """Return a batch padded to its longest sentence, its most mentions and its most candidates."""
-        if not examples:
-            raise InputError("cannot collate an empty batch")
+        batch = token_batch([e.input_ids for e in examples], self.tokenizer.pad_token_id)
         count = len(examples)
-        length = max(len(e.input_ids) for e in examples)
         spans = max(1, max(len(e.spans) for e in examples))
         width = max(1, max(e.candidates.shape[1] if len(e.spans) else 1 for e in examples))
-        batch = {"input_ids": np.full((count, length), self.tokenizer.pad_token_id, np.int64),
-                 "attention_mask": np.zeros((count, length), np.int64),
-                 "spans": np.full((count, spans, 2), -1, np.int64),
+        batch |= {"spans": np.full((count, spans, 2), -1, np.int64),
                  "candidates": np.full((count, spans, width), -1, np.int64),
                  "priors": np.zeros((count, spans, width), np.float32),
                  "gold": np.full((count, spans), -100, np.int64)}
         for row, e in enumerate(examples):
-            batch["input_ids"][row, :len(e.input_ids)] = e.input_ids
-            batch["attention_mask"][row, :len(e.input_ids)] = 1
             if len(e.spans):
                 s, c = e.candidates.shape
                 batch["spans"][row, :s] = e.spans
