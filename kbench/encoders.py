@@ -161,6 +161,32 @@ def entity_space_config(dim: int, heads: int = 4, intermediate: int | None = Non
     return config
 
 
+def init_bert_weights(*modules: nn.Module, std: float = 0.02) -> None:
+    """Initialise the parameters of new ``modules`` in place as BERT does, and return nothing.
+
+    BERT's ``init_bert_weights`` (and transformers' ``BertPreTrainedModel._init_weights``):
+    linear and embedding weights ~ N(0, ``std``), biases 0, LayerNorm weight 1 and
+    bias 0. Every paper's authors initialise their new layers this way (KnowBert's
+    KAR, ERNIE's entity attention and fusion, the KG-Transformer, the document MLP);
+    PyTorch's default (Kaiming-uniform) starts them elsewhere. Call it on the new
+    modules only, never on a pretrained layer they wrap.
+    """
+    if not modules:
+        raise InputError("init_bert_weights needs at least one module")
+    for module in modules:
+        for part in module.modules():
+            if isinstance(part, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(part.weight, mean=0.0, std=std)
+                if isinstance(part, nn.Embedding) and part.padding_idx is not None:
+                    with torch.no_grad():
+                        part.weight[part.padding_idx].zero_()
+            if isinstance(part, nn.Linear) and part.bias is not None:
+                nn.init.zeros_(part.bias)
+            if isinstance(part, nn.LayerNorm):
+                nn.init.ones_(part.weight)
+                nn.init.zeros_(part.bias)
+
+
 class HookedEncoder(nn.Module):
     """A ``BertModel`` run layer by layer with fusion modules between chosen layers.
 

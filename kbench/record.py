@@ -28,8 +28,12 @@ MIMETYPE = "application/vnd.kbench.metric+json"
 DEFAULT_TOLERANCE = {"rel": 0.0, "abs": 0.03}
 
 
-def record(name: str, value: float) -> float:
-    """Show ``name = value`` in the notebook, where the runner collects it; return ``value``."""
+def record(name: str, value: float) -> None:
+    """Show ``name = value`` in the notebook, where the runner collects it; return nothing.
+
+    Returning nothing keeps a cell that ends in ``record(...)`` from echoing the
+    unrounded value as an ``Out[]`` after its rounded print.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(f"a metric name must be an identifier such as 'kbert_test_accuracy', not {name!r}")
     try:
@@ -44,7 +48,6 @@ def record(name: str, value: float) -> float:
         display({MIMETYPE: {"name": name, "value": number}, "text/plain": f"{name} = {number:.4f}"}, raw=True)
     except ImportError:  # outside IPython there is nothing to display
         pass
-    return number
 
 
 def write_json_atomic(path: Path, document: dict) -> None:

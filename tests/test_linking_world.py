@@ -57,3 +57,16 @@ def test_bad_sizes():
         make_linking_world(people=(0, 1, 1))
     with pytest.raises(InputError):
         make_linking_world(families=0)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_no_sentence_repeats_within_or_across_splits(seed):
+    """Each sentence is one distinct case: a repeated test sentence would be counted twice."""
+    world = make_linking_world(seed=seed)
+    texts = [" ".join(e.words) for split in (world.train, world.dev, world.test) for e in split]
+    assert len(texts) == len(set(texts)) == 480
+
+
+def test_more_sentences_per_person_than_frames_is_an_error():
+    with pytest.raises(InputError, match="sentences_per_person"):
+        make_linking_world(sentences_per_person=5)

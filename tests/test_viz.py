@@ -43,7 +43,7 @@ def test_views_escape_text():
 
 
 def test_chart_and_widget(figure2_kg):
-    figure = accuracy_bars({"BERT": 0.25, "K-BERT": 0.9}, chance=0.25)
+    figure = accuracy_bars({"BERT": 0.25, "K-BERT": 0.9}, majority=0.25)
     assert list(figure.data[0].y) == [0.25, 0.9]
     widget = tree_explorer({"fig2": figure2_kg}, str.split, "Tim Cook is visiting Beijing now", max_length=16)
     view = widget.children[-1]
@@ -62,14 +62,25 @@ def test_cut_words_and_branches_are_not_drawn_as_kept(figure2_kg):
 
 
 def test_charts_name_models_colour_them_alike_and_label_axes():
-    bars = accuracy_bars({"BERT": 0.3, "K-BERT": 0.9}, chance=0.25)
+    bars = accuracy_bars({"BERT": 0.3, "K-BERT": 0.9}, majority=0.35, chance=0.25)
     curves = dev_curves({"K-BERT": [0.2, 0.9], "BERT": [0.2, 0.3]})
     assert list(bars.data[0].marker.color) == [color_of("BERT"), color_of("K-BERT")]
     assert {t.name: t.line.color for t in curves.data} == {"K-BERT": color_of("K-BERT"), "BERT": color_of("BERT")}
     assert color_of("ERNIE") not in (color_of("BERT"), color_of("K-BERT")) and color_of("ERNIE") == color_of("ERNIE")
-    assert bars.data[1].name == "chance (0.25)" and not bars.layout.annotations   # no text on the line
+    assert [t.name for t in bars.data[1:]] == ["majority class (0.35)", "chance (uniform) (0.25)"]
+    assert not bars.layout.annotations and bars.data[0].text is None   # values sit under the names, off the lines
+    assert list(bars.data[0].x) == ["BERT<br>0.300", "K-BERT<br>0.900"]
     assert curves.layout.xaxis.dtick == 1 and curves.layout.xaxis.title.text == "epoch"
     assert bars.layout.yaxis.title.text == "accuracy" and curves.layout.yaxis.title.text == "dev accuracy"
+
+
+def test_accuracy_bars_show_each_seed_and_reject_runs_without_a_bar():
+    bars = accuracy_bars({"BERT": 0.3, "ERNIE": 0.4}, runs={"ERNIE": [0.2, 0.4, 0.6]})
+    dots = [t for t in bars.data if t.name == "one seed"]
+    assert len(dots) == 1 and list(dots[0].y) == [0.2, 0.4, 0.6] and dots[0].x[0] == bars.data[0].x[1]
+    assert "0.20–0.60, 3 seeds" in bars.data[0].x[1]
+    with pytest.raises(InputError, match="no bar"):
+        accuracy_bars({"BERT": 0.3}, runs={"ERNIE": [0.2]})
 
 
 def test_attention_chart_marks_knowledge_tokens():

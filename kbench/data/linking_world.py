@@ -11,7 +11,9 @@ of it) — a KG fact reached only through the right link — and each sentence a
 relation between its person and a second entity (``works for`` an employer, or
 ``lives in`` a city, drawn apart from the birth city so that no sentence names
 the label's city) for relation classification. People are disjoint between
-train, dev and test, so nothing about a test person is learned from text.
+train, dev and test, so nothing about a test person is learned from text, and
+no sentence occurs twice (a person's sentences use distinct frames; tested), so
+a test set counts each distinct case once.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from kbench.text.links import AliasTable, Candidate, LinkedMention
 TEMPLATES = {"works for": ["the {O} {F} signed a contract with {E} .", "the {O} {F} works for {E} these days ."],
              "lives in": ["the {O} {F} lives in {C} now .", "the {O} {F} moved to {C} last year ."]}
 RELATIONS = tuple(TEMPLATES)
+#: Every (relation, template) pair: a person's sentences use distinct ones.
+FRAMES = [(relation, template) for relation, templates in TEMPLATES.items() for template in templates]
 
 
 @dataclass
@@ -68,7 +72,10 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
     if families * len(OCCUPATIONS) < sum(people):
         raise InputError(f"{sum(people)} people need at least {-(-sum(people) // len(OCCUPATIONS))} families: "
                          f"within a family each person has one of the {len(OCCUPATIONS)} occupations")
-    if min(people) < 1 or families < 1 or sentences_per_person < 1 or employers < 1:
+    if not 1 <= sentences_per_person <= len(FRAMES):
+        raise InputError(f"sentences_per_person must be between 1 and {len(FRAMES)} (the distinct sentence frames), "
+                         f"got {sentences_per_person}")
+    if min(people) < 1 or families < 1 or employers < 1:
         raise InputError(f"a linking world needs at least one person per split, family, sentence and employer "
                          f"(got {people}, {families}, {sentences_per_person}, {employers})")
     rng = random.Random(seed)
@@ -103,9 +110,8 @@ def make_linking_world(people: tuple[int, int, int] = (120, 40, 80), families: i
         rows = []
         for person in group:
             family, city, occupation, firm, home = facts[person]
-            for _ in range(sentences_per_person):
-                relation = rng.choice(RELATIONS)
-                template = rng.choice(TEMPLATES[relation])
+            # distinct templates per person: a person's (family, occupation) is unique, so no sentence repeats
+            for relation, template in rng.sample(FRAMES, sentences_per_person):
                 words = template.format(O=occupation, F=family, E=firm, C=home).split()
                 other = firm if relation == "works for" else home
                 rows.append((words, person, family, other, relation, labels.index(continent_of[city])))

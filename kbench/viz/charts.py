@@ -9,6 +9,8 @@ from html import escape
 
 import plotly.graph_objects as go
 
+from kbench.errors import InputError
+
 _PLOTLY_INLINED = False
 #: One colour per model name, the same in every chart; other names take the palette in order of first use.
 MODEL_COLORS = {"BERT": "#7f7f7f", "K-BERT": "#1f77b4", "K-BERT w/o VM": "#ff7f0e"}
@@ -33,24 +35,44 @@ def show(figure: go.Figure) -> None:
     _PLOTLY_INLINED = True
 
 
-def accuracy_bars(results: dict[str, float], chance: float | None = None, title: str = "test accuracy",
+def accuracy_bars(results: dict[str, float], *, majority: float | None = None, chance: float | None = None,
+                  runs: dict[str, list[float]] | None = None, title: str = "test accuracy",
                   metric: str = "accuracy") -> go.Figure:
-    """Return a bar chart of one score per model (keyed by the model's name), with chance as a dashed line.
+    """Return a bar chart of one score per model (keyed by the model's name), with its reference lines.
 
-    The chance line is named in the legend, so no text sits on it or on a bar.
+    ``majority`` is the share of the most common test label (always guessing
+    it scores that), ``chance`` a uniform guess (1 / classes); each is a dashed
+    line named in the legend for what it is. ``runs`` gives a model's scores
+    over several seeds: each run is a dot on the bar, so the spread is seen,
+    not only the one value. The values are written under the model's name, so
+    no line ever runs through them.
     """
     names = list(results)
-    figure = go.Figure(go.Bar(x=names, y=list(results.values()), marker_color=[color_of(n) for n in names],
-                              text=[f"{v:.3f}" for v in results.values()], textposition="outside",
+    runs = runs or {}
+    unknown = set(runs) - set(names)
+    if unknown:
+        raise InputError(f"runs for {sorted(unknown)}, which have no bar: use the names {names}")
+    ticks = [f"{name}<br>{results[name]:.3f}" + (f" ({min(runs[name]):.2f}–{max(runs[name]):.2f}, "
+                                                  f"{len(runs[name])} seeds)" if runs.get(name) else "")
+             for name in names]
+    figure = go.Figure(go.Bar(x=ticks, y=list(results.values()), marker_color=[color_of(n) for n in names],
                               showlegend=False))
-    if chance is not None:
-        figure.add_trace(go.Scatter(x=[-0.5, len(names) - 0.5], y=[chance, chance], mode="lines",
-                                    line=dict(dash="dash", color="#444"), name=f"chance ({chance:.2f})",
+    for name, tick in zip(names, ticks):
+        if runs.get(name):
+            figure.add_trace(go.Scatter(x=[tick] * len(runs[name]), y=list(runs[name]), mode="markers",
+                                        marker=dict(color="#222", size=6, symbol="circle-open"),
+                                        name="one seed", legendgroup="seeds",
+                                        showlegend=name == next(n for n in names if runs.get(n))))
+    lines = [(value, label, dash) for value, label, dash in
+             ((majority, "majority class", "dash"), (chance, "chance (uniform)", "dot")) if value is not None]
+    for value, label, dash in lines:
+        figure.add_trace(go.Scatter(x=[-0.5, len(names) - 0.5], y=[value, value], mode="lines",
+                                    line=dict(dash=dash, color="#444"), name=f"{label} ({value:.2f})",
                                     xaxis="x2"))
-        figure.update_layout(xaxis2=dict(overlaying="x", range=[-0.5, len(names) - 0.5], visible=False),
-                             legend=dict(orientation="h", y=-0.2))
-    figure.update_layout(title=title, yaxis=dict(range=[0, 1.12], title=metric), xaxis_title="model",
-                         height=380, width=540)
+    if lines:
+        figure.update_layout(xaxis2=dict(overlaying="x", range=[-0.5, len(names) - 0.5], visible=False))
+    figure.update_layout(title=title, yaxis=dict(range=[0, 1.05], title=metric), xaxis_title="model",
+                         legend=dict(orientation="h", y=-0.3), height=420, width=560)
     return figure
 
 
@@ -65,11 +87,13 @@ def dev_curves(histories: dict[str, list[float]], title: str = "dev accuracy per
 
 
 def attention_bars(tokens: list[str], weights: dict[str, list[float]], title: str,
-                   knowledge: list[bool] | None = None) -> go.Figure:
-    """Return grouped bars of how much one token attends to each token, per model.
+                   knowledge: list[bool] | None = None, shaded: str = "injected knowledge") -> go.Figure:
+    """Return grouped bars of one value per token (attention weight, or any per-token score), per model.
 
-    ``knowledge`` marks injected tokens: their columns are shaded and their
-    labels bracketed (``⟨china⟩``), so weight on knowledge is visible at a glance.
+    ``knowledge`` marks the tokens that carry knowledge: their columns are shaded
+    and their labels bracketed (``⟨china⟩``), so weight on knowledge is visible
+    at a glance; ``shaded`` says in the title what they are (K-BERT's injected
+    tokens by default; an aligned entity for ERNIE).
     """
     knowledge = list(knowledge) if knowledge is not None else [False] * len(tokens)
     labels = [f"{i}:⟨{t}⟩" if k else f"{i}:{t}" for i, (t, k) in enumerate(zip(tokens, knowledge))]
@@ -77,7 +101,7 @@ def attention_bars(tokens: list[str], weights: dict[str, list[float]], title: st
     for index, is_knowledge in enumerate(knowledge):
         if is_knowledge:
             figure.add_vrect(x0=index - 0.5, x1=index + 0.5, fillcolor=KNOWLEDGE_COLOR, line_width=0, layer="below")
-    figure.update_layout(title=title + (" (shaded ⟨tokens⟩: injected knowledge)" if any(knowledge) else ""),
+    figure.update_layout(title=title + (f" (shaded ⟨tokens⟩: {shaded})" if any(knowledge) else ""),
                          barmode="group", height=400, xaxis=dict(title="token", tickangle=-60),
                          yaxis_title="attention weight")
     return figure

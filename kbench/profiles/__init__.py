@@ -1,0 +1,66 @@
+"""Profiles are data: each paper's ``smoke`` and ``full`` choices, returned by one call.
+
+A notebook's cells must read the same in both profiles (DESIGN.md, "Profiles,
+not forks"): what differs between them — the data, the KG, the sizes, the
+training configuration — lives here, one module per paper, each with a table
+of choices (``CHOICES[profile]``) and one ``setup(profile, seed=..., base_model=...,
+data_dir=..., device=..., **overrides)`` that loads what the table names and
+returns a :class:`Setup` (a paper subclasses it with fields of its own). The
+notebook calls ``setup`` once in its first code cell and then only reads it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kbench.errors import InputError, UnknownNameError
+
+PROFILES = ("smoke", "full")
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` when it is ``smoke`` or ``full``; raise ``UnknownNameError`` otherwise."""
+    if profile not in PROFILES:
+        raise UnknownNameError(f"unknown profile {profile!r}: use {' or '.join(PROFILES)}")
+    return profile
+
+
+def choices(table: dict[str, dict], profile: str, overrides: dict | None = None) -> dict:
+    """Return a copy of ``table[profile]`` with ``overrides`` applied; an unknown override is an error.
+
+    An override whose value is ``None``, ``0`` or ``""`` (a notebook parameter
+    left at "the profile's default") keeps the table's value.
+    """
+    chosen = dict(table[check_profile(profile)])
+    for name, value in (overrides or {}).items():
+        if name not in chosen:
+            raise InputError(f"{name!r} is not a choice of the {profile} profile: use {', '.join(sorted(chosen))}")
+        if value not in (None, 0, ""):
+            chosen[name] = value
+    return chosen
+
+
+@dataclass
+class Setup:
+    """What a notebook reads for one profile: splits, labels, KG, model options and training config.
+
+    ``splits`` are ``(train, dev, test)``, each ``(texts, labels)``, the shape
+    :func:`kbench.experiment.compare_variants` takes; ``options`` are the model's
+    keyword options; ``about`` is one sentence naming the data, KG and sizes, for
+    the notebook to print.
+    """
+
+    profile: str
+    seed: int
+    device: str
+    base_model: str
+    labels: list[str]
+    splits: tuple[tuple[Sequence, Sequence], tuple[Sequence, Sequence], tuple[Sequence, Sequence]]
+    options: dict = field(default_factory=dict)
+    config: object = None            # a kbench.train.TrainConfig
+    kg: object = None                # a kbench.kg.KnowledgeGraph, when the paper has one
+    about: str = ""
+
+    def sizes(self) -> str:
+        """Return ``'train / dev / test'`` example counts."""
+        return " / ".join(str(len(part[0])) for part in self.splits)
