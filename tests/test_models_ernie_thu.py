@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from kbench.data.ernie_wiki import first_piece_entities, load_ernie_wiki
 from kbench.encoders import HookedEncoder, load_encoder
 from kbench.errors import DataError, InputError
-from kbench.models.ernie_thu import (MARKS, Aggregator, ErnieClassifier, ErnieDEA, dea_accuracy, dea_noise)
+from kbench.models.ernie_thu import (MARKS, Aggregator, ErnieClassifier, ErnieDEA, dea_accuracy, dea_noise, half_of)
 from kbench.text import Candidate, LinkedMention
 
 ENTITIES = {"paris": 0, "zuma_1": 1, "zuma_2": 2, "acme": 3}
@@ -76,11 +76,13 @@ def test_without_entities_an_aggregator_is_the_bert_layer_it_rebuilds():
     assert torch.allclose(module(states, None, context), bert.encoder.layer[1](states, None), atol=1e-6)
 
 
-def test_an_entity_changes_only_its_own_token_within_one_aggregator():
-    """Token attention comes before the fusion (Eq. 2 then 4), so an entity at j moves w'_j alone."""
+def test_an_entity_changes_only_its_own_token_and_cls_within_one_aggregator():
+    """Token attention comes before the fusion (Eq. 2 then 4), so an entity at j moves w'_j — and [CLS],
+    whose zero-vector entity slot attends over every entity — and no other token."""
     _, module = aggregator()
     states = torch.randn(1, 6, 128)
     mask = torch.zeros(1, 6, dtype=torch.bool)
+    mask[0, 0] = True                                   # [CLS]'s slot, the zero vector
     empty = {"entity_mask": mask, "entity_states": torch.zeros(1, 6, 8)}
     mask_j = mask.clone()
     mask_j[0, 3] = True
@@ -88,7 +90,41 @@ def test_an_entity_changes_only_its_own_token_within_one_aggregator():
     entity[0, 3] = vectors()[1]
     fused = {"entity_mask": mask_j, "entity_states": entity}
     moved = (module(states, None, fused) - module(states, None, empty)).norm(dim=-1)[0]
-    assert moved[3] > 1e-3 and torch.all(moved[[0, 1, 2, 4, 5]] < 1e-6)
+    assert moved[3] > 1e-3 and moved[0] > 1e-3 and torch.all(moved[[1, 2, 4, 5]] < 1e-6)
+
+
+def test_one_aggregator_carries_the_entities_to_the_logits():
+    """The [CLS] entity slot (authors' ``ent_mask[0] = 1``): with a single aggregator the logits depend on the
+    entities (without the slot they were exactly independent of them)."""
+    model = classifier(k_layers=1)
+    batch = model.collate(list(model.dataset([(WORDS, MENTIONS)])))
+    with torch.no_grad():
+        logits = model(**batch)["logits"]
+        none = model(**(batch | {"entity_ids": torch.full_like(batch["entity_ids"], -1)}))["logits"]
+        other = batch["entity_ids"].clone()
+        other[other == ENTITIES["zuma_1"]] = ENTITIES["zuma_2"]
+        swapped = model(**(batch | {"entity_ids": other}))["logits"]
+    assert (logits - none).abs().max() > 1e-4 and (logits - swapped).abs().max() > 1e-4
+
+
+def test_the_k_encoder_is_half_of_the_encoder_by_default():
+    assert [half_of(depth) for depth in (1, 2, 4, 6, 12)] == [1, 1, 2, 3, 6]
+    assert classifier(k_layers=None).ernie.k_layers == 1                       # tiny: 2 layers
+    mini = ErnieClassifier(3, vectors(), ENTITIES, "mini", max_length=32)
+    assert mini.ernie.k_layers == 2 and sorted(mini.ernie.encoder.replace) == ["2", "3"]
+
+
+def test_new_layers_start_as_berts_and_the_pretrained_layer_is_untouched():
+    """``init_bert_weights`` on the entity path and the head: N(0, 0.02), zero bias, LayerNorm 1/0."""
+    bert, module = aggregator()
+    for linear in (module.entity_in, module.entity_out, module.entity_attention.self.query,
+                   module.entity_attention.output.dense):
+        assert abs(linear.weight.std().item() - 0.02) < 0.006
+    assert not module.entity_out.bias.any() and not module.entity_attention.self.query.bias.any()
+    assert torch.equal(module.entity_norm.weight, torch.ones(8))
+    assert module.layer is bert.encoder.layer[1]           # wrapped, not re-initialised
+    model = classifier()
+    assert abs(model.output.weight.std().item() - 0.02) < 0.01 and not model.output.bias.any()
 
 
 def test_the_entity_stream_follows_eq5_by_hand():
@@ -153,6 +189,18 @@ def test_dea_noise_rates_are_the_papers():
         dea_noise(ids, np.random.default_rng(0), 1000, replace=0.6, remove=0.5)
 
 
+def test_dea_replacements_come_from_the_batchs_entities():
+    """The authors' collate draws a replaced entity among the batch's entities, not the whole table."""
+    model = ErnieDEA(vectors(), ENTITIES, "tiny", k_layers=1, seed=0, replace=1.0, remove=0.0)
+    data = model.aligned_examples([([2054, 2003, 2023], ["acme", None, "paris"])] * 50)
+    noisy = model.collate(list(data), noise=True)["entity_ids"]
+    drawn = set(noisy[noisy >= 0].tolist())
+    assert drawn == {ENTITIES["acme"], ENTITIES["paris"]}          # never zuma_1 or zuma_2
+    assert (noisy[:, 1] == ENTITIES["paris"]).any()                # a replacement, not only the original
+    with pytest.raises(InputError, match="pool is empty"):
+        dea_noise(np.array([3]), np.random.default_rng(0), np.array([], np.int64), replace=1.0, remove=0.0)
+
+
 def test_dea_targets_index_the_batchs_entities_and_the_loss_trains():
     model = ErnieDEA(vectors(), ENTITIES, "tiny", k_layers=1, seed=0)
     data = model.aligned_examples([([2054, 2003, 2023], ["acme", None, "paris"]), ([2054], ["zuma_2"])])
@@ -163,7 +211,11 @@ def test_dea_targets_index_the_batchs_entities_and_the_loss_trains():
     out = model(**batch)
     assert out["logits"].shape == (2, 5, 3) and torch.isfinite(out["loss"])
     accuracy, chance = dea_accuracy(model, data, remove=True)
-    assert 0 <= accuracy <= 1 and chance == pytest.approx(1 / 3)
+    assert chance == pytest.approx(1 / 3)
+    # a head that always picks candidate 0 (paris) is right on exactly one of the three aligned tokens
+    model.head.forward = lambda states, candidates: torch.nn.functional.one_hot(
+        torch.zeros(states.shape[:2], dtype=torch.long), len(candidates)).float()
+    assert dea_accuracy(model, data, remove=True) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
 
 
 def test_dea_pretrained_weights_move_into_the_classifier():

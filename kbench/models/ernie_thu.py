@@ -20,12 +20,25 @@ Taught in ``notebooks/05_ernie_thu.ipynb``. The model (§3, Fig. 2):
   dense (the authors' code builds them that way, so the K-Encoder starts from
   BERT's weights); ``W_e`` has no bias of its own, so a token without an entity
   takes exactly the token path.
+- **[CLS]'s entity slot**: [CLS] takes part in the entity stream with a zero
+  vector, as in the authors' code (``ent_mask[0] = 1`` in ``run_typing.py``,
+  ``run_fewrel.py`` and ``run_pretrain.py``'s collate, with entity 0 the zero
+  vector). So in *every* aggregator [CLS]'s entity attention reads all the
+  sentence's entities and the fusion (Eq. 4) passes them into the [CLS] state
+  the classifier reads: one aggregator is enough for the entities to reach
+  the logits (tested at ``k_layers=1``).
 - **dEA** (§3.4, Eq. 7): for the aligned token-entity pairs of a sequence, 5% of
-  the time the entity is replaced by a random one, 15% of the time the
-  alignment is removed, and otherwise kept; every aligned token then predicts
-  its (original) entity among the entities of the batch, through a
+  the time the entity is replaced by a random one — drawn from the batch's
+  entities, as the authors' ``run_pretrain.py`` collate does — 15% of the time
+  the alignment is removed, and otherwise kept; every aligned token then
+  predicts its (original) entity among the entities of the batch, through a
   Linear + GELU + LayerNorm head into the entity space (the authors'
   ``BertEntPredictionHead``) and a dot product with the entity vectors.
+- **K-Encoder size**: half of the encoder's layers by default (the paper's
+  BERT-base has N = 6 T-Encoder and M = 6 K-Encoder layers, §4.2).
+- **Initialisation**: the new entity attention, ``W_e``, ``W_oe`` and LayerNorms
+  as BERT's (``init_bert_weights``: N(0, 0.02), zero bias, LayerNorm 1/0), as
+  the authors' ``PreTrainedBertModel.init_bert_weights`` does.
 - **Entity vectors**: TransE on the KG, frozen (§4.1: Wikidata, dimension 100).
 - **Fine-tuning** (§3.5, Fig. 3): the [CLS] state, with mark tokens in the
   input: ``[ENT]`` around the mention to type, ``[HD]``/``[TL]`` around the
@@ -47,7 +60,7 @@ from torch import nn
 from transformers.activations import ACT2FN
 from transformers.models.bert.modeling_bert import BertAttention
 
-from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, load_encoder
+from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_bert_weights, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
@@ -67,8 +80,16 @@ TASKS = {"typing": ("ENT",), "relation": ("HD", "TL")}
 #: dEA's noise (§3.4): replace the entity 5% of the time, remove the alignment 15% of the time.
 REPLACE, REMOVE = 0.05, 0.15
 
-#: BERT on the same marked input, and ERNIE with the upper encoder layers as aggregators.
+#: BERT on the same marked input, and ERNIE with the upper half of the encoder as aggregators.
 VARIANTS = (Variant("bert", "BERT", {"k_layers": 0}), Variant("ernie", "ERNIE", {}))
+#: The label of ERNIE whose aggregators are fine-tuned from scratch on the task. The paper's "w/o dEA"
+#: (Table 7) is something else: still pre-trained (MLM + NSP, with the entity input), only without dEA.
+SCRATCH_LABEL = "ERNIE, fusion not pre-trained"
+
+
+def half_of(depth: int) -> int:
+    """Return the K-Encoder size for an encoder of ``depth`` layers: half of it (at least one layer)."""
+    return max(1, depth // 2)
 
 
 class Aggregator(nn.Module):
@@ -91,9 +112,7 @@ class Aggregator(nn.Module):
         self.entity_norm = nn.LayerNorm(entity_dim, eps=1e-12)
         self.dropout = nn.Dropout(layer.output.dropout.p)
         self.activation = ACT2FN["gelu"]
-        for linear in (self.entity_in, self.entity_out):
-            nn.init.normal_(linear.weight, std=0.02)
-        nn.init.zeros_(self.entity_out.bias)
+        init_bert_weights(self.entity_attention, self.entity_in, self.entity_out, self.entity_norm)
 
     def forward(self, states: torch.Tensor, mask, context: dict) -> torch.Tensor:
         aligned = context["entity_mask"]
@@ -119,17 +138,26 @@ class EntityPredictionHead(nn.Module):
         return self.norm(ACT2FN["gelu"](self.dense(states))) @ candidates.T
 
 
-def dea_noise(entity_ids: np.ndarray, rng: np.random.Generator, num_entities: int,
+def dea_noise(entity_ids: np.ndarray, rng: np.random.Generator, pool: np.ndarray | int,
               replace: float = REPLACE, remove: float = REMOVE) -> np.ndarray:
-    """Return a copy of ``entity_ids`` (-1: no entity) with dEA's noise on the aligned positions (§3.4)."""
+    """Return a copy of ``entity_ids`` (-1: no entity) with dEA's noise on the aligned positions (§3.4).
+
+    A replaced entity is drawn uniformly from ``pool``: the batch's entities in
+    :meth:`ErnieDEA.collate`, as the authors' ``run_pretrain.py`` does (so a
+    replacement is a plausible entity of the same text, and may be the original
+    itself); an int ``n`` means the whole table ``0..n-1``.
+    """
     if not (0 <= replace and 0 <= remove and replace + remove <= 1):
         raise InputError(f"replace ({replace}) and remove ({remove}) must be probabilities summing to at most 1")
+    pool = np.arange(pool) if np.isscalar(pool) else np.asarray(pool)
     noisy = entity_ids.copy()
     flat = noisy.reshape(-1)   # a view: the noise lands in ``noisy``
     aligned = np.flatnonzero(flat >= 0)
     draw = rng.random(len(aligned))
     swapped = aligned[draw < replace]
-    flat[swapped] = rng.integers(0, num_entities, len(swapped))
+    if len(swapped) and not len(pool):
+        raise InputError("dEA's replacement pool is empty")
+    flat[swapped] = pool[rng.integers(0, len(pool), len(swapped))]
     flat[aligned[(draw >= replace) & (draw < replace + remove)]] = -1
     return noisy
 
@@ -144,10 +172,13 @@ class AlignedText:
 
 
 class ErnieEncoder(nn.Module):
-    """A BERT whose last ``k_layers`` layers are aggregators, with frozen entity vectors (0: plain BERT)."""
+    """A BERT whose last ``k_layers`` layers are aggregators, with frozen entity vectors (0: plain BERT).
+
+    ``k_layers=None`` is half of the encoder (:func:`half_of`), the paper's split.
+    """
 
     def __init__(self, entity_embeddings: torch.Tensor, entity_to_id: dict[str, int], base_model: str = EMBEDDED,
-                 *, k_layers: int = 1, layers: int | None = None, freeze_word_embeddings: bool = False,
+                 *, k_layers: int | None = None, layers: int | None = None, freeze_word_embeddings: bool = False,
                  max_length: int = 128, heads: int = 4, vocab: str | None = None, seed: int = 0):
         super().__init__()
         entities = frozen_entity_table(entity_embeddings, entity_to_id)
@@ -156,6 +187,7 @@ class ErnieEncoder(nn.Module):
                                freeze_word_embeddings=freeze_word_embeddings)
         self.tokenizer, self.description = encoder.tokenizer, encoder.description
         depth = encoder.model.config.num_hidden_layers
+        k_layers = half_of(depth) if k_layers is None else k_layers
         if not 0 <= k_layers <= depth:
             raise InputError(f"k_layers must be between 0 and {depth} (the encoder's layers), got {k_layers}")
         self.register_buffer("entities", entities)   # frozen TransE (§4.1)
@@ -223,9 +255,16 @@ class ErnieEncoder(nn.Module):
         return batch
 
     def forward(self, input_ids, attention_mask, entity_ids) -> torch.Tensor:
-        """Return the last token states ``(B, L, H)``; the entity ids feed the aggregators."""
+        """Return the last token states ``(B, L, H)``; the entity ids feed the aggregators.
+
+        Position 0 ([CLS]) always has an entity slot holding the zero vector, as
+        in the authors' code: it attends over the sentence's entities in every
+        aggregator, so the [CLS] state sees them after one aggregator already.
+        """
         aligned = entity_ids >= 0
-        context = {"entity_mask": aligned,
+        slots = aligned.clone()
+        slots[:, 0] = True
+        context = {"entity_mask": slots,
                    "entity_states": self.entities[entity_ids.clamp(min=0)] * aligned[..., None]}
         return self.encoder(input_ids, attention_mask, context=context)
 
@@ -243,7 +282,8 @@ class ErnieClassifier(nn.Module):
     """
 
     def __init__(self, num_labels: int, entity_embeddings: torch.Tensor, entity_to_id: dict[str, int],
-                 base_model: str = EMBEDDED, *, task: str = "typing", k_layers: int = 1, dropout: float = 0.1,
+                 base_model: str = EMBEDDED, *, task: str = "typing", k_layers: int | None = None,
+                 dropout: float = 0.1,
                  pretrained: dict | None = None, **options):
         super().__init__()
         if num_labels < 2:
@@ -268,6 +308,7 @@ class ErnieClassifier(nn.Module):
         self.dense = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden, num_labels)
+        init_bert_weights(self.dense, self.output)
 
     def dataset(self, texts: Sequence[tuple[Sequence[str], Sequence]], labels: Sequence[int] | None = None
                 ) -> Examples:
@@ -314,6 +355,7 @@ class ErnieDEA(nn.Module):
         if self.ernie.k_layers == 0:
             raise InputError("dEA needs at least one aggregator (k_layers >= 1)")
         self.head = EntityPredictionHead(self.ernie.hidden_size, entity_embeddings.shape[1])
+        init_bert_weights(self.head)
         self.replace, self.remove = replace, remove
         self.rng = np.random.default_rng(seed)
         self.description = self.ernie.description
@@ -337,8 +379,8 @@ class ErnieDEA(nn.Module):
         candidates, targets = np.unique(gold[gold >= 0], return_inverse=True)
         labels = np.full(gold.shape, -100, np.int64)
         labels[gold >= 0] = targets
-        if self.training if noise is None else noise:
-            batch["entity_ids"] = dea_noise(gold, self.rng, len(self.ernie.entities), self.replace, self.remove)
+        if self.training if noise is None else noise:   # replacements drawn from the batch's entities
+            batch["entity_ids"] = dea_noise(gold, self.rng, candidates, self.replace, self.remove)
         batch["candidates"], batch["labels"] = candidates.astype(np.int64), labels
         return {name: torch.from_numpy(value) for name, value in batch.items()}
 
