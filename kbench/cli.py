@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a notebook parameter (repeatable), e.g. -p base_model=tiny -p limit=500")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress lines on stderr")
+    spread = commands.add_parser("spread", help="run one notebook over several seeds; write the spread into its baseline")
+    spread.add_argument("--only", required=True, help="the notebook (a part of its name matching exactly one)")
+    spread.add_argument("--profile", default="smoke", choices=["smoke", "full"])
+    spread.add_argument("--seeds", default="0-4", help="seeds as a range or list: 0-9, or 0,3,7 (default 0-4)")
+    spread.add_argument("--on", default="", help="where it ran (default: CPU and its cores)")
+    spread.add_argument("--quiet", action="store_true", help="no per-cell progress lines on stderr")
     lab = commands.add_parser("lab", help="open JupyterLab on notebooks/ (127.0.0.1; also as root)")
     lab.add_argument("--port", type=int, default=8888)
     data = commands.add_parser("data", help="external data declared in data_manifest/")
@@ -44,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
             if results:
                 print(f"\nexecuted notebooks and HTML: {results[0].executed.parent}")
             return 0 if all(r.ok for r in results) else 1
+        if args.command == "spread":
+            from kbench.runner import record_spread
+
+            progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+            values = record_spread(args.only, args.profile, _seeds(args.seeds), args.on, progress=progress)
+            for name, runs in values.items():
+                mean = sum(runs) / len(runs)
+                print(f"{name:<36} mean {mean:.4f}  min {min(runs):.4f}  max {max(runs):.4f}  "
+                      + " ".join(f"{v:.3f}" for v in runs))
+            return 0
         if args.command == "lab":
             import os
 
@@ -87,6 +103,23 @@ def lab_command(port: int = 8888, notebook_dir: str | None = None, open_browser:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     return command
+
+
+def _seeds(text: str) -> list[int]:
+    """Return the seeds of ``0-9`` (inclusive) or ``0,3,7``."""
+    from kbench.errors import InputError
+
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"seeds are a range (0-9) or a list (0,3,7), not {text!r}") from None
+    if not seeds:
+        raise InputError(f"{text!r} names no seed")
+    return seeds
 
 
 def _parameters(pairs: list[str]) -> dict:

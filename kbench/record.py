@@ -12,6 +12,10 @@ Baselines live in ``notebooks/baselines/<notebook>.<profile>.json``::
 ``parameters`` are the notebook parameters the values were recorded with (the
 runner applies them); a lesson holds when ``left - right >= min_difference``
 (or, with ``max_difference``, when ``left - right <= max_difference``).
+An optional ``spread`` holds every metric over several seeds
+(``{"seeds": [0, 1, ...], "on": "CPU, 2 cores", "metrics": {name: [one value per seed]}}``,
+written by ``kbench spread``), so a notebook can show a lesson's seed spread
+(:func:`recorded_spread`) and a reader can see how far one run may stray.
 """
 from __future__ import annotations
 
@@ -104,6 +108,7 @@ class Baseline:
     lessons: list[Lesson] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     recorded_on: str = ""
+    spread: dict = field(default_factory=dict)
 
     def document(self) -> dict:
         """Return the JSON document of this baseline."""
@@ -114,6 +119,8 @@ class Baseline:
             out["parameters"] = self.parameters
         if self.recorded_on:
             out["recorded_on"] = self.recorded_on
+        if self.spread:
+            out["spread"] = self.spread
         return out
 
 
@@ -134,10 +141,40 @@ def load_baseline(path: Path) -> Baseline | None:
                 if name not in metrics:
                     raise ValueError(f"lesson {lesson.claim!r} names {name!r}, which is not among the metrics")
         parameters = dict(document.get("parameters", {}))
+        spread = dict(document.get("spread", {}))
+        if spread:
+            seeds = list(spread["seeds"])
+            for name, values in spread["metrics"].items():
+                if len(values) != len(seeds) or not all(math.isfinite(float(v)) for v in values):
+                    raise ValueError(f"spread of {name!r} needs one finite value for each of the {len(seeds)} seeds")
     except (ValueError, KeyError, TypeError) as error:
         raise BaselineError(f"{path}: malformed baseline ({error}); expected "
                             '{"metrics": {name: {"value": v, "rel": r, "abs": a}}, "lessons": [...]}') from error
-    return Baseline(path, metrics, lessons, parameters, str(document.get("recorded_on", "")))
+    return Baseline(path, metrics, lessons, parameters, str(document.get("recorded_on", "")), spread)
+
+
+def recorded_spread(notebook: str, profile: str, directory: Path | None = None) -> dict[str, list[float]]:
+    """Return each metric's values over the seeds recorded in the notebook's baseline (empty when none).
+
+    ``notebook`` is the notebook's name (``05_ernie_thu``); the baselines are
+    read from ``directory`` (default: the repository's ``notebooks/baselines``).
+    """
+    directory = directory or Path(__file__).resolve().parents[1] / "notebooks" / "baselines"
+    baseline = load_baseline(Path(directory) / f"{notebook}.{profile}.json")
+    if baseline is None or not baseline.spread:
+        return {}
+    return {name: [float(v) for v in values] for name, values in baseline.spread["metrics"].items()}
+
+
+def with_spread(baseline: Baseline, seeds: list[int], runs: list[dict[str, float]], on: str) -> Baseline:
+    """Return ``baseline`` with the metrics of ``runs`` (one dict per seed, in ``seeds`` order) as its spread."""
+    if len(seeds) != len(runs) or not seeds:
+        raise InputError(f"{len(runs)} runs for {len(seeds)} seeds")
+    names = sorted(set.intersection(*(set(run) for run in runs)))
+    metrics = {name: [round(run[name], 6) for run in runs] for name in names}
+    spread = {"seeds": list(seeds), "on": on, "metrics": metrics}
+    return Baseline(baseline.path, baseline.metrics, baseline.lessons, baseline.parameters, baseline.recorded_on,
+                    spread)
 
 
 @dataclass
@@ -196,4 +233,4 @@ def updated_baseline(got: dict[str, float], baseline: Baseline | None, path: Pat
     for name, value in sorted(got.items()):
         spec = old.metrics.get(name, DEFAULT_TOLERANCE)
         metrics[name] = {"value": round(value, 6), "rel": spec.get("rel", 0.0), "abs": spec.get("abs", 0.0)}
-    return Baseline(path, metrics, old.lessons, old.parameters, old.recorded_on)
+    return Baseline(path, metrics, old.lessons, old.parameters, old.recorded_on, old.spread)

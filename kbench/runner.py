@@ -9,6 +9,7 @@ export are written under ``runs/``.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -100,6 +101,41 @@ def offline_copy(notebook):
     return notebook
 
 
+def without_orphan_widgets(notebook):
+    """Return a copy of an executed notebook whose widget views all have their state saved beside them.
+
+    A view whose model state is not in ``metadata.widgets`` (papermill saves
+    none for, e.g., a training progress bar) shows "Error displaying widget:
+    model not found" when the notebook is opened in JupyterLab. Such a view
+    keeps its fallbacks only: a progress bar's text (``epoch 3: 100%|…|``), the
+    HTML a view offers; a bare widget repr (``VBox(children=…)``) is dropped.
+    """
+    notebook = copy.deepcopy(notebook)
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") not in state:
+                data.pop(WIDGET_VIEW)
+                text = data.get("text/plain", "")
+                if _is_widget_repr("".join(text) if isinstance(text, list) else text):
+                    data.pop("text/plain")
+                if not data:
+                    continue
+            kept.append(output)
+        cell["outputs"] = kept
+    return notebook
+
+
+def _is_widget_repr(text: str) -> bool:
+    """Whether ``text`` is an ipywidgets repr such as ``VBox(children=(...))`` rather than a readable fallback."""
+    head = text.strip().split("(", 1)[0]
+    return bool(head) and head.isidentifier() and head[0].isupper() and text.strip().endswith(")")
+
+
 def export_html(notebook, path: Path) -> None:
     """Write an HTML export that requests nothing from another host: styles and plotly inline, no scripts
     from a CDN (no MathJax, Mermaid or widget manager), widget outputs replaced by their static fallback."""
@@ -174,7 +210,8 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     finally:
         result.seconds = time.perf_counter() - start
     if result.executed.is_file():
-        executed = nbformat.read(result.executed, as_version=4)
+        executed = without_orphan_widgets(nbformat.read(result.executed, as_version=4))
+        nbformat.write(executed, result.executed)
         result.html = result.executed.with_suffix(".html")
         export_html(executed, result.html)
         result.metrics = metrics_from_notebook(executed)
@@ -206,6 +243,45 @@ def run(profile: str = "smoke", only: str | None = None, update_baselines: bool 
     out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
     return [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters, progress)
             for path in notebooks(only)]
+
+
+def record_spread(only: str, profile: str = "smoke", seeds: list[int] = tuple(range(5)), on: str = "",
+                  out_dir: Path | None = None, timeout: int = 1800,
+                  progress: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+    """Run one notebook once per seed and write every metric's values into its baseline's ``spread``.
+
+    The baseline's values and lessons are left as they are (review the spread,
+    then set tolerances and lessons that hold on every seed). Returns the
+    spread; a seed whose run fails stops it with the notebook's error.
+    """
+    from kbench.errors import InputError
+    from kbench.record import with_spread
+
+    if profile not in PROFILES:
+        raise UnknownNameError(f"unknown profile {profile!r}: use {' or '.join(PROFILES)}")
+    paths = notebooks(only)
+    if len(paths) != 1:
+        raise UnknownNameError(f"{only!r} matches {len(paths)} notebooks: name exactly one")
+    seeds = list(seeds)
+    if not seeds:
+        raise InputError("give at least one seed")
+    ensure_kernel()
+    path = paths[0]
+    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
+    baseline = load_baseline(baseline_path)
+    if baseline is None:
+        raise UnknownNameError(f"{path.stem} has no {profile} baseline: record one first (kbench run --update-baselines)")
+    out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}-seeds"
+    runs = []
+    for seed in seeds:
+        result = run_notebook(path, profile, out_dir / f"seed{seed}", timeout=timeout,
+                              parameters={**baseline.parameters, "seed": seed}, progress=progress)
+        if result.error:
+            raise InputError(f"seed {seed}: {result.error}")
+        runs.append(result.metrics)
+    updated = with_spread(baseline, seeds, runs, on or f"CPU, {os.cpu_count()} cores")
+    write_json_atomic(baseline_path, updated.document())
+    return updated.spread["metrics"]
 
 
 def report(results: list[NotebookResult]) -> str:

@@ -113,3 +113,47 @@ def test_doc_classification_full_profile_path_runs_on_bbc_news(tmp_path):
     run_full_path("04_doc_classification_kg", tmp_path, tmp_path / "data",
                   {"text_test_accuracy", "text_meta_test_accuracy", "text_meta_kg_test_accuracy",
                    "kg_untrained_mrr", "kg_trained_mrr"}, limit=40)
+
+
+def test_saved_notebooks_keep_no_widget_view_without_its_state():
+    """JupyterLab shows "model not found" for a view whose state is not saved: keep its readable fallback only."""
+    from kbench.runner import WIDGET_VIEW, without_orphan_widgets
+
+    view = lambda model, text: nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": model},
+                                                                           "text/plain": text})
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x", outputs=[view("saved", "Slider(value=1)"),
+                                                              view("bar", "epoch 1: 100%|####| 30/30"),
+                                                              view("box", "VBox(children=(HTML(value='a'),))")])]
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"saved": {}}}}
+    outputs = without_orphan_widgets(notebook).cells[0].outputs
+    assert [list(o.data) for o in outputs] == [[WIDGET_VIEW, "text/plain"], ["text/plain"]]
+    assert outputs[1].data["text/plain"].startswith("epoch 1") and len(notebook.cells[0].outputs) == 3
+
+
+def test_smoke_runs_save_no_orphan_widget_view(smoke_run):
+    from kbench.runner import WIDGET_VIEW
+
+    for result in smoke_run:
+        executed = nbformat.read(result.executed, as_version=4)
+        state = executed.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        for cell in executed.cells:
+            for output in cell.get("outputs", []):
+                view = output.get("data", {}).get(WIDGET_VIEW)
+                assert view is None or view["model_id"] in state.get("state", {}), f"{result.name}: orphan widget"
+
+
+@pytest.mark.parametrize("text, seeds", [("0-3", [0, 1, 2, 3]), ("2,5", [2, 5]), ("7", [7])])
+def test_seed_lists_parse(text, seeds):
+    from kbench.cli import _seeds
+
+    assert _seeds(text) == seeds
+
+
+def test_a_bad_seed_list_or_notebook_is_a_clear_error(capsys):
+    from kbench.cli import main
+
+    assert main(["spread", "--only", "05", "--seeds", "a-b"]) == 2
+    assert "seeds are a range" in capsys.readouterr().err
+    assert main(["spread", "--only", "zz_none", "--seeds", "0"]) == 2
+    assert "no notebook matches" in capsys.readouterr().err

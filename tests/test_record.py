@@ -92,3 +92,26 @@ def test_malformed_baselines_fail_with_the_reason(tmp_path, document, problem):
     with pytest.raises(BaselineError, match="malformed") as error:
         load_baseline(path)
     assert problem in str(error.value)
+
+
+def test_a_spread_round_trips_and_notebooks_read_it(tmp_path):
+    from kbench.record import recorded_spread, with_spread
+
+    path = tmp_path / "05_x.smoke.json"
+    base = Baseline(path, {"a": {"value": 0.5, "rel": 0.0, "abs": 0.1}})
+    write_json_atomic(path, with_spread(base, [0, 1, 2], [{"a": 0.4, "b": 1.0}, {"a": 0.5}, {"a": 0.61}],
+                                       "CPU").document())
+    loaded = load_baseline(path)
+    assert loaded.spread == {"seeds": [0, 1, 2], "on": "CPU", "metrics": {"a": [0.4, 0.5, 0.61]}}   # b: one seed only
+    assert recorded_spread("05_x", "smoke", tmp_path) == {"a": [0.4, 0.5, 0.61]}
+    assert recorded_spread("05_x", "full", tmp_path) == {}
+    assert updated_baseline({"a": 0.45}, loaded, path).spread == loaded.spread     # re-recording keeps it
+    with pytest.raises(InputError, match="2 runs for 3 seeds"):
+        with_spread(base, [0, 1, 2], [{"a": 1.0}] * 2, "CPU")
+
+
+def test_a_malformed_spread_is_named(tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text('{"metrics": {"a": {"value": 1}}, "spread": {"seeds": [0, 1], "metrics": {"a": [0.5]}}}')
+    with pytest.raises(BaselineError, match="one finite value for each of the 2 seeds"):
+        load_baseline(path)
