@@ -8,13 +8,24 @@ the filtered rank-based evaluation are its own) on any
 :class:`~kbench.kg.KnowledgeGraph`, whose entities and relations get integer
 ids in sorted label order (PyKEEN's convention). ``epochs=0`` returns the
 untrained initial embeddings: the baseline every figure compares with.
-Embeddings are saved and loaded as safetensors.
+:func:`split_kg` holds triples out (PyKEEN's own split, which keeps every
+entity in the training part) so link prediction is measured on triples the
+model never trained on, not on what it memorised. Embeddings are saved and
+loaded as safetensors.
+
+Tested with PyKEEN 1.10-1.11 (the upper bound in ``pyproject.toml``):
+training skips PyKEEN's per-epoch ``gc.collect()`` by swapping the
+``gc`` name its training loop module uses (:func:`epoch_gc_skipped`); a PyKEEN
+without that name gets a warning and trains with the collections.
 """
 from __future__ import annotations
 
+import gc
 import json
+import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +81,12 @@ class KGEmbeddings:
 
     @property
     def entity_embeddings(self) -> torch.Tensor:
-        """``(entities, dim)`` entity vectors (real; RotatE's complex vectors as [real, imaginary])."""
+        """``(entities, dim)`` real entity vectors.
+
+        RotatE's complex vectors of ``d`` components come as ``2d`` reals with
+        real and imaginary parts interleaved: ``[re_0, im_0, re_1, im_1, ...]``
+        (``torch.view_as_real(...).flatten(1)``), not as ``[real, imaginary]`` halves.
+        """
         return self._vectors(self.model.entity_representations[0])
 
     @property
@@ -171,26 +187,79 @@ def frozen_entity_table(vectors: torch.Tensor, entity_to_id: dict[str, int] | No
     return vectors.detach().float().clone()
 
 
-def _without_epoch_gc(train):
-    """Run ``train()`` with PyKEEN's per-epoch ``gc.collect()`` skipped.
+class _NoCollection:
+    """Stands in for the ``gc`` module inside PyKEEN's training loop: ``collect()`` does nothing."""
+
+    @staticmethod
+    def collect(*args) -> int:
+        return 0
+
+
+_GC_LOCK = threading.Lock()
+_GC_DEPTH = 0
+_GC_SAVED: object = None
+
+
+@contextmanager
+def epoch_gc_skipped() -> Iterator[bool]:
+    """Skip PyKEEN's per-epoch ``gc.collect()`` inside the block; yield whether it is skipped.
 
     With torch and transformers loaded a full collection takes about 0.2 s, which
     was 90% of training a small KG (1,400 triples, full batch) on 2 cores; our
-    process frees nothing that needs it between epochs.
+    process frees nothing that needs it between epochs. The swap is of the
+    process-wide name ``pykeen.training.training_loop.gc``, so it is counted:
+    nested or concurrent blocks share one swap, and the last one out restores
+    exactly what was there — also when the block raises. A PyKEEN whose
+    training loop no longer has that name gets a ``RuntimeWarning`` and keeps
+    its collections (nothing is patched).
     """
-    from types import SimpleNamespace
-
+    global _GC_DEPTH, _GC_SAVED
     from pykeen.training import training_loop
 
-    saved = training_loop.gc
-    training_loop.gc = SimpleNamespace(collect=lambda *args: 0)
+    if not hasattr(training_loop, "gc"):
+        warnings.warn("pykeen.training.training_loop has no `gc` any more: PyKEEN's per-epoch garbage collection "
+                      "stays on (slower on small KGs); kbench is tested with pykeen>=1.10,<1.12", RuntimeWarning,
+                      stacklevel=3)
+        yield False
+        return
+    with _GC_LOCK:
+        if _GC_DEPTH == 0:
+            _GC_SAVED = training_loop.gc
+            training_loop.gc = _NoCollection
+        _GC_DEPTH += 1
     try:
-        with warnings.catch_warnings():
-            # PyKEEN's loader asks for pinned memory whatever the device; on a CPU torch warns once per fit
-            warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
-            return train()
+        yield True
     finally:
-        training_loop.gc = saved
+        with _GC_LOCK:
+            _GC_DEPTH -= 1
+            if _GC_DEPTH == 0:
+                training_loop.gc, _GC_SAVED = _GC_SAVED, None
+
+
+def _fit(train):
+    """Run ``train()`` with PyKEEN's per-epoch collections skipped and its pin-memory warning silenced."""
+    with epoch_gc_skipped(), warnings.catch_warnings():
+        # PyKEEN's loader asks for pinned memory whatever the device; on a CPU torch warns once per fit
+        warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
+        return train()
+
+
+def split_kg(kg: KnowledgeGraph, held_out: float = 0.1, seed: int = 0) -> tuple[KnowledgeGraph, KnowledgeGraph]:
+    """Return ``(training, held-out)`` graphs: a ``held_out`` share of ``kg``'s triples set aside at random.
+
+    PyKEEN's ``TriplesFactory.split`` does it: every entity and relation keeps
+    at least one training triple (it moves triples back to training as needed),
+    so every held-out triple can be ranked by a model trained on the rest.
+    """
+    if not 0 < held_out < 1:
+        raise InputError(f"held_out must be a share between 0 and 1, got {held_out}")
+    factory = _factory(kg)
+    if len(kg) < 2:
+        raise InputError(f"{kg.name!r} has {len(kg)} triple: too few to hold any out")
+    _quiet_pykeen()
+    training, rest = factory.split([1 - held_out, held_out], random_state=seed)
+    as_graph = lambda part, name: KnowledgeGraph.from_triples(sorted(map(tuple, part.triples)), name=name)
+    return as_graph(training, f"{kg.name} (training)"), as_graph(rest, f"{kg.name} (held out)")
 
 
 def train_embeddings(kg: KnowledgeGraph, model: str = "TransE", dim: int = 50, epochs: int = 100, seed: int = 0,
@@ -198,8 +267,10 @@ def train_embeddings(kg: KnowledgeGraph, model: str = "TransE", dim: int = 50, e
                      progress: bool = True) -> KGEmbeddings:
     """Train ``model`` (TransE, DistMult or RotatE) on ``kg`` with PyKEEN's sLCWA loop; return the embeddings.
 
-    Negative sampling, margin/softplus losses and initialisation are PyKEEN's
-    defaults for each model. ``epochs=0`` leaves the initial (random) vectors.
+    Negative sampling (uniform, ``negatives`` per positive), the loss and the
+    initialisation are PyKEEN's defaults for each model: in PyKEEN 1.11 the
+    default loss of all three is the margin ranking loss (margin 1), RotatE's
+    included. ``epochs=0`` leaves the initial (random) vectors.
     """
     if model not in MODELS:
         raise UnknownNameError(f"unknown embedding model {model!r}: use one of {', '.join(MODELS)}")
@@ -217,8 +288,8 @@ def train_embeddings(kg: KnowledgeGraph, model: str = "TransE", dim: int = 50, e
         loop = SLCWATrainingLoop(model=network, triples_factory=factory, optimizer="Adam",
                                  optimizer_kwargs={"lr": learning_rate},
                                  negative_sampler_kwargs={"num_negs_per_pos": negatives})
-        losses = _without_epoch_gc(lambda: loop.train(triples_factory=factory, num_epochs=epochs,
-                                                      batch_size=batch_size, use_tqdm=progress, use_tqdm_batch=False))
+        losses = _fit(lambda: loop.train(triples_factory=factory, num_epochs=epochs,
+                                        batch_size=batch_size, use_tqdm=progress, use_tqdm_batch=False))
     network.eval()
     return KGEmbeddings(model, dict(factory.entity_to_id), dict(factory.relation_to_id), network,
                         factory.mapped_triples, epochs, losses)
