@@ -29,9 +29,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kbert.py
 
-# Headless Chromium (Debian package `chromium`, installed by .ci/run) driven by Playwright: the offline
-# HTML export and the explorer widget in a live JupyterLab. About 40 s here.
+# Headless Chromium (Debian package `chromium`: installed here when we may, else a hint) driven by Playwright:
+# the offline HTML export and the explorer widget in a live JupyterLab. About 40 s here.
 test-browser: $(STAMP)
+	command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
+		|| echo "note: the browser tests need Debian's Chromium: \`sudo apt-get install chromium\`"
 	$(BIN)/python -c "import playwright, jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[browser]"
 	$(BIN)/python -m pytest -m browser tests/browser
 

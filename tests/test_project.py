@@ -57,6 +57,21 @@ def test_every_paper_has_module_notebook_baselines_lessons_and_tests(module):
     assert (ROOT / "tests" / f"test_models_{module}.py").is_file()
 
 
+@pytest.mark.parametrize("module", PAPERS)
+def test_every_citation_names_the_papers_first_authors(module):
+    """The seed list names each paper's first two authors ("(He, Zhou et al. 2019)"): the CITATION must agree."""
+    notes = ROOT.parent / "shared" / "seed" / "paper_notes.md"
+    if not notes.is_file():
+        pytest.skip("no ../shared/seed/paper_notes.md beside the checkout; CI always has it")
+    citation = importlib.import_module(f"kbench.models.{module}").CITATION
+    paper_id = citation["url"].rstrip("/").rsplit("/", 1)[-1]
+    line = next((line for line in notes.read_text().splitlines() if paper_id in line), None)
+    assert line is not None, f"{module}: {citation['url']} is not in the paper list"
+    first, second = re.search(r"\((?:[^()]*?)?\b([A-Z][\w-]+), ([A-Z][\w-]+) et al\.", line).groups()
+    authors = [name.strip() for name in citation["authors"].split(",")]
+    assert authors[:2] == [first, second], f"{module}: CITATION authors {authors[:2]}, the paper list {first}, {second}"
+
+
 def test_lab_starts_as_root(monkeypatch):
     from kbench.cli import lab_command
 

@@ -137,3 +137,14 @@ def test_alignment_view_and_link_explorer():
     assert "no mention found" in widget.children[1].value
     with pytest.raises(InputError):
         link_explorer([])
+
+
+def test_html_picker_renders_the_picked_item_and_rejects_an_empty_list():
+    from kbench.viz.widgets import html_picker
+
+    picker = html_picker(["a", "b"], lambda i: f"<b>item {i}</b>")
+    assert picker.children[1].value == "<b>item 0</b>"
+    picker.children[0].value = 1
+    assert picker.children[1].value == "<b>item 1</b>"
+    with pytest.raises(InputError, match="at least one"):
+        html_picker([], str)

@@ -35,3 +35,22 @@ def tree_explorer(kgs: dict, tokenize: Callable[[str], list[str]], sentence: str
         control.observe(update, names="value")
     update()
     return widgets.VBox([text, widgets.HBox([kg_name, entities, length, predicate]), view])
+
+
+def html_picker(labels: list[str], render: Callable[[int], str], description: str = "sentence"):
+    """Return a widget: pick one of ``labels`` and see ``render(index)`` (an HTML string) below it.
+
+    For any pure view over a list (ERNIE's alignment, a sentence's links); the
+    notebook shows ``render(0)`` statically beside it, for exports.
+    """
+    import ipywidgets as widgets
+
+    from kbench.errors import InputError
+
+    if not labels:
+        raise InputError("html_picker needs at least one item to pick")
+    choice = widgets.Dropdown(options=list(zip(labels, range(len(labels)))), description=description,
+                              layout=widgets.Layout(width="90%"))
+    view = widgets.HTML(render(0))
+    choice.observe(lambda change: setattr(view, "value", render(change["new"])), names="value")
+    return widgets.VBox([choice, view])

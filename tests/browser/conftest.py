@@ -20,7 +20,8 @@ def browser():
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        pytest.fail("no Chromium: install Debian's `chromium` (make test-browser does)")
+        pytest.fail("no Chromium: install Debian's `chromium` (`sudo apt-get install chromium`; make test-browser "
+                    "installs it when it runs as root)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
