@@ -1,12 +1,18 @@
-"""BERT + metadata + KG embeddings: the concatenation per variant, the mean entity vector, the document world, BBC."""
+"""BERT + metadata + KG embeddings: the authors' two heads, the pretrained pooler, the first author's vector,
+the loss by hand, BERT's init, the document world and BBC News disjoint by content, the profiles."""
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kbench.data.bbc_news import Article, frequent_nouns, load_bbc_news, metadata_of, split_articles
+from kbench.data.bbc_news import (Article, content_key, distinct_articles, frequent_nouns, load_bbc_news, metadata_of,
+                                  split_articles)
 from kbench.data.document_world import make_document_world
-from kbench.errors import InputError
+from kbench.errors import DataError, InputError
 from kbench.kg.wordnet import load_wordnet
 from kbench.models.doc_kg import VARIANTS, DocumentClassifier
 
@@ -25,20 +31,68 @@ def batch_of(m, docs=DOCS, labels=(0, 2)):
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
-def test_the_mlp_reads_the_concatenation_of_its_variant(variant):
+def test_each_variant_has_the_authors_head(variant):
+    """Text only: one linear layer on the pooled output; with extras: two hidden layers of ``hidden`` units."""
     m = model(**variant.options)
-    width = 128 + (2 if variant.options["use_metadata"] else 0) + (4 if variant.options["use_kg"] else 0)
-    assert m.mlp[1].in_features == width
+    extras = (2 if variant.options["use_metadata"] else 0) + (4 if variant.options["use_kg"] else 0)
+    if not extras:
+        assert isinstance(m.head, torch.nn.Linear) and (m.head.in_features, m.head.out_features) == (128, 3)
+    else:
+        shapes = [(layer.in_features, layer.out_features) for layer in m.head if isinstance(layer, torch.nn.Linear)]
+        assert shapes == [(128 + extras, 16), (16, 16), (16, 3)]
+        assert [type(layer).__name__ for layer in m.head] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
     assert m(**batch_of(m))["logits"].shape == (2, 3)
 
 
-def test_mean_of_known_entities_and_zero_without_any():
+def test_dropout_covers_the_pooled_output_only():
+    m = model(dropout=0.9).train()
+    batch = batch_of(m)
+    seen = {}
+    m.head[0].register_forward_hook(lambda module, inputs, output: seen.update(x=inputs[0]))
+    m(**batch)
+    metadata = (batch["metadata"] - m.metadata_mean) / m.metadata_scale
+    assert torch.equal(seen["x"][:, 128:130], metadata)            # never zeroed nor rescaled
+    assert torch.equal(seen["x"][:, 130:], m.entity_features(batch["entity_ids"]))
+    assert (seen["x"][:, :128] == 0).float().mean() > 0.5           # the text part is dropped
+
+
+def test_a_pretrained_base_keeps_its_checkpoints_pooler():
+    from safetensors import safe_open
+
+    from kbench.encoders import embedded_model_dir
+
+    m = DocumentClassifier(3, 2, torch.zeros(3, 4), ENTITIES, "embedded", layers=1, hidden=8)
+    with safe_open(str(embedded_model_dir() / "model.safetensors"), "pt") as handle:
+        assert torch.equal(m.pooler.dense.weight, handle.get_tensor("pooler.dense.weight"))
+        assert torch.equal(m.pooler.dense.bias, handle.get_tensor("pooler.dense.bias"))
+    assert "pretrained pooler" in m.description
+
+
+def test_new_layers_get_berts_initialisation():
+    m = model(hidden=512)
+    for layer in [*[x for x in m.head if isinstance(x, torch.nn.Linear)], m.pooler.dense]:  # tiny: a new pooler
+        assert abs(layer.weight.std().item() - 0.02) < 0.002 and abs(layer.weight.mean().item()) < 0.002
+        assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    text_only = model(use_metadata=False, use_kg=False)
+    assert torch.equal(text_only.head.bias, torch.zeros(3)) and text_only.head.weight.std() < 0.03
+
+
+def test_the_first_author_with_a_vector_as_the_authors_do_or_the_mean():
+    first, mean = model(), model(entity_pooling="mean")
+    ids = torch.tensor([[0, 1], [-1, 1], [-1, -1], [2, 0]])
+    assert first.entity_features(ids).tolist() == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [0.0] * 4,
+                                                   [8.0, 9.0, 10.0, 11.0]]
+    assert mean.entity_features(ids).tolist() == [[2.0, 3.0, 4.0, 5.0], [4.0, 5.0, 6.0, 7.0], [0.0] * 4,
+                                                  [4.0, 5.0, 6.0, 7.0]]
+    assert batch_of(first)["entity_ids"].tolist() == [[0, -1], [1, -1]]   # "zed" is not in the KG
+
+
+def test_the_first_author_reaches_the_logits_and_later_ones_do_not():
     m = model()
-    features = m.entity_features(torch.tensor([[0, 1], [1, -1], [-1, -1]]))
-    assert torch.equal(features[0], torch.tensor([2.0, 3.0, 4.0, 5.0]))
-    assert torch.equal(features[1], torch.tensor([4.0, 5.0, 6.0, 7.0]))
-    assert torch.equal(features[2], torch.zeros(4))
-    assert batch_of(m)["entity_ids"].tolist() == [[0, -1], [1, -1]]   # "zed" is not in the KG
+    batch = batch_of(m) | {"entity_ids": torch.tensor([[0, 1], [1, 0]])}
+    base = m(**batch)["logits"]
+    assert not torch.allclose(base, m(**(batch | {"entity_ids": torch.tensor([[2, 1], [1, 0]])}))["logits"])
+    assert torch.equal(base, m(**(batch | {"entity_ids": torch.tensor([[0, 2], [1, 2]])}))["logits"])
 
 
 def test_metadata_is_standardised_with_the_first_split_given():
@@ -51,7 +105,8 @@ def test_metadata_is_standardised_with_the_first_split_given():
 
 
 def test_each_variant_reads_only_its_inputs():
-    for options, reads_metadata, reads_kg in ((VARIANTS[0].options, False, False), (VARIANTS[2].options, True, True)):
+    for options, reads_metadata, reads_kg in ((VARIANTS[0].options, False, False), (VARIANTS[1].options, True, False),
+                                              (VARIANTS[2].options, True, True)):
         m = model(**options)
         batch = batch_of(m)
         base = m(**batch)["logits"]
@@ -61,11 +116,14 @@ def test_each_variant_reads_only_its_inputs():
         assert (not torch.allclose(base, moved_entities)) == reads_kg
 
 
-def test_the_loss_is_softmax_cross_entropy():
-    m = model()
-    batch = batch_of(m)
-    out = m(**batch)
-    assert torch.allclose(out["loss"], torch.nn.functional.cross_entropy(out["logits"], batch["labels"]))
+def test_the_loss_against_a_hand_value():
+    """Logits fixed to (0, ln 2, ln 4): p = (1, 2, 4) / 7; labels 0 and 2: loss = (ln 7 + ln 7/4) / 2 = ln 3.5."""
+    m = model(use_metadata=False, use_kg=False)
+    with torch.no_grad():
+        m.head.weight.zero_()
+        m.head.bias.copy_(torch.tensor([0.0, math.log(2), math.log(4)]))
+    out = m(**batch_of(m, labels=(0, 2)))
+    assert out["loss"].item() == pytest.approx(math.log(3.5), abs=1e-6)
 
 
 @pytest.mark.parametrize("docs, message", [
@@ -80,6 +138,12 @@ def test_bad_documents_get_a_clear_error(docs, message):
 def test_bad_configuration_gets_a_clear_error():
     with pytest.raises(InputError, match="num_labels"):
         DocumentClassifier(1, 2, torch.zeros(3, 4), ENTITIES, "tiny")
+    with pytest.raises(InputError, match="entity_pooling"):
+        DocumentClassifier(3, 2, torch.zeros(3, 4), ENTITIES, "tiny", entity_pooling="last")
+    with pytest.raises(InputError, match="hidden"):
+        DocumentClassifier(3, 2, torch.zeros(3, 4), ENTITIES, "tiny", hidden=0)
+    with pytest.raises(InputError, match="points past"):
+        DocumentClassifier(3, 2, torch.zeros(2, 4), ENTITIES, "tiny")
     with pytest.raises(InputError, match="non-empty"):
         DocumentClassifier(3, 2, torch.zeros(0, 4), {}, "tiny")
     with pytest.raises(InputError, match="2 documents but 3 labels"):
@@ -100,13 +164,51 @@ def test_document_world_keeps_authors_apart_and_topics_out_of_the_kg():
         make_document_world(groups=2)
 
 
-def test_bbc_news_loads_and_splits_by_label():
+def test_document_world_repeats_no_text_in_or_across_splits():
+    for seed in range(4):
+        world = make_document_world(seed=seed)
+        texts = [tuple(d.words) for part in (world.train, world.dev, world.test) for d in part]
+        assert len(texts) == len(set(texts))
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 10_000))
+def test_a_world_with_three_generic_words_still_repeats_no_text(seed):
+    # 3 generic words: 240 texts of 5-11 words would repeat many times if nothing prevented it
+    from kbench.data import document_world
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(document_world, "GENERIC", ["study", "new", "data"])
+        world = make_document_world(authors=(24, 8, 8), groups=4, documents_per_author=6, topic_word=0.0, seed=seed)
+        texts = [tuple(d.words) for part in (world.train, world.dev, world.test) for d in part]
+        assert len(texts) == len(set(texts)) == 240
+        patch.setattr(document_world, "GENERIC", ["study"])
+        with pytest.raises(InputError, match="distinct texts"):
+            make_document_world(authors=(24, 8, 8), groups=4, topic_word=0.0, seed=seed)
+
+
+def test_bbc_news_loads_and_splits_by_label_and_content():
     articles, labels = load_bbc_news()
     assert len(articles) == 2225 and labels == ["business", "entertainment", "politics", "sports", "tech"]
+    assert len(distinct_articles(articles)) == 2124          # the corpus repeats 101 texts
     train, dev, test = split_articles(articles, 500, seed=0)
     assert 490 <= len(train) + len(dev) + len(test) <= 510
     assert {a.label for a in test} == set(range(5)) and abs(len(train) - 0.6 * 500) <= 5
-    assert not {id(a) for a in train} & {id(a) for a in test}
+    train, dev, test = split_articles(articles, None, seed=0)
+    keys = [[content_key(a) for a in part] for part in (train, dev, test)]
+    assert sum(map(len, keys)) == 2124 and all(len(k) == len(set(k)) for k in keys)
+    assert not set(keys[0]) & set(keys[1]) and not set(keys[0]) & set(keys[2]) and not set(keys[1]) & set(keys[2])
+
+
+def test_repeated_texts_are_kept_once_by_content():
+    one = Article("Rates rise", "The bank  raised rates.", 0)
+    same = Article("rates RISE", "the bank raised\nrates.", 0)   # case and whitespace differ only
+    other = Article("Rates rise", "The bank cut rates.", 0)
+    assert distinct_articles([one, other, same]) == [one, other]
+    parts = split_articles([one, same, other] * 3 + [Article(f"t{i}", "b", 1) for i in range(6)], None, seed=0)
+    assert sum(map(len, parts)) == 8
+    with pytest.raises(DataError, match="labels 0 and 1"):
+        distinct_articles([one, Article(same.title, same.body, 1)])
 
 
 def test_bbc_metadata_and_linked_nouns(tmp_path):
@@ -115,3 +217,6 @@ def test_bbc_metadata_and_linked_nouns(tmp_path):
     assert metadata_of(article)[1:] == [2.0, 3.0]
     nouns = frequent_nouns(wordnet, article, top=2)
     assert nouns == ["horse.n.01", "prize.n.01"]   # by frequency; "xqzv" is no WordNet noun
+    # "horses" and "horse" are one synset: top=2 still gives two distinct synsets
+    plural = Article("Horses", "horses horse horse prize", 0)
+    assert frequent_nouns(wordnet, plural, top=2) == ["horse.n.01", "prize.n.01"]

@@ -10,6 +10,8 @@ names its topic only sometimes (a topic word, else generic words), its metadata
 are new: the train, dev and test documents are written by disjoint sets of
 authors, so an author's topic reaches a test document only through the KG —
 through their co-authors and group, whose documents were in training.
+No text occurs twice in the world (a repeated draw is drawn again), so no
+split shares a text with another, nor repeats one.
 Used by ``notebooks/04_doc_classification_kg.ipynb`` (smoke profile).
 """
 from __future__ import annotations
@@ -45,6 +47,14 @@ def coauthorship(one: str, other: str) -> tuple[str, str, str]:
     return (first, "co-author of", second)
 
 
+def draw_words(rng: random.Random, length: int, topic: str, topic_word: float) -> list[str]:
+    """Return ``length`` generic words, one of them replaced by a word of ``topic`` with probability ``topic_word``."""
+    words = [rng.choice(GENERIC) for _ in range(length)]
+    if rng.random() < topic_word:
+        words[rng.randrange(length)] = rng.choice(TOPICS[topic])
+    return words
+
+
 @dataclass
 class DocumentWorld:
     kg: KnowledgeGraph
@@ -76,6 +86,7 @@ def make_document_world(authors: tuple[int, int, int] = (96, 32, 32), groups: in
     split_of = {p: k for k, part in enumerate(splits) for p in part}
     triples = {(p, "member of", group_of[p]) for p in people}
     out: list[list[Document]] = [[], [], []]
+    texts: set[tuple[str, ...]] = set()
     for person in people:
         group = group_of[person]
         peers = [p for p in people if group_of[p] == group and p != person and split_of[p] == split_of[person]]
@@ -87,9 +98,15 @@ def make_document_world(authors: tuple[int, int, int] = (96, 32, 32), groups: in
             for other in coauthors:
                 triples.add(coauthorship(person, other))
             length = max(4, usual_length + rng.randint(-2, 2))
-            words = [rng.choice(GENERIC) for _ in range(length)]
-            if rng.random() < topic_word:
-                words[rng.randrange(length)] = rng.choice(TOPICS[topic])
+            words = draw_words(rng, length, topic, topic_word)
+            for _ in range(1000):   # every text once in the whole world: no split repeats another's
+                if tuple(words) not in texts:
+                    break
+                words = draw_words(rng, length, topic, topic_word)
+            else:
+                raise InputError(f"could not draw {sum(authors) * documents_per_author} distinct texts from "
+                                 f"{len(GENERIC)} generic words: ask for fewer documents")
+            texts.add(tuple(words))
             out[split_of[person]].append(Document(words, [float(1 + len(coauthors)), float(length)],
                                                   [person, *coauthors], labels.index(topic)))
     # co-authorship across splits too: authors of one group meet at conferences (the KG knows; no shared documents)
