@@ -13,8 +13,7 @@ from kbench.errors import InputError
 
 _PLOTLY_INLINED = False
 #: One colour per model name, the same in every chart; other names take the palette in order of first use.
-MODEL_COLORS = {"BERT": "#7f7f7f", "K-BERT": "#1f77b4", "K-BERT w/o VM": "#ff7f0e",
-                "BERT + metadata": "#9467bd", "BERT + metadata + KG": "#2ca02c"}
+MODEL_COLORS = {"BERT": "#7f7f7f", "K-BERT": "#1f77b4", "K-BERT w/o VM": "#ff7f0e", "BERT + metadata": "#9467bd"}
 _PALETTE = ["#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 KNOWLEDGE_COLOR = "rgba(253, 226, 196, 0.6)"
 
