@@ -44,3 +44,16 @@ def test_ernie_probe_is_a_random_sample_not_the_first_facts():
     facts = [t for t in s.kg if t[1] in ("comes from", "hypernym")]
     assert len(s.probe) == 50 and set(s.probe) <= set(facts) and s.probe != facts[:50]
     assert s.probe != setup("smoke", seed=1, probe_size=50).probe
+
+
+def test_kbert_tables_and_smoke_setup():
+    from kbench.errors import UnknownNameError
+    from kbench.profiles.kbert import CHOICES, knowledge_world, setup
+
+    assert set(CHOICES["smoke"]) == set(CHOICES["full"])
+    s = setup("smoke", seed=0, epochs=2)
+    assert s.sizes() == "240 / 80 / 160" and s.config.epochs == 2 and s.options["layers"] == 2
+    assert s.splits[2][0] == [e.text for e in knowledge_world(0).test] and s.ner_splits is None
+    assert setup("smoke", base_model="tiny").options["layers"] is None      # only the embedded encoder is cut
+    with pytest.raises(UnknownNameError, match="unknown dataset 'weibo'"):
+        setup("full", dataset="weibo")
