@@ -138,6 +138,11 @@ def test_split_kg_holds_triples_out_and_keeps_every_entity_in_training(nations):
     assert entities(held_out) <= entities(training) and entities(training) == entities(kg)
     assert {r for _, r, _ in held_out} <= {r for _, r, _ in training}
     assert set(split_kg(kg, 0.2, seed=1)[1]) == set(held_out) and set(split_kg(kg, 0.2, seed=2)[1]) != set(held_out)
+    # a star: every leaf occurs once, so only what keeps each leaf in training can be held out
+    star = KnowledgeGraph.from_triples([("hub", "r", f"leaf{i}") for i in range(10)] + [("leaf0", "s", "leaf1")])
+    training, held_out = split_kg(star, held_out=0.5, seed=0)
+    assert entities(training) == entities(star) and {r for _, r, _ in training} == {"r", "s"}
+    assert set(training) | set(held_out) == set(star) and len(held_out) <= 2   # (hub, r, leaf0), (hub, r, leaf1)
     with pytest.raises(InputError, match="between 0 and 1"):
         split_kg(kg, held_out=1.0)
     with pytest.raises(InputError, match="too few"):

@@ -220,3 +220,53 @@ def test_bbc_metadata_and_linked_nouns(tmp_path):
     # "horses" and "horse" are one synset: top=2 still gives two distinct synsets
     plural = Article("Horses", "horses horse horse prize", 0)
     assert frequent_nouns(wordnet, plural, top=2) == ["horse.n.01", "prize.n.01"]
+
+
+def test_the_profiles_are_data_with_the_same_keys():
+    from kbench.profiles.doc_kg import CHOICES, METADATA
+
+    assert set(CHOICES) == {"smoke", "full"} and set(CHOICES["smoke"]) == set(CHOICES["full"])
+    assert CHOICES["smoke"]["data"] in METADATA and CHOICES["full"]["data"] in METADATA
+    assert CHOICES["smoke"]["hidden"] == CHOICES["full"]["hidden"] == 1024          # the authors' MLP_DIM
+    assert CHOICES["smoke"]["entity_pooling"] == CHOICES["full"]["entity_pooling"] == "first"
+
+
+def test_the_smoke_setup_loads_the_document_world_and_splits_its_kg():
+    from kbench.profiles.doc_kg import setup
+
+    s = setup("smoke", seed=1)
+    assert s.sizes() == "288 / 96 / 96" and s.labels == ["physics", "biology", "history", "economics"]
+    assert set(s.kg_train) | set(s.kg_held_out) == set(s.kg) and not set(s.kg_train) & set(s.kg_held_out)
+    assert abs(len(s.kg_held_out) - 0.1 * len(s.kg)) <= 2
+    assert s.options["layers"] == 2 and s.options["hidden"] == 1024 and s.config.epochs == 6 and s.config.seed == 1
+    assert s.kg_options == dict(model="TransE", dim=32, epochs=200, batch_size=4096, seed=1, progress=False)
+    assert s.metadata_text([3.0, 9.0]) == "authors 3, length (words) 9"
+    test_labels = s.splits[2][1]
+    assert s.majority() == max(test_labels.count(c) for c in set(test_labels)) / len(test_labels)
+    known, linked = s.linked({"nobody": 0})
+    assert known == 0 and linked == sum(len(e) for texts, _ in s.splits for _, _, e in texts)
+    tiny = setup("smoke", base_model="tiny", epochs=2)
+    assert tiny.options["layers"] is None and tiny.config.epochs == 2 and tiny.base_model == "tiny"
+
+
+def test_the_full_setup_loads_distinct_bbc_articles_linked_to_wordnet():
+    from kbench.profiles.doc_kg import setup
+
+    s = setup("full", limit=30)
+    texts = [" ".join(words).lower() for part, _ in s.splits for words, _, _ in part]
+    assert len(texts) == len(set(texts)) and 25 <= len(texts) <= 35
+    assert s.metadata_names == ["log(1 + body words)", "paragraphs", "title words"]
+    assert all(len(metadata) == 3 for part, _ in s.splits for _, metadata, _ in part)
+    assert s.options["layers"] is None and s.options["max_length"] == 128
+    linked = {e for part, _ in s.splits for _, _, nouns in part for e in nouns}
+    assert linked and linked <= {e for t in s.kg_train for e in (t[0], t[2])}   # every noun keeps a vector
+
+
+def test_bad_profiles_and_overrides_get_a_clear_error():
+    from kbench.errors import UnknownNameError
+    from kbench.profiles.doc_kg import setup
+
+    with pytest.raises(UnknownNameError, match="unknown profile"):
+        setup("medium")
+    with pytest.raises(InputError, match="'width' is not a choice"):
+        setup("smoke", width=3)

@@ -247,9 +247,12 @@ def _fit(train):
 def split_kg(kg: KnowledgeGraph, held_out: float = 0.1, seed: int = 0) -> tuple[KnowledgeGraph, KnowledgeGraph]:
     """Return ``(training, held-out)`` graphs: a ``held_out`` share of ``kg``'s triples set aside at random.
 
-    PyKEEN's ``TriplesFactory.split`` does it: every entity and relation keeps
-    at least one training triple (it moves triples back to training as needed),
-    so every held-out triple can be ranked by a model trained on the rest.
+    PyKEEN's ``TriplesFactory.split`` does it, with its ``cleanup`` method:
+    a random split, then held-out triples whose entity or relation would be
+    missing from training are moved back to training. So every held-out
+    triple can be ranked by a model trained on the rest, and a graph with many
+    entities seen once (a WordNet neighbourhood's lemmas) holds out fewer
+    triples than asked.
     """
     if not 0 < held_out < 1:
         raise InputError(f"held_out must be a share between 0 and 1, got {held_out}")
@@ -257,7 +260,7 @@ def split_kg(kg: KnowledgeGraph, held_out: float = 0.1, seed: int = 0) -> tuple[
     if len(kg) < 2:
         raise InputError(f"{kg.name!r} has {len(kg)} triple: too few to hold any out")
     _quiet_pykeen()
-    training, rest = factory.split([1 - held_out, held_out], random_state=seed)
+    training, rest = factory.split([1 - held_out, held_out], random_state=seed, method="cleanup")
     as_graph = lambda part, name: KnowledgeGraph.from_triples(sorted(map(tuple, part.triples)), name=name)
     return as_graph(training, f"{kg.name} (training)"), as_graph(rest, f"{kg.name} (held out)")
 

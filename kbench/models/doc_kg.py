@@ -74,7 +74,8 @@ CITATION = {
 NOTEBOOK = "04_doc_classification_kg"
 
 #: The paper's ablation: text only, text + metadata, text + metadata + author KG embeddings.
-VARIANTS = (Variant("text", "BERT (text)", {"use_metadata": False, "use_kg": False}),
+#: The text-only model is labelled "BERT", the no-knowledge baseline's name (and grey) in every notebook.
+VARIANTS = (Variant("text", "BERT", {"use_metadata": False, "use_kg": False}),
             Variant("text_meta", "BERT + metadata", {"use_metadata": True, "use_kg": False}),
             Variant("text_meta_kg", "BERT + metadata + KG", {"use_metadata": True, "use_kg": True}))
 
