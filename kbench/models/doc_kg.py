@@ -31,11 +31,12 @@ Where this differs from the authors, and why:
   GermEval labels, and predict every label whose probability passes a
   threshold tuned per label on the validation set (``get_best_thresholds``),
   scoring micro-F1. Our documents have exactly one label and we score
-  accuracy of the arg-max, so the loss is softmax cross-entropy, the
-  single-label form of the same likelihood; no thresholds are needed.
+  accuracy of the arg-max, so the loss is softmax cross-entropy, the usual
+  single-label loss: it is their loss without the ``-log(1 - p_j)`` terms of
+  the wrong labels, which serve their thresholds, not an arg-max.
 * **Metadata** are standardised with the training split's mean and deviation
-  (they feed raw counts); with a small MLP initialised at N(0, 0.02), raw
-  lengths in the hundreds would swamp the other inputs.
+  (they feed raw values, from a count of authors to hundreds of words), so
+  each feature enters on the scale of the pooled output's ``tanh`` values.
 * **Initialisation.** The new layers (the MLP, the text-only head, and the
   pooler of a random-init size) get BERT's initialisation
   (:func:`kbench.encoders.init_bert_weights`: N(0, 0.02) weights, zero
@@ -47,7 +48,8 @@ Where this differs from the authors, and why:
   ``layers=`` (a pretrained prefix) it reads the last kept layer's [CLS].
 
 The ablation is text only / text + metadata / text + metadata + KG (the
-authors' ``text-only``, ``manual_no-embedding`` and ``full`` experiments).
+authors' ``text-only``, ``manual_no-embedding`` and ``full`` experiments; their
+metadata also include the authors' gender).
 """
 from __future__ import annotations
 
