@@ -1,6 +1,6 @@
 """BERT-MK: ERNIE's knowledgeable encoder with entity vectors from a KG-Transformer over sub-graphs.
 
-He, Zhou, Ji, Yang, Wang, Zhang, Qin, Tu. *BERT-MK: Integrating Graph
+He, Zhou, Xiao, Jiang, Liu, Yuan, Xu. *BERT-MK: Integrating Graph
 Contextualized Knowledge into Pre-trained Language Models.* Findings of EMNLP
 2020 (arXiv 1912.00147, 2019). https://arxiv.org/abs/1912.00147
 
@@ -9,10 +9,14 @@ T-Encoder, then aggregators with ``h = GELU(W_t w + W_e e + b)``; here
 :class:`kbench.models.ernie_thu.ErnieClassifier`, unchanged) and changes where
 the entity vectors come from (§2.1): instead of TransE, the graph contextualised
 knowledge embedding of :class:`kbench.kg.kg_transformer.KGTransformer`, a
-Transformer over each entity's sub-graph with relations as nodes, trained to
-reconstruct masked entities. The paper works on UMLS with PubMed text
-(entity typing and relation classification in the medical domain); this module
-only joins the two pieces, so that a comparison differs in the entity vectors alone.
+Transformer over each entity's sub-graph with relations as nodes, trained
+from TransE's vectors to score the sub-graph's triples by translation. The
+paper works on UMLS with PubMed text (entity typing and relation classification
+in the medical domain); this module only joins the two pieces, so that a
+comparison differs in the entity vectors alone: both tables are scaled to unit
+length per entity (TransE's are already: PyKEEN keeps them on the unit sphere;
+the KG-Transformer's outputs come out of a LayerNorm, of length about
+``sqrt(dim)``), so the fusion layer meets both on one scale.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from kbench.models.ernie_thu import ErnieClassifier
 
 CITATION = {
     "title": "BERT-MK: Integrating Graph Contextualized Knowledge into Pre-trained Language Models",
-    "authors": "He, Zhou, Ji, Yang, Wang, Zhang, Qin, Tu",
+    "authors": "He, Zhou, Xiao, Jiang, Liu, Yuan, Xu",
     "venue": "Findings of EMNLP", "year": 2020, "url": "https://arxiv.org/abs/1912.00147",
     "code": None,
 }
@@ -35,13 +39,16 @@ NOTEBOOK = "07_bert_mk"
 def knowledge_variants(transe, kg_transformer: KGTransformer) -> tuple[Variant, ...]:
     """Return BERT, ERNIE (TransE vectors) and BERT-MK (KG-Transformer vectors) as variants of one classifier.
 
+    Both entity tables are scaled to unit length per row, so the variants differ in the vectors' directions alone.
+
     ``transe`` is any embeddings object with ``entity_embeddings`` and ``entity_to_id``
     (:func:`kbench.kg.embeddings.train_embeddings`).
     """
     if set(transe.entity_to_id) != set(kg_transformer.entity_to_id):
         raise InputError("TransE and the KG-Transformer must be trained on the same entities")
-    graph = {"entity_embeddings": kg_transformer.entity_vectors(), "entity_to_id": kg_transformer.entity_to_id}
-    plain = {"entity_embeddings": transe.entity_embeddings, "entity_to_id": transe.entity_to_id}
+    unit = lambda vectors: torch.nn.functional.normalize(vectors.detach().float(), dim=-1)
+    graph = {"entity_embeddings": unit(kg_transformer.entity_vectors()), "entity_to_id": kg_transformer.entity_to_id}
+    plain = {"entity_embeddings": unit(transe.entity_embeddings), "entity_to_id": transe.entity_to_id}
     return (Variant("bert", "BERT", plain | {"k_layers": 0}), Variant("ernie", "ERNIE (TransE)", plain),
             Variant("bert_mk", "BERT-MK (KG-Transformer)", graph))
 
