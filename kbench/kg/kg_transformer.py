@@ -13,19 +13,27 @@ triple keeps the *node-position index* of its head, relation and tail in the
 sequence, and a Transformer encoder runs over the nodes with its self-attention
 restricted to the sub-graph (a node attends to itself and its neighbours).
 
-The objective, as the paper describes it, is translation-based: the node
-*outputs* at each triple's positions are scored as TransE scores them,
-``d(h, r, t) = ||o_h + o_r - o_t||`` (L1, PyKEEN's TransE default, so both
-models use one distance), and a margin ranking loss (margin 1, PyKEEN's default
+The objective follows the published descriptions of the paper: the node
+*outputs* at each triple's positions are scored by translation, as TransE scores
+its vectors, ``d(h, r, t) = ||o_h + o_r - o_t||``, each output first scaled to
+unit length (TransE keeps its entity vectors on the unit sphere; the
+Transformer's outputs leave a LayerNorm at length about ``sqrt(dim)``), with the
+L1 norm of PyKEEN's TransE; a margin ranking loss (margin 1, PyKEEN's default
 for TransE) ranks each triple of the sub-graph above the same triple in a
 corrupted copy of the sub-graph, where every entity but the centre is replaced
 by a random one. The input node embeddings start from TransE's vectors
-(``init_from=``), as the paper starts from TransE. The entity vector fused into
-ERNIE (:meth:`KGTransformer.entity_vectors`) is the output at the centre node of
-the entity's own sub-graph: exactly the graph shape, node and output that the
-loss trains (every triple of the sub-graph has the centre at one end). Link
-prediction scores a candidate the same way: ``-d`` of the query triple added to
-the known entity's sub-graph with the candidate at its open end.
+(``init_from=``), as the paper starts from TransE. The offline copies of the
+paper held its abstract and introduction, not the loss's equation: the margin,
+the norm and the corruption are therefore PyKEEN's TransE conventions, named here
+so they can be changed. The entity vector fused into ERNIE
+(:meth:`KGTransformer.entity_vectors`) is the output at the centre node of the
+entity's own sub-graph: exactly the graph shape, node and output that the loss
+trains (every triple of the sub-graph has the centre at one end); scaled to unit
+length (:func:`kbench.models.bert_mk.knowledge_variants`) it is the very vector
+the distance reads. Link prediction scores a candidate the same way: ``-d`` of
+the query triple added to the known entity's sub-graph (its own triple left out)
+with the candidate at its open end, a node of its own even where the candidate
+also sits in the context, so that every candidate is scored alike.
 
 ``objective="masked"`` keeps the alternative reading, CoKE's (Wang et al. 2019):
 one end of a query triple is a ``[MASK]`` node whose output scores every entity
@@ -35,11 +43,11 @@ objective has no entity vectors to fuse (:meth:`entity_vectors` refuses).
 Direction: a relation node joins its head and tail, and attention alone is
 symmetric, so the graph's direction enters as a learned attention bias per layer
 and head for each kind of link — to itself, to a node it comes *from* (its
-source), to a node it points *to* (its target). Without it ``(a, likes, ?)``
-and ``(?, likes, a)`` would be the same query, and reversing a triple would not
-change any entity's vector. The bias is our choice (the paper states the
-direction of edges and the node-position indexes, not how attention uses
-direction); the node-position indexes give the loss its direction.
+source), to a node it points *to* (its target). Without direction in the
+graph, reversing a triple would leave every entity vector as it was, and under
+the masked objective ``(a, likes, ?)`` and ``(?, likes, a)`` would be one query.
+The node-position index of each triple (the paper's, as its descriptions read)
+gives the loss its direction; how attention itself sees direction is our choice.
 
 Other choices where the paper is brief: each sub-graph holds at most
 ``max_triples`` triples around the centre, sampled (fresh samples in training,
