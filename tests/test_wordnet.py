@@ -75,3 +75,23 @@ def test_supersense_task_is_split_by_synset_with_linked_mentions(wordnet):
     assert set(task.synsets) <= {s for s, _, _ in graph}
     with pytest.raises(InputError, match="at least 10"):
         supersense_task(wordnet, limit=5)
+
+
+def test_base_forms_through_public_calls_match_nltks_private_morphy(wordnet):
+    """Every base form NLTK's private ``_morphy`` finds, in its order, for the words of 2,000 WordNet examples."""
+    import inspect
+
+    from kbench.kg import wordnet as module
+    from kbench.kg.wordnet import base_forms
+
+    assert "._morphy(" not in inspect.getsource(module)            # the private call is gone
+    assert base_forms(wordnet, "banks", "n") == ["banks", "bank"]   # public morphy() gives "banks" alone
+    assert base_forms(wordnet, "axes", "n") == ["ax", "axis"]       # irregular: noun.exc
+    assert base_forms(wordnet, "found", "v") == ["found", "find"]
+    words = sorted({w.lower() for e in sense_examples(wordnet, limit=2000) for w in e.words if w.isalpha()})
+    assert len(words) > 3000
+    for word in words:
+        for part in "nvar":
+            assert base_forms(wordnet, word, part) == list(dict.fromkeys(wordnet._morphy(word, part))), (word, part)
+    with pytest.raises(InputError, match="part of speech"):
+        base_forms(wordnet, "bank", "x")

@@ -110,6 +110,42 @@ def wordnet_kg(wordnet, pos: str | None = None, relations: Sequence[str] = tuple
     return KnowledgeGraph.from_triples(triples, name="WordNet")
 
 
+@lru_cache(maxsize=8)
+def _exceptions(wordnet, part: str) -> dict[str, tuple[str, ...]]:
+    """Return WordNet's irregular forms of one part of speech (``<pos>.exc``: ``geese goose``)."""
+    table: dict[str, tuple[str, ...]] = {}
+    with wordnet.open(f"{POS[part]}.exc") as lines:
+        for line in lines:
+            inflected, *bases = line.split()
+            if bases:
+                table[inflected] = tuple(bases)
+    return table
+
+
+def base_forms(wordnet, word: str, part: str) -> list[str]:
+    """Return every WordNet lemma ``word`` may be a form of, as ``part`` (``banks`` -> ``banks``, ``bank``).
+
+    WordNet's morphology (morphy(7WN)): an irregular form (``<pos>.exc``: ``axes``
+    -> ``ax``, ``axis``) is looked up; any other word is itself and what WordNet's
+    suffix rules make of it (NLTK's public ``MORPHOLOGICAL_SUBSTITUTIONS``). Kept are
+    the forms WordNet has a lemma for, in that order. NLTK's public ``morphy()``
+    returns only the first of them, and its ``_morphy`` (every one) is private; this
+    gives the same list through public calls only (tested on every word of
+    WordNet's example sentences).
+    """
+    if part not in POS:
+        raise InputError(f"unknown part of speech {part!r}: use n, v, a or r")
+    word = word.lower().replace(" ", "_")
+    part = "a" if part == "s" else part
+    irregular = _exceptions(wordnet, part).get(word)
+    if irregular is not None:
+        forms = [word, *irregular]
+    else:
+        forms = [word] + [word[:len(word) - len(old)] + new
+                          for old, new in wordnet.MORPHOLOGICAL_SUBSTITUTIONS[part] if word.endswith(old)]
+    return [form for form in dict.fromkeys(forms) if wordnet.lemmas(form, part)]
+
+
 def lemma_candidates(wordnet, word: str, pos: str | None = None, top_k: int = 30,
                      smoothing: float = 1.0) -> list[Candidate]:
     """Return the synsets ``word`` may mean (morphy's base forms: ``banks`` -> ``banks``, ``bank``), with priors.
@@ -123,9 +159,7 @@ def lemma_candidates(wordnet, word: str, pos: str | None = None, top_k: int = 30
         raise InputError(f"a word must be a non-empty string, not {word!r}")
     counts: dict[str, float] = {}
     for part in ([pos] if pos else ["n", "v", "a", "r"]):
-        # every base form (``banks`` is a noun lemma of its own and an inflection of ``bank``); NLTK's
-        # public morphy() returns only the first
-        for base in dict.fromkeys(wordnet._morphy(word.lower().replace(" ", "_"), part)):
+        for base in base_forms(wordnet, word, part):
             for lemma in wordnet.lemmas(base, part):
                 name = lemma.synset().name()
                 counts[name] = counts.get(name, 0.0) + lemma.count()
