@@ -83,12 +83,101 @@ def test_linker_probabilities_over_candidates_plus_null_sum_to_one(scores, valid
     assert (probabilities[:-1][~mask] == 0).all() and (probabilities >= 0).all()
 
 
-def test_back_projection_starts_as_the_pseudo_inverse():
-    module = kar(dim=32, hidden=16)                 # entity dim >= hidden: W2 W1 = I exactly
-    h = torch.randn(3, 16)
-    assert torch.allclose(module.back(module.project(h)), h, atol=1e-4)
-    narrow = kar(dim=8, hidden=16)                  # smaller: the least-squares inverse, still defined
-    assert torch.isfinite(narrow.back.weight).all()
+def test_back_projection_inverts_the_affine_projection_on_its_row_space():
+    """W2 (W1 h + b1) + b2 = P h, P the projection on W1's rows: the residual is in W1's null space (b1 != 0)."""
+    for dim, hidden in ((32, 16), (8, 16)):
+        module = kar(dim=dim, hidden=hidden)
+        with torch.no_grad():
+            module.project.bias.normal_()                  # a trained b1: the sign of b2 matters now
+        module.initialise_back_projection()
+        h = torch.randn(5, hidden)
+        with torch.no_grad():
+            back = module.back(module.project(h))
+            residual = module.project.weight @ (h - back).T
+        assert residual.abs().max() < 1e-4                 # with b2 = +W1^+ b1 it is 2 W1 W1^+ b1, not 0
+        if dim >= hidden:                                  # W1 has full column rank: W2 W1 = I
+            assert torch.allclose(back, h, atol=1e-4)
+        else:
+            assert (back - h).norm() > 0.1 * h.norm()      # narrower: only the row space comes back
+
+
+def test_kar_is_not_a_pass_through_at_initialisation():
+    """The docstring's number: hidden 384, entity dimension 64, BERT init: |H' - H| / |H| is about 0.6."""
+    torch.manual_seed(1)
+    module = KnowledgeAttentionRecontextualization(384, torch.randn(50, 64), heads=4).eval()
+    torch.manual_seed(0)
+    states = torch.randn(4, 12, 384)
+    ctx = context([[[1, 3], [5, 6]]] * 4, [[[0, 1, 2], [3, 4, -1]]] * 4, [[[0.5, 0.3, 0.2], [0.6, 0.4, 0]]] * 4)
+    with torch.no_grad():
+        out = module(states, ctx)
+    change = ((out - states).norm(dim=-1) / states.norm(dim=-1)).mean().item()
+    cosine = torch.nn.functional.cosine_similarity(out, states, dim=-1).mean().item()
+    assert 0.3 < change < 0.8 and 0.7 < cosine < 0.95
+
+
+def test_new_layers_start_as_berts_and_the_linker_near_uniform():
+    """BERT's init (N(0, 0.02), zero bias): untrained scores ~0, so each span's candidates share its mass evenly."""
+    module = kar(dim=64, hidden=32)
+    assert module.project.bias.abs().max() == 0 and abs(module.project.weight.std().item() - 0.02) < 0.003
+    assert module.score[0].bias.abs().max() == 0 and abs(module.score[0].weight.std().item() - 0.02) < 0.01
+    ctx = context([[[0, 2], [2, 4]]], [[[0, 1, 2, 3], [1, 2, -1, -1]]], [[[0.7, 0.1, 0.1, 0.1], [0.9, 0.1, 0, 0]]])
+    module(torch.randn(1, 5, 32) * 3, ctx)
+    probabilities = ctx["linker_probabilities"][0]
+    assert (probabilities[0, :4] - 0.25).abs().max() < 0.01 and (probabilities[1, :2] - 0.5).abs().max() < 0.01
+    head = classifier()
+    assert head.dense.bias.abs().max() == 0 and abs(head.dense.weight.std().item() - 0.02) < 0.005
+
+
+def test_null_embedding_enters_the_weighted_sum_only_for_spans_with_no_candidate_above_threshold():
+    states = torch.randn(1, 4, 16)
+    ctx = lambda: context([[[0, 2]]], [[[0, 1]]], [[[0.5, 0.5]]])
+    for threshold, moves in ((1e6, True), (None, False)):
+        module = kar(threshold=threshold)
+        before = module(states, ctx())
+        with torch.no_grad():
+            module.null.add_(torch.randn(8))             # not a constant shift: the LayerNorm would remove it
+        after = module(states, ctx())
+        assert (not torch.allclose(before, after, atol=1e-6)) == moves
+
+
+def test_word_to_span_attention_ignores_padded_spans_and_rows_with_no_span():
+    from transformers import BertConfig
+
+    torch.manual_seed(0)
+    layer = knowbert.WordToSpanAttention(BertConfig(hidden_size=8, num_attention_heads=2, intermediate_size=16)).eval()
+    tokens, spans = torch.randn(2, 3, 8), torch.randn(2, 2, 8)
+    mask = torch.tensor([[True, False], [False, False]])     # row 0: one real span and a pad; row 1: none
+    out, attention = layer(tokens, spans, mask)
+    assert torch.allclose(attention[0, :, :, 0], torch.ones(2, 3)) and attention[0, :, :, 1].eq(0).all()
+    assert attention[1].eq(0).all()
+    changed = spans.clone()
+    changed[0, 1] += 5.0                                     # the pad
+    changed[1] += 5.0                                        # every slot of the span-less row
+    assert torch.allclose(layer(tokens, changed, mask)[0], out, atol=1e-6)
+    changed[0, 0] += 5.0                                     # the real span does matter
+    assert not torch.allclose(layer(tokens, changed, mask)[0][0], out[0], atol=1e-4)
+
+
+def test_linker_loss_is_the_nll_of_the_gold_candidate_by_hand():
+    module = kar()
+    ctx = context([[[0, 1], [1, 3]], [[2, 3], [-1, -1]]], [[[0, 1, 2], [3, -1, -1]], [[1, 2, -1], [-1, -1, -1]]],
+                  [[[0.5, 0.3, 0.2], [1.0, 0, 0]], [[0.6, 0.4, 0], [0, 0, 0]]], gold=[[2, -100], [1, -100]])
+    module(torch.randn(2, 4, 16), ctx)
+    scores = ctx["linking_scores"].tolist()
+    nll = []
+    for row, span, valid, gold in ((0, 0, 3, 2), (1, 0, 2, 1)):   # mentions with a gold candidate only
+        values = scores[row][span][:valid]
+        nll.append(math.log(sum(math.exp(v) for v in values)) - values[gold])
+    assert ctx["linker_loss"].item() == pytest.approx(sum(nll) / 2, abs=1e-5)
+
+
+def test_knowledge_reaches_the_logits():
+    """The notebook's configuration (KAR after the last layer): other candidate entities, other logits."""
+    model = classifier().eval()
+    batch = model.collate(list(model.dataset([words_and_mentions()])))
+    other = dict(batch, candidates=torch.where(batch["candidates"] >= 0, 3 - batch["candidates"], batch["candidates"]))
+    with torch.no_grad():
+        assert (model(**batch)["logits"] - model(**other)["logits"]).abs().max() > 1e-4
 
 
 def words_and_mentions():
@@ -111,10 +200,43 @@ def test_classifier_moves_spans_onto_word_pieces_and_trains():
     assert prior_accuracy(data) == pytest.approx(0.5)
     batch = model.collate(list(data))
     out = model(**batch)
-    assert out["logits"].shape == (2, 2) and out["linking_scores"].shape == (2, 2, 2) and torch.isfinite(out["loss"])
-    assert 0.0 <= linker_accuracy(model, data) <= 1.0
+    assert out["logits"].shape == (2, 2) and out["linking_scores"].shape == (2, 2, 2)
+    task = torch.nn.functional.cross_entropy(out["logits"], batch["labels"])
+    assert out["loss"].item() > task.item()                     # the linker's NLL is added
+    unsupervised = classifier(linker_weight=0.0)
+    out = unsupervised(**batch)
+    assert out["loss"].item() == pytest.approx(torch.nn.functional.cross_entropy(out["logits"], batch["labels"]).item())
     plain = classifier(kar_layer=None)
     assert plain.kar is None and "linking_scores" not in plain(**batch)
+
+
+def scores_from_the_prior(model, sign):
+    """Make the linker's MLP score = prior (sign +1) or 1 - prior (sign -1): a linker whose accuracy we know."""
+    first, last = model.kar.score[0], model.kar.score[2]
+    with torch.no_grad():
+        for layer in (first, last):
+            layer.weight.zero_(), layer.bias.zero_()
+        first.weight[0, 1], first.bias[0], last.weight[0, 0] = sign, (1.0 if sign < 0 else 0.0), 1.0
+
+
+def test_linker_accuracy_counts_gold_hits():
+    model = classifier()
+    data = model.dataset([words_and_mentions()])            # gold: cat.n.02 (prior 0.2), hat.n.01 (alone)
+    scores_from_the_prior(model, +1)
+    assert linker_accuracy(model, data) == pytest.approx(0.5) == prior_accuracy(data)
+    scores_from_the_prior(model, -1)
+    assert linker_accuracy(model, data) == pytest.approx(1.0)
+
+
+def test_link_returns_the_choice_and_none_for_null():
+    words, mentions = words_and_mentions()
+    model = classifier()
+    scores_from_the_prior(model, -1)
+    linked = knowbert.link(model, words, mentions)
+    assert [m.chosen for m in linked] == ["cat.n.02", "hat.n.01"]
+    assert linked[0].candidates[1].score == pytest.approx(0.8) and linked[0].candidates[0].score == pytest.approx(0.2)
+    null = classifier(threshold=1e6)
+    assert [(m.chosen, m.score) for m in knowbert.link(null, words, mentions)] == [(None, 1.0), (None, 1.0)]
 
 
 def test_without_kar_it_is_the_encoder_itself():
@@ -144,5 +266,9 @@ def test_bad_input():
         linker_accuracy(classifier(kar_layer=None), model.dataset([(words, mentions)]))
 
 
-def test_citation_is_declared():
+def test_citation_is_the_papers_first_page():
+    assert knowbert.CITATION["authors"].split(", ") == ["Matthew E. Peters", "Mark Neumann", "Robert L. Logan IV",
+                                                         "Roy Schwartz", "Vidur Joshi", "Sameer Singh", "Noah A. Smith"]
     assert knowbert.CITATION["year"] == 2019 and knowbert.NOTEBOOK == "02_knowbert"
+    assert [v.name for v in knowbert.VARIANTS] == ["bert", "knowbert", "knowbert_no_link"]
+    assert knowbert.VARIANTS[2].options == {"linker_weight": 0.0}

@@ -1,7 +1,8 @@
 """KnowBert: knowledge attention and recontextualization (KAR) between a BERT's layers.
 
-Peters, Neumann, Logan, Schwartz, Joshi, Singh, Smith. *Knowledge Enhanced
-Contextual Word Representations.* EMNLP 2019. https://arxiv.org/abs/1909.04164
+Matthew E. Peters, Mark Neumann, Robert L. Logan IV, Roy Schwartz, Vidur Joshi,
+Sameer Singh, Noah A. Smith. *Knowledge Enhanced Contextual Word
+Representations.* EMNLP 2019. https://arxiv.org/abs/1909.04164
 Code: https://github.com/allenai/kb (``kb/knowbert.py``, ``kb/span_attention_layer.py``).
 
 Taught in ``notebooks/02_knowbert.ipynb``. KAR (§3, Fig. 1) sits after one
@@ -17,13 +18,42 @@ layer of a pretrained BERT (the authors: after layer 10 of 12 for WordNet):
 5. ``s'_m = LN(s_m + dropout(e~_m))`` (Eq. 5);
 6. word-to-entity-span attention: one BERT layer whose queries are the
    projected tokens and whose keys and values are the spans ``s'`` (Eq. 6-7);
-7. back to BERT's dimension with a residual, ``H' = LN(H + dropout(H'^proj W2 + b2))`` (Eq. 8),
-   ``W2`` initialised with the pseudo-inverse of ``W1`` (the authors' code; we use
-   the Moore-Penrose inverse, which exists for any entity dimension).
+7. back to BERT's dimension with a residual, ``H' = LN(H + dropout(H'^proj W2 + b2))`` (Eq. 8).
 
-The linker is trained with the task: softmax NLL of the gold candidate (the
-WordNet setting, §4.1). KAR is a fusion module for
-:class:`kbench.encoders.HookedEncoder`: ``module(states, context)``.
+**Initialisation.** Every new layer starts as the authors' (``init_bert_weights``:
+N(0, 0.02), zero bias, LayerNorm 1/0); so the linker's MLP starts with scores
+near 0 and near-uniform probabilities over the candidates (tested). ``W2`` then
+starts as the pseudo-inverse of ``W1`` (the authors' ``_init_kg_to_bert_projection``),
+so that ``W2 (W1 h + b1) + b2 = P h``, ``P = W1^+ W1`` the projection onto
+``W1``'s row space (``h`` itself when the entity dimension is at least the
+hidden one). Two differences from their code, both stated: we take the
+Moore-Penrose inverse (``pinv``), where they compute ``(W^T W)^-1 W^T``, which
+exists only when the entity dimension is at least the hidden one (their 200 <
+768 makes ``W^T W`` singular); and ``b2 = -W1^+ b1``, the bias that makes the
+identity above hold, where they set ``b2 = +W1^+ b1``. With BERT's init
+``b1 = 0``, so both give ``b2 = 0`` at the start; they differ only when ``W1`` is
+re-initialised after training (the authors re-run it after loading a trained linker).
+
+**Not a pass-through at the start.** ``W2`` inverts ``W1`` only on a path that
+does not exist: between them lie the span attention layer's attention,
+feed-forward and two LayerNorms, so ``H'`` is not ``H`` at initialisation. Measured
+untrained (hidden 384, entity dimension 64 / 128 / 512, BERT init):
+``|H' - H| / |H|`` is 0.59 / 0.58 / 0.49 and the mean cosine 0.83 / 0.83 / 0.88;
+the test pins the 64-dimension value between 0.3 and 0.8. The authors' KAR starts
+the same way (their structure is the same); it is their linker pretraining and
+the joint MLM training that let BERT's later layers adapt.
+
+**Training schedule.** The paper (§3.4, §4.1) trains in stages: the KG entity
+embeddings first (frozen thereafter); then the entity linker alone, with BERT
+frozen, on gold links (SemCor for WordNet, AIDA-CoNLL for Wikipedia); then all of
+KnowBert jointly with BERT's MLM + NSP and the linker's loss on unlabelled text;
+the downstream task is a separate fine-tuning of the result, with no linker
+supervision. Here the linker's NLL of the gold candidate (the WordNet setting's
+loss) is added to the downstream task's loss, weighted ``linker_weight``, on the
+task's own training sentences; ``linker_weight=0`` (variant ``knowbert_no_link``)
+trains KAR from the task alone, which separates the knowledge the KG vectors
+bring from the extra supervision the gold links bring.
+KAR is a fusion module for :class:`kbench.encoders.HookedEncoder`: ``module(states, context)``.
 """
 from __future__ import annotations
 
@@ -36,7 +66,7 @@ import torch
 from torch import nn
 from transformers.models.bert.modeling_bert import BertIntermediate, BertLayer, BertOutput, BertSelfOutput
 
-from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, load_encoder
+from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_bert_weights, load_encoder
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
@@ -44,15 +74,18 @@ from kbench.train import Examples, labelled_examples, token_batch
 
 CITATION = {
     "title": "Knowledge Enhanced Contextual Word Representations",
-    "authors": "Peters, Neumann, Logan, Schwartz, Joshi, Singh, Smith",
+    "authors": "Matthew E. Peters, Mark Neumann, Robert L. Logan IV, Roy Schwartz, Vidur Joshi, Sameer Singh, "
+               "Noah A. Smith",
     "venue": "EMNLP", "year": 2019, "url": "https://arxiv.org/abs/1909.04164",
     "code": "https://github.com/allenai/kb",
 }
 NOTEBOOK = "02_knowbert"
 MASKED = -10000.0   # the authors' score for an invalid candidate
 
-#: BERT without knowledge, and KnowBert with KAR after the chosen layer.
-VARIANTS = (Variant("bert", "BERT", {"kar_layer": None}), Variant("knowbert", "KnowBert", {}))
+#: BERT without knowledge; KnowBert with KAR after the chosen layer and the linker's gold-link loss; and
+#: KnowBert with the same KAR but no link supervision (``linker_weight=0``): knowledge without extra labels.
+VARIANTS = (Variant("bert", "BERT", {"kar_layer": None}), Variant("knowbert", "KnowBert", {}),
+            Variant("knowbert_no_link", "KnowBert, no link labels", {"linker_weight": 0.0}))
 
 
 class WordToSpanAttention(nn.Module):
@@ -120,11 +153,17 @@ class KnowledgeAttentionRecontextualization(nn.Module):
         self.output_norm = nn.LayerNorm(hidden_size, eps=1e-12)
         self.dropout = nn.Dropout(dropout)
         self.threshold = threshold
+        init_bert_weights(self.project, self.span_attention, self.span_norm, self.span_encoder, self.kg_norm,
+                          self.score, self.weighted_norm, self.word_to_span, self.output_norm)
         self.initialise_back_projection()
 
     @torch.no_grad()
     def initialise_back_projection(self) -> None:
-        """Set ``W2, b2`` so that ``W2 (W1 h + b1) + b2 = h`` as nearly as it can be (Moore-Penrose)."""
+        """Set ``W2 = W1^+`` and ``b2 = -W1^+ b1``, so ``W2 (W1 h + b1) + b2`` is ``h`` projected on ``W1``'s rows.
+
+        The authors set ``b2 = +W1^+ b1`` (``_init_kg_to_bert_projection``), which
+        does not invert the affine map; the two agree when ``b1 = 0``, as at BERT's init.
+        """
         inverse = torch.linalg.pinv(self.project.weight)           # (hidden, entity)
         self.back.weight.copy_(inverse)
         self.back.bias.copy_(-inverse @ self.project.bias)
@@ -214,6 +253,7 @@ class KnowBertClassifier(nn.Module):
         self.dense = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden, num_labels)
+        init_bert_weights(self.dense, self.output)      # new layers only; KAR initialises its own
 
     @property
     def kar(self) -> KnowledgeAttentionRecontextualization | None:
@@ -332,7 +372,8 @@ def prior_accuracy(data: Examples) -> float:
 def link(model: KnowBertClassifier, words: Sequence[str], mentions: Sequence) -> list:
     """Return ``mentions`` as the trained linker sees them: each candidate's score, the argmax chosen.
 
-    A mention whose linker probabilities put all mass on NULL is chosen None.
+    A mention whose linker probabilities put all mass on NULL (every candidate
+    below the KAR's ``threshold``) is chosen None; its ``score`` is then NULL's probability.
     """
     from kbench.text.links import Candidate, LinkedMention
 
@@ -353,5 +394,6 @@ def link(model: KnowBertClassifier, words: Sequence[str], mentions: Sequence) ->
         null = bool(probabilities[row, -1] > 0.5)
         best = int(scores[row, :len(candidates)].argmax())
         linked.append(LinkedMention(mention.start, mention.end, mention.text, candidates,
-                                    None if null else candidates[best].entity, float(probabilities[row, best])))
+                                    None if null else candidates[best].entity,
+                                    float(probabilities[row, -1 if null else best])))
     return linked
