@@ -57,3 +57,61 @@ def test_priors_are_a_distribution(counts, top_k, smoothing):
         priors = [c.prior for c in table.candidates(alias)]
         assert sum(priors) == pytest.approx(1.0) and len(priors) == min(top_k, len(counts[alias]))
         assert priors == sorted(priors, reverse=True)
+
+
+def views():
+    from kbench.viz.links import link_explorer, linked_sentence_html
+
+    return link_explorer, linked_sentence_html
+
+
+def teacher_and_cook():
+    words = "the teacher Kunor lives in Lima".split()
+    candidates = [Candidate("Kunor_1", 0.7, 2.5), Candidate("Kunor_2", 0.3, -0.25)]
+    return words, [LinkedMention(2, 3, "Kunor", candidates, chosen="Kunor_2", score=0.1)]
+
+
+def rows(html: str) -> list[str]:
+    return html.split("<tr")[2:]                   # after the header row
+
+
+def test_the_view_marks_gold_and_chosen_apart_and_shows_the_kg_facts():
+    _, view = views()
+    words, mentions = teacher_and_cook()
+    html = view(words, mentions, gold=["Kunor_1"], facts={"Kunor_1": "teacher", "Kunor_2": "cook"},
+                facts_label="works as")
+    first, second = rows(html)
+    assert "★ Kunor_1" in first and "✓" not in first and "outline:2px" in first       # gold, not chosen
+    assert "✓ Kunor_2" in second and "★" not in second and "background" in second     # chosen, not gold
+    assert ">teacher<" in first and ">cook<" in second and ">works as<" in html
+    both = view(words, [LinkedMention(2, 3, "Kunor", mentions[0].candidates, chosen="Kunor_1")], gold=["Kunor_1"])
+    assert "✓★ Kunor_1" in rows(both)[0]
+    plain = view(words, mentions, gold=["Kunor_1"], show_choice=False)             # before any linker ran
+    assert "✓" not in plain and "★ Kunor_1" in plain and "NULL" not in plain
+    with pytest.raises(InputError, match="1 mentions but 2 gold"):
+        view(words, mentions, gold=["Kunor_1", "Kunor_2"])
+
+
+def test_prior_and_score_are_separate_padded_cells():
+    """Live, the widget's CSS drops table spacing: each number needs a padded cell of its own ("0.700-0.250")."""
+    _, view = views()
+    html = view(*teacher_and_cook())
+    cells = rows(html)[1].split("<td")[1:]
+    assert [c.split(">", 1)[1].split("<")[0] for c in cells] == ["✓ Kunor_2", "0.300", "-0.250"]
+    assert all("padding:1px 8px" in c for c in cells)
+
+
+def test_the_explorer_carries_a_static_copy_of_the_sentence_it_shows():
+    explorer, view = views()
+    words, mentions = teacher_and_cook()
+    other = ("the cook Kunor moved to Oslo".split(), mentions)
+    widget = explorer([(words, mentions), other], gold=[["Kunor_1"], ["Kunor_2"]])
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/html"] == widget.children[1].value == view(words, mentions, gold=["Kunor_1"])
+    widget.children[0].value = 1                                                       # pick another sentence
+    bundle = widget._repr_mimebundle_()
+    assert "Oslo" in bundle["text/html"] and "Lima" not in bundle["text/html"]
+    assert bundle["text/html"] == widget.children[1].value
+    with pytest.raises(InputError, match="2 sentences but 1 gold"):
+        explorer([(words, mentions), other], gold=[["Kunor_1"]])
