@@ -26,7 +26,8 @@ CHOICES = {
     "smoke": dict(data="document world", limit=0, kg_dim=32, kg_epochs=200, held_out=0.1, layers=2,
                   max_length=32, freeze_word_embeddings=True, hidden=1024, entity_pooling="first", epochs=6,
                   batch_size=16, learning_rate=1e-3, patience=6, precision="no"),
-    "full": dict(data="BBC News", limit=1000, kg_dim=64, kg_epochs=50, held_out=0.1, layers=None,
+    # TransE on the WordNet neighbourhood: 50 epochs ranked held-out triples at MRR 0.012, 200 at 0.035 (500: 0.037)
+    "full": dict(data="BBC News", limit=1000, kg_dim=64, kg_epochs=200, held_out=0.1, layers=None,
                  max_length=128, freeze_word_embeddings=False, hidden=1024, entity_pooling="first", epochs=3,
                  batch_size=16, learning_rate=1e-4, patience=2, precision="auto"),
 }
