@@ -74,6 +74,17 @@ def ensure_kernel() -> None:
     install(kernel_name=KERNEL_NAME, display_name="Python (kbench)", prefix=sys.prefix)
 
 
+def _rewrite_widget_views(notebook, rewrite: Callable[[dict], bool]):
+    """Return a copy of ``notebook`` where ``rewrite(data)`` edits each widget view's data in place; False drops it."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        cell["outputs"] = [output for output in cell.get("outputs", [])
+                           if WIDGET_VIEW not in output.get("data", {}) or rewrite(output["data"])]
+    return notebook
+
+
 def offline_copy(notebook):
     """Return a copy of an executed notebook that renders with no network.
 
@@ -82,22 +93,14 @@ def offline_copy(notebook):
     has one, and dropped otherwise (the notebooks show every widget's default
     state statically beside it); the saved widget state goes too.
     """
-    notebook = copy.deepcopy(notebook)
+    def html_only(data: dict) -> bool:
+        data.pop(WIDGET_VIEW)
+        # A widget's text fallback is its repr (``VBox(children=...)``); only HTML is worth keeping.
+        data.pop("text/plain", None)
+        return "text/html" in data
+
+    notebook = _rewrite_widget_views(notebook, html_only)
     notebook.metadata.pop("widgets", None)
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        kept = []
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if WIDGET_VIEW in data:
-                data.pop(WIDGET_VIEW)
-                # A widget's text fallback is its repr (``VBox(children=...)``); only HTML is worth keeping.
-                if "text/html" not in data:
-                    continue
-                data.pop("text/plain", None)
-            kept.append(output)
-        cell["outputs"] = kept
     return notebook
 
 
@@ -110,24 +113,18 @@ def without_orphan_widgets(notebook):
     keeps its fallbacks only: a progress bar's text (``epoch 3: 100%|…|``), the
     HTML a view offers; a bare widget repr (``VBox(children=…)``) is dropped.
     """
-    notebook = copy.deepcopy(notebook)
     state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        kept = []
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") not in state:
-                data.pop(WIDGET_VIEW)
-                text = data.get("text/plain", "")
-                if _is_widget_repr("".join(text) if isinstance(text, list) else text):
-                    data.pop("text/plain")
-                if not data:
-                    continue
-            kept.append(output)
-        cell["outputs"] = kept
-    return notebook
+
+    def fallback(data: dict) -> bool:
+        if data[WIDGET_VIEW].get("model_id") in state:
+            return True
+        data.pop(WIDGET_VIEW)
+        text = data.get("text/plain", "")
+        if _is_widget_repr("".join(text) if isinstance(text, list) else text):
+            data.pop("text/plain")
+        return bool(data)
+
+    return _rewrite_widget_views(notebook, fallback)
 
 
 def _is_widget_repr(text: str) -> bool:

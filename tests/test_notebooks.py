@@ -157,3 +157,17 @@ def test_a_bad_seed_list_or_notebook_is_a_clear_error(capsys):
     assert "seeds are a range" in capsys.readouterr().err
     assert main(["spread", "--only", "zz_none", "--seeds", "0"]) == 2
     assert "no notebook matches" in capsys.readouterr().err
+
+
+def test_the_offline_copy_keeps_a_widgets_html_fallback_only():
+    from kbench.runner import WIDGET_VIEW, offline_copy
+
+    view = lambda data: nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "m"}} | data)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x", outputs=[view({"text/html": "<b>tree</b>", "text/plain": "VBox()"}),
+                                                              view({"text/plain": "epoch 1: 100%"}),
+                                                              nbformat.v4.new_output("stream", text="hi")])]
+    notebook.metadata["widgets"] = {"state": {}}
+    offline = offline_copy(notebook)
+    assert [dict(o.get("data", {})) for o in offline.cells[0].outputs] == [{"text/html": "<b>tree</b>"}, {}]
+    assert "widgets" not in offline.metadata and "widgets" in notebook.metadata
