@@ -271,3 +271,23 @@ def test_citation_is_the_papers_first_page():
     assert knowbert.CITATION["year"] == 2019 and knowbert.NOTEBOOK == "02_knowbert"
     assert [v.name for v in knowbert.VARIANTS] == ["bert", "knowbert", "knowbert_no_link"]
     assert knowbert.VARIANTS[2].options == {"linker_weight": 0.0}
+
+
+def test_profiles_are_data_and_the_smoke_setup_loads():
+    from kbench.errors import UnknownNameError
+    from kbench.profiles import knowbert as profile
+
+    assert set(profile.CHOICES) == {"smoke", "full"} and profile.CHOICES["smoke"].keys() == profile.CHOICES["full"].keys()
+    assert profile.CHOICES["smoke"]["probe_relation"] == "comes from" and profile.CHOICES["full"]["probe_relation"] == "hypernym"
+    kit = profile.setup("smoke", seed=1, epochs=3)
+    (train, train_labels), _, (test, test_labels) = kit.splits
+    assert kit.config.epochs == 3 and kit.config.seed == 1 and kit.options["layers"] == 2
+    assert len(train) == len(train_labels) == 240 and len(test) == 160
+    assert kit.gold()[0] == [test[0][1][0].chosen] and kit.facts[kit.gold()[0][0]] in test[0][0]   # the occupation
+    assert 0.0 < kit.prior_accuracy(2) < 0.3 and kit.majority() >= 1 / len(kit.labels)
+    assert len(kit.probe) == 240 and {r for _, r, _ in kit.probe} == {"comes from"}
+    assert kit.probe != sorted(kit.probe, key=list(kit.kg).index)                    # a random sample, not the first N
+    with pytest.raises(UnknownNameError):
+        profile.setup("huge")
+    with pytest.raises(InputError, match="not a choice"):
+        profile.setup("smoke", hidden=3)
