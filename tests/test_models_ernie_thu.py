@@ -276,3 +276,9 @@ def test_a_malformed_wikipedia_file_is_named(tmp_path):
         path.write_text("2\t3\t1\t2\n")
     with pytest.raises(DataError, match="wiki_token:1"):
         load_ernie_wiki(tmp_path)
+
+
+def test_readable_tokens_write_the_marks_as_the_paper():
+    model = classifier(task="relation")
+    tokens = model.ernie.readable_tokens(model.dataset([(WORDS, MENTIONS)])[0].input_ids)
+    assert tokens.count("[HD]") == 2 and tokens.count("[TL]") == 2 and not any("unused" in t for t in tokens)

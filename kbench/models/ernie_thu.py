@@ -205,6 +205,11 @@ class ErnieEncoder(nn.Module):
                 raise InputError(f"the vocabulary has no {token} to carry the mark [{mark}]")
             self.mark_ids[mark] = index
 
+    def readable_tokens(self, input_ids) -> list[str]:
+        """Return the word pieces of ``input_ids`` with the marks written as the paper writes them ([ENT], [HD], [TL])."""
+        shown = {token: f"[{mark}]" for mark, token in MARKS.items()}
+        return [shown.get(t, t) for t in self.tokenizer.convert_ids_to_tokens([int(i) for i in input_ids])]
+
     def entity_id(self, entity: str) -> int:
         if entity not in self.entity_to_id:
             raise InputError(f"entity {entity!r} is not in the embedding table")

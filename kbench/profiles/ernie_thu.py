@@ -18,8 +18,10 @@ from kbench.profiles import Setup, choices
 from kbench.train import TrainConfig
 
 CHOICES = {
+    # dEA at 1e-4, as the pretrained layers need: at 1e-3 dEA copied entities better (0.84 vs 0.56 on test) but
+    # moved the pretrained layers so far that typing fell below no pre-training on all of seeds 0-9 (0.53 vs 0.75)
     "smoke": dict(data="linking world", limit=0, entity_dim=64, transe_epochs=200, layers=2, max_length=32,
-                  freeze_word_embeddings=True, dea_epochs=5, dea_learning_rate=1e-3, epochs=8, batch_size=8,
+                  freeze_word_embeddings=True, dea_epochs=5, dea_learning_rate=1e-4, epochs=8, batch_size=8,
                   learning_rate=2e-4, patience=8, relation_epochs=3, relation_learning_rate=5e-4,
                   wikipedia_documents=0, probe_size=300, precision="no"),
     # a pretrained encoder's layers take a small dEA step size (1e-3 wrecked them: see the full baseline)
