@@ -91,8 +91,8 @@ def test_full_profile_path_runs_on_real_data(real_data, mirror, tmp_path):
 def test_knowbert_full_profile_path_runs_on_wordnet(tmp_path):
     """The full profile's code path (WordNet supersenses, candidates, TransE on the neighbourhood) in small."""
     run_full_path("02_knowbert", tmp_path, tmp_path / "data",
-                  {"bert_test_accuracy", "knowbert_test_accuracy", "prior_accuracy", "linker_accuracy",
-                   "kg_untrained_mrr", "kg_trained_mrr"}, limit=60)
+                  {"bert_test_accuracy", "knowbert_test_accuracy", "knowbert_no_link_test_accuracy", "prior_accuracy",
+                   "linker_accuracy", "linker_no_link_accuracy", "kg_untrained_mrr", "kg_trained_mrr"}, limit=60)
 
 
 def test_ernie_full_profile_path_runs_on_wordnet_and_wikipedia(mirror, tmp_path):

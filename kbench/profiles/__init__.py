@@ -64,3 +64,19 @@ class Setup:
     def sizes(self) -> str:
         """Return ``'train / dev / test'`` example counts."""
         return " / ".join(str(len(part[0])) for part in self.splits)
+
+
+def supersense_data(data_dir: str, limit: int, seed: int):
+    """Return ``(wordnet, task, splits, kg)``: WordNet's sense-labelled examples typed by supersense.
+
+    The full profile of the entity papers (KnowBert, ERNIE): ``splits`` are
+    ``(texts, labels)`` per split (split by synset), ``kg`` the examples'
+    synsets with their WordNet neighbourhood.
+    """
+    from kbench.data.supersenses import supersense_task
+    from kbench.kg.wordnet import load_wordnet, neighbourhood_kg
+
+    wordnet = load_wordnet(data_dir or None)
+    task = supersense_task(wordnet, limit=limit, seed=seed)
+    splits = tuple(([text for text, _ in part], [label for _, label in part]) for part in (task.train, task.dev, task.test))
+    return wordnet, task, splits, neighbourhood_kg(wordnet, task.synsets)

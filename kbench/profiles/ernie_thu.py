@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from kbench.encoders import EMBEDDED
-from kbench.profiles import Setup, choices
+from kbench.profiles import Setup, choices, supersense_data
 from kbench.train import TrainConfig
 
 CHOICES = {
@@ -66,15 +66,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         relation_splits = tuple(as_relations(part) for part in (world.train, world.dev, world.test))
         about = (f"the linking world (generated, oracle links): {kg}")
     else:
-        from kbench.data.supersenses import supersense_task
-        from kbench.kg.wordnet import load_wordnet, neighbourhood_kg
-
-        wordnet = load_wordnet(data_dir or None)
-        task = supersense_task(wordnet, limit=chosen["limit"], seed=seed)
+        _, task, splits, kg = supersense_data(data_dir, chosen["limit"], seed)
         labels = task.labels
-        splits = tuple(([text for text, _ in part], [label for _, label in part])
-                       for part in (task.train, task.dev, task.test))
-        kg = neighbourhood_kg(wordnet, task.synsets)
         about = f"{chosen['limit']} WordNet example sentences typed by supersense, gold synset aligned: {kg}"
     if chosen["wikipedia_documents"]:
         from kbench.data.ernie_wiki import load_ernie_wiki

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from kbench.encoders import EMBEDDED
-from kbench.profiles import Setup, choices
+from kbench.profiles import Setup, choices, supersense_data
 from kbench.train import TrainConfig
 
 CHOICES = {
@@ -87,15 +87,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         about = (f"the linking world (generated; people disjoint between splits): {kg}; the label is the continent "
                  "the mentioned person comes from")
     else:
-        from kbench.data.supersenses import supersense_task
-        from kbench.kg.wordnet import load_wordnet, neighbourhood_kg
-
-        wordnet = load_wordnet(data_dir or None)
-        task = supersense_task(wordnet, limit=chosen["limit"], seed=seed)
+        wordnet, task, splits, kg = supersense_data(data_dir, chosen["limit"], seed)
         labels = task.labels
-        kg = neighbourhood_kg(wordnet, task.synsets)
-        splits = tuple(([text for text, _ in part], [label for _, label in part])
-                       for part in (task.train, task.dev, task.test))
         facts = {name: f"{wordnet.synset(name).lexname()}: {wordnet.synset(name).definition()[:50]}"
                  for name in task.synsets}
         about = (f"{sum(len(t) for t, _ in splits)} WordNet example sentences (nouns and verbs, split by synset), "
