@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from kbench.errors import UnknownNameError
+from kbench.errors import InputError, UnknownNameError
 from kbench.record import (Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
                            updated_baseline, write_json_atomic)
 
@@ -251,7 +251,6 @@ def record_spread(only: str, profile: str = "smoke", seeds: list[int] = tuple(ra
     then set tolerances and lessons that hold on every seed). Returns the
     spread; a seed whose run fails stops it with the notebook's error.
     """
-    from kbench.errors import InputError
     from kbench.record import with_spread
 
     if profile not in PROFILES:
