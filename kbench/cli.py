@@ -26,6 +26,24 @@ def main(argv: list[str] | None = None) -> int:
     spread.add_argument("--seeds", default="0-4", help="seeds as a range or list: 0-9, or 0,3,7 (default 0-4)")
     spread.add_argument("--on", default="", help="where it ran (default: CPU and its cores)")
     spread.add_argument("--quiet", action="store_true", help="no per-cell progress lines on stderr")
+    pre = commands.add_parser("pretrain", help="pretrain a BERT on a corpus; write a checkpoint directory")
+    pre.add_argument("--corpus", required=True, help="world, kbert-zh, or a text file (one text a line)")
+    pre.add_argument("--base", default="tiny", help="a size (tiny, mini, small, base), 'embedded', or a directory")
+    pre.add_argument("--objective", default="mlm", help="mlm, wwm, ernie, ... (see kbench.pretrain.OBJECTIVES)")
+    pre.add_argument("--steps", type=int, required=True, help="optimizer steps (per process)")
+    pre.add_argument("--out", required=True, help="the checkpoint directory to write")
+    pre.add_argument("--batch-size", type=int, default=32)
+    pre.add_argument("--lr", type=float, default=1e-4)
+    pre.add_argument("--warmup", type=float, default=0.1, help="share of the steps spent warming up")
+    pre.add_argument("--max-length", type=int, default=128, help="tokens per text, [CLS] and [SEP] included")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--vocab", help="a vocab.txt for a random-init size (default: the corpus's, or English)")
+    pre.add_argument("--kg", help="a subject/predicate/object TSV whose names are entity units (file corpora)")
+    pre.add_argument("--checkpoint-every", type=int, default=200, help="steps between resumable checkpoints")
+    pre.add_argument("--device", default="auto")
+    pre.add_argument("--precision", default="auto", help="auto, no, bf16, fp16")
+    pre.add_argument("--data-dir", help="where the data is (default $KBENCH_DATA_DIR or ~/.cache/kbench/data)")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
     lab = commands.add_parser("lab", help="open JupyterLab on notebooks/ (127.0.0.1; also as root)")
     lab.add_argument("--port", type=int, default=8888)
     data = commands.add_parser("data", help="external data declared in data_manifest/")
@@ -59,6 +77,17 @@ def main(argv: list[str] | None = None) -> int:
                 mean = sum(runs) / len(runs)
                 print(f"{name:<36} mean {mean:.4f}  min {min(runs):.4f}  max {max(runs):.4f}  "
                       + " ".join(f"{v:.3f}" for v in runs))
+            return 0
+        if args.command == "pretrain":
+            from kbench.pretrain import run_pretraining
+
+            summary = run_pretraining(corpus=args.corpus, base=args.base, objective=args.objective, steps=args.steps,
+                                      out=args.out, batch_size=args.batch_size, learning_rate=args.lr,
+                                      warmup=args.warmup, max_length=args.max_length, seed=args.seed,
+                                      vocab=args.vocab, kg=args.kg, checkpoint_every=args.checkpoint_every,
+                                      device=args.device, precision=args.precision, data_dir=args.data_dir,
+                                      progress=not args.quiet)
+            print(" ".join(f"{key}={value}" for key, value in summary.items()))
             return 0
         if args.command == "lab":
             import os

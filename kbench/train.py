@@ -105,7 +105,12 @@ class TrainConfig:
     """How to fit: epochs, batch size, learning rate, patience (epochs without dev gain), device, precision, seed.
 
     ``precision`` is ``auto`` (bf16 on a CUDA device that supports it, else
-    full precision), ``no``, ``bf16`` or ``fp16``.
+    full precision), ``no``, ``bf16`` or ``fp16``. ``max_steps`` trains for
+    that many optimizer steps (pretraining's budget; ``epochs`` is then ignored
+    and the learning-rate schedule spans the steps). ``checkpoint_dir`` with
+    ``checkpoint_every`` saves a resumable checkpoint every that many steps; a
+    later ``fit`` with the same data and configuration resumes from it and ends
+    with the same weights as a run never interrupted (see :func:`fit`).
     """
 
     epochs: int = 3
@@ -118,6 +123,9 @@ class TrainConfig:
     precision: str = "auto"
     seed: int = 0
     progress: bool = True
+    max_steps: int | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
 
 
 @dataclass
@@ -130,6 +138,14 @@ class History:
     best_epoch: int = -1
     best_dev: float = float("-inf")
     seconds: float = 0.0
+    steps: int = 0
+    tokens: int = 0                     # real (non-padding) input tokens trained on, this process
+    resumed_from: int = 0               # the step a checkpoint resumed from (0: a fresh run)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Return the training throughput of this process: real input tokens per second of the steps run here."""
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -249,11 +265,24 @@ def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = No
     ``train``/``dev`` are dicts of tensors or Datasets of examples batched by
     ``collate`` (default: the model's own ``collate``). Returns the
     :class:`History`; the model ends holding its best-on-dev weights, unwrapped.
+
+    Resuming: with ``config.checkpoint_dir`` set, a checkpoint found there is
+    loaded (weights, optimizer, schedule, history and random states), the
+    interrupted epoch's batches are drawn again in the same order (through
+    ``collate``, so a masking collator's random state replays too; a collate
+    object with ``get_state``/``set_state`` has that state saved at each epoch
+    start) and skipped, and training carries on. Under several processes
+    (``torchrun``, ``accelerate launch``: Accelerate's DDP), every process
+    restores the same checkpoint, written by the main process.
     """
     config = config or TrainConfig()
     collate = collate or getattr(model, "collate", None)
     if isinstance(train, dict) and "labels" not in train:
         raise InputError("fit() needs training data with 'labels'")
+    if config.max_steps is not None and config.max_steps < 1:
+        raise InputError(f"max_steps must be at least 1, got {config.max_steps}")
+    if config.checkpoint_every < 0 or (config.checkpoint_every and not config.checkpoint_dir):
+        raise InputError("checkpoint_every needs a checkpoint_dir and must not be negative")
     seed_everything(config.seed)
     accelerator = accelerator_for(config.device, config.precision)
     generator = torch.Generator().manual_seed(config.seed)
@@ -262,18 +291,38 @@ def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = No
         raise InputError("no training examples")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   fused=_can_fuse(model, accelerator.device))
-    total = config.epochs * len(loader)
+    prepared, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    # Steps are this process's optimizer steps; the schedule is stepped once per step (not prepared by
+    # Accelerate, which would step it once per process), so it spans the run whatever the process count.
+    per_epoch = len(loader)
+    total = config.max_steps if config.max_steps is not None else config.epochs * per_epoch
+    epochs = -(-total // per_epoch) if config.max_steps is not None else config.epochs
     warm = max(1, int(config.warmup * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
-    prepared, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     history, best_state, stale = History(), None, 0
-    start = time.perf_counter()
-    bar = tqdm(total=total, desc=description, disable=not config.progress, leave=False)
+    saver = _Checkpoints(config, accelerator, generator, collate)
+    resume = saver.load(accelerator.unwrap_model(prepared), optimizer, schedule)
+    if resume is not None:
+        history = resume["history"]
+        history.resumed_from = history.steps
+        best_state, stale = resume["best_state"], resume["stale"]
+    first_epoch, skip = (resume["epoch"], resume["batch"]) if resume is not None else (0, 0)
+    start, done = time.perf_counter(), history.seconds
+    bar = tqdm(total=total, initial=history.steps, desc=description, disable=not config.progress, leave=False)
     try:
-        for epoch in range(config.epochs):
+        for epoch in range(first_epoch, epochs):
             prepared.train()
-            for batch in loader:
+            if skip:
+                saver.restore_epoch_start(resume)
+            else:
+                saver.mark_epoch_start()
+            for index, batch in enumerate(loader):
+                if index < skip:
+                    continue        # drawn again (same order, same masks) and skipped: the checkpoint holds them
+                if skip:
+                    saver.restore_random_state(resume)
+                    skip = 0
                 history.learning_rate.append(optimizer.param_groups[0]["lr"])
                 loss = prepared(**batch)["loss"]
                 accelerator.backward(loss)
@@ -281,9 +330,20 @@ def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = No
                 schedule.step()
                 optimizer.zero_grad()
                 history.train_loss.append(loss.item())
+                history.steps += 1
+                history.tokens += _tokens_in(batch)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+                if saver.due(history.steps) and history.steps < total:
+                    history.seconds = done + time.perf_counter() - start
+                    saver.save(accelerator.unwrap_model(prepared), optimizer, schedule, history, epoch, index + 1,
+                               best_state, stale)
+                if history.steps >= total:
+                    break
+            skip = 0
             if dev is None:
+                if history.steps >= total:
+                    break
                 continue
             score = evaluate(model, dev, metric, device=config.device, precision=config.precision, collate=collate)
             history.dev_metric.append(score)
@@ -294,10 +354,95 @@ def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = No
                 stale += 1
                 if stale >= config.patience:
                     break
+            if history.steps >= total:
+                break
     finally:
         bar.close()
         accelerator.unwrap_model(prepared, keep_fp32_wrapper=False)  # hand the model back without autocast
     if best_state is not None:
         model.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - start
+    history.seconds = done + time.perf_counter() - start
+    saver.finish()
     return history
+
+
+def _tokens_in(batch: dict) -> int:
+    """Return the real input tokens of a batch: its attention mask's ones, else its input ids' count."""
+    if "attention_mask" in batch:
+        return int(batch["attention_mask"].sum())
+    if "input_ids" in batch:
+        return int(batch["input_ids"].numel())
+    return 0
+
+
+class _Checkpoints:
+    """Resumable checkpoints of a ``fit``: one file, written atomically by the main process."""
+
+    NAME = "checkpoint.pt"
+
+    def __init__(self, config: TrainConfig, accelerator: Accelerator, generator: torch.Generator, collate):
+        self.config, self.accelerator, self.generator = config, accelerator, generator
+        self.collate = collate if hasattr(collate, "get_state") and hasattr(collate, "set_state") else None
+        self.path = None if not config.checkpoint_dir else os.path.join(config.checkpoint_dir, self.NAME)
+        self.epoch_start: dict | None = None
+
+    def due(self, step: int) -> bool:
+        return bool(self.path and self.config.checkpoint_every and step % self.config.checkpoint_every == 0)
+
+    def mark_epoch_start(self) -> None:
+        """Remember the random states that decide this epoch's order and masks."""
+        self.epoch_start = {"generator": self.generator.get_state(),
+                            "collate": self.collate.get_state() if self.collate else None}
+
+    def restore_epoch_start(self, resume: dict) -> None:
+        self.epoch_start = resume["epoch_start"]
+        self.generator.set_state(self.epoch_start["generator"])
+        if self.collate is not None and self.epoch_start["collate"] is not None:
+            self.collate.set_state(self.epoch_start["collate"])
+
+    def restore_random_state(self, resume: dict) -> None:
+        """Put back the process's random states of the moment the checkpoint was taken (dropout continues)."""
+        states = resume["random"]
+        random.setstate(states["python"])
+        np.random.set_state(states["numpy"])
+        torch.set_rng_state(states["torch"])
+        if torch.cuda.is_available() and states.get("cuda") is not None:
+            torch.cuda.set_rng_state_all(states["cuda"])
+
+    def save(self, model, optimizer, schedule, history: History, epoch: int, batch: int, best_state, stale: int) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "schedule": schedule.state_dict(), "history": history, "epoch": epoch, "batch": batch,
+                     "epoch_start": self.epoch_start, "best_state": best_state, "stale": stale,
+                     "random": {"python": random.getstate(), "numpy": np.random.get_state(),
+                                "torch": torch.get_rng_state(),
+                                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+                     "processes": self.accelerator.num_processes}
+            temporary = self.path + ".tmp"
+            torch.save(state, temporary)
+            os.replace(temporary, self.path)   # a kill mid-write leaves the previous checkpoint whole
+        self.accelerator.wait_for_everyone()
+
+    def load(self, model, optimizer, schedule) -> dict | None:
+        if not self.path or not os.path.isfile(self.path):
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        if state["processes"] != self.accelerator.num_processes:
+            raise InputError(f"the checkpoint in {self.config.checkpoint_dir} was written by "
+                             f"{state['processes']} process(es); resume it with the same number")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        return state
+
+    def finish(self) -> None:
+        """Remove the checkpoint of a run that ended: its result is the model itself."""
+        self.accelerator.wait_for_everyone()
+        if self.path and self.accelerator.is_main_process and os.path.isfile(self.path):
+            os.remove(self.path)
+            if os.path.isfile(self.path + ".tmp"):     # a write a kill interrupted
+                os.remove(self.path + ".tmp")
+            if not os.listdir(os.path.dirname(self.path)):
+                os.rmdir(os.path.dirname(self.path))
