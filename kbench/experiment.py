@@ -90,3 +90,64 @@ def compare_variants(make_model: Callable[..., torch.nn.Module], variants: Seque
         results[name] = VariantResult(name, variant.label, next(iter(scores.values())), scores, history, model,
                                       time.perf_counter() - start)
     return results
+
+
+@dataclass
+class ObjectiveResult:
+    """One pretraining variant: its model, history, probe result and saved checkpoint directory."""
+
+    name: str
+    label: str
+    model: torch.nn.Module
+    history: object
+    probe: object = None                 # a kbench.probes.ProbeResult when probe items were given
+    checkpoint: str | None = None        # where it was saved (a base_model for any notebook), if saved
+    seconds: float = 0.0
+
+
+def compare_objectives(make_pretrainer: Callable[..., torch.nn.Module], variants: Sequence[Variant], corpus,
+                       config, probe: Sequence | None = None, save_dir: str | None = None,
+                       only: Sequence[str] | None = None) -> dict[str, ObjectiveResult]:
+    """Pretrain each variant on the same corpus from the same init for the same steps; probe and save each.
+
+    The fair comparison of objectives: ``make_pretrainer(seed=config.seed,
+    **variant.options)`` builds each variant (a :class:`kbench.pretrain.MaskedLM`
+    or a subclass), so every variant starts from the same weights where they
+    share parameters (checked: the encoder's initial weights must be equal), sees
+    the same sentences in the same order for ``config.max_steps`` steps, and
+    only its objective differs. Each is then scored on ``probe`` items
+    (:mod:`kbench.probes`) and, with ``save_dir``, saved to
+    ``save_dir/<name>`` — a ``base_model`` the fine-tuning harness
+    (:func:`compare_variants`) takes, so every variant is fine-tuned the same way.
+    """
+    from kbench.pretrain import pretrain, save_pretrained
+    from kbench.probes import probe_model
+
+    known = {v.name: v for v in variants}
+    if len(known) != len(variants):
+        raise InputError("variant names must be distinct")
+    chosen = list(only) if only is not None else list(known)
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(known)}")
+    results, reference = {}, None
+    for name in chosen:
+        variant = known[name]
+        start = time.perf_counter()
+        model = make_pretrainer(seed=config.seed, **variant.options)
+        if len(model.tokenizer) != len(corpus.tokenizer):
+            raise InputError(f"variant {name!r} has a vocabulary of {len(model.tokenizer)} tokens, the corpus "
+                             f"{len(corpus.tokenizer)}: build the corpus with the variants' tokenizer")
+        initial = {k: v.detach().clone() for k, v in model.bert.state_dict().items()}
+        if reference is None:
+            reference = initial
+        elif initial.keys() != reference.keys() or any(not torch.equal(initial[k], reference[k]) for k in initial):
+            raise InputError(f"variant {name!r} does not start from the same encoder weights as the first: "
+                             "an objective comparison needs the same init")
+        history = pretrain(model, corpus, config, description=variant.label)
+        probed = probe_model(model.lm, model.tokenizer, probe) if probe else None
+        saved = str(save_pretrained(model, f"{save_dir}/{name}", {"objective": variant.label,
+                                                                 "steps": history.steps})) if save_dir else None
+        results[name] = ObjectiveResult(name, variant.label, model, history, probed, saved,
+                                        time.perf_counter() - start)
+    return results
