@@ -68,7 +68,11 @@ def load_tokenizer(base_model: str = EMBEDDED, vocab: str | None = None) -> Bert
         return BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
     if base_model in EMBEDDED_ALIASES or base_model in SIZES:
         return BertTokenizerFast.from_pretrained(str(embedded_model_dir()))
-    return BertTokenizerFast.from_pretrained(_checkpoint(base_model), local_files_only=True)
+    source = _checkpoint(base_model)
+    if Path(source).is_dir() and not any((Path(source) / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
+        raise InputError(f"{source} has no tokenizer (tokenizer.json or vocab.txt): a checkpoint directory must "
+                         "hold the tokenizer it was trained with (kbench pretrain saves it)")
+    return BertTokenizerFast.from_pretrained(source, local_files_only=True)
 
 
 def fast_tokenize(tokenize: Callable[[str], list[str]]) -> Callable[[str], list[str]]:

@@ -388,6 +388,8 @@ def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", ste
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective {objective!r}: use {', '.join(OBJECTIVES)}")
     units, build = OBJECTIVES[objective]
+    if Path(base).is_dir():
+        check_checkpoint_dir(base)
     text = pretraining_text(corpus, data_dir, kg, seed)
     if "entity" in units and not text.entity_names:
         raise InputError(f"objective {objective!r} masks entities: give the corpus a KG (--kg) whose names it mentions")

@@ -1,0 +1,183 @@
+"""The pretraining pipeline: tied MLM head, corpus units, staged masking, step budgets, resumable fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kbench.errors import InputError
+from kbench.pretrain import (MaskingCollator, Sentence, build_corpus, masked_lm, mlm_model, pretrain,
+                             save_pretrained, top_predictions)
+from kbench.text.masking import IGNORE, MaskVocab
+from kbench.text.mentions import MentionDetector
+from kbench.train import Examples, TrainConfig, fit
+
+TEXTS = ["Muman Nakel was born in Lagos .", "The quick brown fox jumped over the lazy dog .",
+         "Zukun Zesul works for Megor in Paris ."] * 12
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return mlm_model("tiny", "token", seed=0)
+
+
+def config(**kw):
+    return TrainConfig(batch_size=8, learning_rate=1e-3, device="cpu", progress=False, **kw)
+
+
+def test_decoder_is_tied_to_the_input_embeddings(tiny):
+    decoder = tiny.lm.cls.predictions.decoder.weight
+    assert decoder is tiny.lm.bert.embeddings.word_embeddings.weight
+    corpus = build_corpus(TEXTS, tiny.tokenizer)
+    model = mlm_model("tiny", "token", seed=0)
+    before = model.lm.bert.embeddings.word_embeddings.weight.detach().clone()
+    pretrain(model, corpus, config(max_steps=2))
+    after = model.lm.bert.embeddings.word_embeddings.weight
+    assert not torch.equal(before, after) and torch.equal(after, model.lm.cls.predictions.decoder.weight)
+
+
+def test_fresh_head_is_bert_initialised_and_said_so():
+    lm, _, description = masked_lm("embedded")
+    assert "fresh MLM head" in description
+    dense = lm.cls.predictions.transform.dense.weight
+    assert abs(dense.std().item() - 0.02) < 0.003 and torch.all(lm.cls.predictions.transform.dense.bias == 0)
+
+
+def test_a_saved_checkpoint_keeps_its_head(tmp_path, tiny):
+    model = mlm_model("tiny", "token", seed=0)
+    pretrain(model, build_corpus(TEXTS, model.tokenizer), config(max_steps=2))
+    save_pretrained(model, tmp_path / "out")
+    lm, tokenizer, description = masked_lm(str(tmp_path / "out"))
+    assert "its own MLM head" in description and len(tokenizer) == len(model.tokenizer)
+    for name, value in model.lm.cls.state_dict().items():
+        assert torch.equal(value, lm.cls.state_dict()[name]), name
+
+
+def test_forward_loss_is_cross_entropy_at_labelled_positions(tiny):
+    batch = tiny.collate(build_corpus(TEXTS[:4], tiny.tokenizer).sentences)
+    tiny.eval()
+    out = tiny(**batch)
+    full = tiny.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    keep = batch["labels"] != IGNORE
+    expected = torch.nn.functional.cross_entropy(full[keep], batch["labels"][keep])
+    assert torch.allclose(out["loss"], expected, atol=1e-5) and out["logits"].shape[0] == keep.sum()
+
+
+def test_corpus_units_words_phrases_entities(tiny):
+    detector = MentionDetector(["Muman Nakel", "Lagos", "Megor", "Paris"])
+    corpus = build_corpus(TEXTS[:3], tiny.tokenizer, units=("word", "phrase", "entity"), detector=detector)
+    first, second = corpus.sentences[0], corpus.sentences[1]
+    tokens = tiny.tokenizer.convert_ids_to_tokens(first.ids)
+    spans = {" ".join(tokens[s:e]) for s, e in first.units["entity"]}
+    assert spans == {"mum ##an nak ##el", "lagos"}
+    assert (1, 3) in first.units["word"]                      # "muman" = mum ##an
+    second_tokens = tiny.tokenizer.convert_ids_to_tokens(second.ids)
+    phrases = {" ".join(second_tokens[s:e]) for s, e in second.units["phrase"]}
+    assert "the lazy dog" in phrases and any("fox" in p for p in phrases)
+
+
+def test_chinese_words_come_from_jieba():
+    from kbench.encoders import load_tokenizer
+    from kbench.data.kbert_datasets import VOCAB
+    from kbench.data.manifest import local_path
+
+    try:
+        vocab = local_path(VOCAB)
+    except Exception as error:   # the data mirror is absent
+        pytest.skip(f"no Chinese vocabulary: {error}")
+    tokenizer = load_tokenizer("tiny", str(vocab))
+    corpus = build_corpus(["我喜欢北京天安门"], tokenizer, units=("word", "phrase"), language="zh")
+    sentence = corpus.sentences[0]
+    assert (sentence.units["word"][0][1] - sentence.units["word"][0][0]) == 1          # 我
+    assert any(e - s == 2 for s, e in sentence.units["phrase"])                       # 喜欢 / 北京
+
+
+def test_staged_collator_switches_strategy_by_step(tiny):
+    collate = MaskingCollator(MaskVocab.of(tiny.tokenizer), 0, [("token", 2), ("phrase", 1), ("entity", 2)])
+    seen = []
+    sentence = Sentence("x", np.array([101, 2000, 2001, 102]), {"phrase": [(1, 3)], "entity": [(1, 2)]})
+    for _ in range(7):
+        seen.append(collate.strategy)
+        collate([sentence])
+    assert seen == ["token", "token", "phrase", "entity", "entity", "entity", "entity"]
+
+
+def test_collator_rejects_missing_units_and_bad_stages(tiny):
+    vocab = MaskVocab.of(tiny.tokenizer)
+    with pytest.raises(InputError, match="entity units"):
+        MaskingCollator(vocab, 0, "entity")([Sentence("x", np.array([101, 2000, 102]), {})])
+    with pytest.raises(InputError, match="unknown masking strategy"):
+        MaskingCollator(vocab, 0, "spans")
+    with pytest.raises(InputError, match="at least one step"):
+        MaskingCollator(vocab, 0, [("token", 0)])
+
+
+def test_corpus_bad_inputs(tiny):
+    with pytest.raises(InputError, match="empty"):
+        build_corpus(["  ", ""], tiny.tokenizer)
+    with pytest.raises(InputError, match="unknown unit"):
+        build_corpus(TEXTS, tiny.tokenizer, units=("clause",))
+    with pytest.raises(InputError, match="detector"):
+        build_corpus(TEXTS, tiny.tokenizer, units=("entity",))
+    with pytest.raises(InputError, match="fewer than one batch"):
+        pretrain(tiny, build_corpus(TEXTS[:3], tiny.tokenizer), config(max_steps=1))
+    with pytest.raises(InputError, match="step budget"):
+        pretrain(tiny, build_corpus(TEXTS, tiny.tokenizer), config())
+
+
+def test_max_steps_span_epochs_and_count_tokens(tiny):
+    model = mlm_model("tiny", "token", seed=0)
+    corpus = build_corpus(TEXTS, model.tokenizer)       # 36 sentences: 5 batches of 8 an epoch
+    history = pretrain(model, corpus, config(max_steps=12))
+    assert history.steps == 12 and len(history.train_loss) == 12
+    per_epoch = sum(len(s.ids) for s in corpus.sentences)
+    assert 2 * per_epoch < history.tokens < 3 * per_epoch and history.tokens_per_second > 0
+    assert history.learning_rate[-1] < history.learning_rate[0] / 5          # the schedule spans the 12 steps
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_an_interrupted_fit_resumes_to_the_same_weights(tmp_path):
+    """Killed after its checkpoint at step 6, a run resumed from it ends equal to one never interrupted."""
+    corpus_model = mlm_model("tiny", "token", seed=0)
+    corpus = build_corpus(TEXTS, corpus_model.tokenizer)
+    straight = mlm_model("tiny", "token", seed=0)
+    pretrain(straight, corpus, config(max_steps=14, checkpoint_dir=str(tmp_path / "a"), checkpoint_every=3))
+
+    interrupted = mlm_model("tiny", "token", seed=0)
+    original = interrupted.forward
+    calls = {"n": 0}
+
+    def crashing(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise Crash("killed")
+        return original(*args, **kw)
+
+    interrupted.forward = crashing
+    with pytest.raises(Crash):
+        pretrain(interrupted, corpus, config(max_steps=14, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3))
+    assert (tmp_path / "b" / "checkpoint.pt").is_file()
+    resumed = mlm_model("tiny", "token", seed=0)
+    history = pretrain(resumed, corpus, config(max_steps=14, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3))
+    assert history.resumed_from == 6 and history.steps == 14 and len(history.train_loss) == 14
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()     # a finished run leaves no checkpoint
+
+
+def test_checkpoint_options_are_checked():
+    with pytest.raises(InputError, match="checkpoint_dir"):
+        fit(torch.nn.Linear(1, 1), Examples([1]), None, TrainConfig(checkpoint_every=5), collate=lambda b: b)
+    with pytest.raises(InputError, match="max_steps"):
+        fit(torch.nn.Linear(1, 1), Examples([1]), None, TrainConfig(max_steps=0), collate=lambda b: b)
+
+
+def test_top_predictions(tiny):
+    rows = top_predictions(tiny.lm, tiny.tokenizer, "paris is in [MASK] and [MASK] .", k=3)
+    assert len(rows) == 2 and all(len(row) == 3 for row in rows)
+    assert rows[0][0][1] >= rows[0][1][1] >= rows[0][2][1]
+    with pytest.raises(InputError, match="MASK"):
+        top_predictions(tiny.lm, tiny.tokenizer, "no mask here")
