@@ -148,3 +148,33 @@ def test_html_picker_renders_the_picked_item_and_rejects_an_empty_list():
     assert picker.children[1].value == "<b>item 1</b>"
     with pytest.raises(InputError, match="at least one"):
         html_picker([], str)
+
+
+def test_masking_rows_show_each_strategy_and_whole_units():
+    from kbench.pretrain import build_corpus, mlm_model
+    from kbench.text.mentions import MentionDetector
+    from kbench.viz.masking import ACTION_COLORS, masking_rows_html
+
+    model = mlm_model("tiny")
+    corpus = build_corpus(["Muman Nakel was born in Lagos ."], model.tokenizer, units=("word", "entity"),
+                          detector=MentionDetector(["Muman Nakel", "Lagos"]))
+    html = masking_rows_html(corpus.sentences[0], model.tokenizer, ["token", "entity"], seed=0, rate=0.999)
+    token_row, entity_row = (row.split("</tr>")[0] for row in html.split("<tr>")[1:3])
+    assert "token" in token_row and "entity" in entity_row
+    assert entity_row.count("border:1px solid #999") == 1            # the 4-piece name framed as one unit
+    assert token_row.count("border:1px solid #999") == 0
+    assert sum(entity_row.count(color) for color in ACTION_COLORS.values()) == 9    # all 9 ordinary tokens predicted
+    with pytest.raises(InputError, match="unknown masking strategy"):
+        masking_rows_html(corpus.sentences[0], model.tokenizer, ["spans"])
+
+
+def test_prediction_table_marks_gold_and_checks_shapes():
+    from kbench.viz.masking import prediction_table_html
+
+    html = prediction_table_html("x [MASK] .", {"before": [[("a", 0.5), ("b", 0.2)]], "after": [[("b", 0.9)]]},
+                                 gold=["b"])
+    assert html.count("★") == 2 and "before" in html and "after" in html and "(gold: b)" in html
+    with pytest.raises(InputError, match="different numbers"):
+        prediction_table_html("x", {"a": [[("a", 1.0)]], "b": []})
+    with pytest.raises(InputError, match="gold"):
+        prediction_table_html("x", {"a": [[("a", 1.0)]]}, gold=["a", "b"])
