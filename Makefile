@@ -28,6 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kbert.py
+	$(BIN)/python benchmarks/bench_pretrain.py
 
 # Headless Chromium (Debian package `chromium`: installed here when we may, else a hint) driven by Playwright:
 # the offline HTML export and the explorer widget in a live JupyterLab. About 40 s here.

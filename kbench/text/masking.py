@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -52,6 +53,11 @@ class MaskVocab:
             raise InputError(f"{type(tokenizer).__name__} has no [MASK] token: it cannot be used for MLM")
         return cls(int(tokenizer.mask_token_id), len(tokenizer), frozenset(int(i) for i in tokenizer.all_special_ids))
 
+    @cached_property
+    def special_array(self) -> np.ndarray:
+        """Return the special ids as an array (for ``np.isin``)."""
+        return np.fromiter(sorted(self.special_ids), np.int64, len(self.special_ids))
+
     def replacement_pool(self) -> np.ndarray:
         """Return the ids a random replacement is drawn from: every id but the special ones."""
         pool = np.setdiff1d(np.arange(self.vocab_size), np.fromiter(self.special_ids, np.int64))
@@ -73,50 +79,36 @@ def check_units(units: Iterable[Span], length: int) -> list[Span]:
     return spans
 
 
-def all_units(ids: np.ndarray, units: Sequence[Span], vocab: MaskVocab) -> list[Span]:
-    """Return every maskable unit of ``ids``: the given units, plus each uncovered non-special token alone.
-
-    A given unit must not contain a special token ([CLS], [SEP], [PAD]).
-    """
-    spans = check_units(units, len(ids))
-    special = np.isin(ids, np.fromiter(vocab.special_ids, np.int64))
-    covered = np.zeros(len(ids), bool)
-    for start, end in spans:
-        if special[start:end].any():
-            raise InputError(f"unit [{start}, {end}) contains a special token")
-        covered[start:end] = True
-    singles = [(int(i), int(i) + 1) for i in np.flatnonzero(~covered & ~special)]
-    return sorted(spans + singles)
-
-
 def mask_units(ids: np.ndarray, units: Sequence[Span], rng: np.random.Generator, vocab: MaskVocab,
                rate: float = RATE, pool: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(input_ids, labels)``: ERNIE's unit masking of ``ids`` over ``units`` (see the module docstring).
 
     ``labels`` holds the original id at every predicted position and
-    :data:`IGNORE` elsewhere. With no units every token is its own unit: BERT's
-    token masking. ``pool`` (default: ``vocab.replacement_pool()``) is where
+    :data:`IGNORE` elsewhere. Tokens no unit covers are units of their own; with
+    no units every token is: BERT's token masking. A unit must not contain a
+    special token. ``pool`` (default: ``vocab.replacement_pool()``) is where
     random replacements come from; pass it when masking many sentences.
     """
     if not 0.0 < rate < 1.0:
         raise InputError(f"the masking rate must be in (0, 1), got {rate}")
     ids = np.asarray(ids, dtype=np.int64)
-    spans = all_units(ids, units, vocab)
-    pool = vocab.replacement_pool() if pool is None else pool
+    special = np.isin(ids, vocab.special_array)
+    begins = np.ones(len(ids), bool)           # does a unit begin at this token?
+    for start, end in check_units(units, len(ids)):
+        if special[start:end].any():
+            raise InputError(f"unit [{start}, {end}) contains a special token")
+        begins[start + 1:end] = False
+    unit_of = np.cumsum(begins) - 1
+    draws = rng.random(int(unit_of[-1]) + 1 if len(ids) else 0)     # one draw per unit, at its first token
+    positions = np.flatnonzero((draws[unit_of] <= rate) & ~special)
     inputs, labels = ids.copy(), np.full(len(ids), IGNORE, np.int64)
-    if not spans:
-        return inputs, labels
-    chosen = rng.random(len(spans)) <= rate
-    positions = np.concatenate([np.arange(start, end) for (start, end), pick in zip(spans, chosen) if pick]
-                               or [np.zeros(0, np.int64)])
     if not len(positions):
         return inputs, labels
     labels[positions] = ids[positions]
-    action = rng.random(len(positions))
-    masked = positions[action < 0.8]
+    action = rng.random(len(positions))        # each token of a chosen unit: 80% [MASK], 10% random, 10% kept
     replaced = positions[(action >= 0.8) & (action < 0.9)]
-    inputs[masked] = vocab.mask_id
-    inputs[replaced] = rng.choice(pool, size=len(replaced))
+    inputs[positions[action < 0.8]] = vocab.mask_id
+    inputs[replaced] = rng.choice(vocab.replacement_pool() if pool is None else pool, size=len(replaced))
     return inputs, labels
 
 
