@@ -181,3 +181,24 @@ def test_top_predictions(tiny):
     assert rows[0][0][1] >= rows[0][1][1] >= rows[0][2][1]
     with pytest.raises(InputError, match="MASK"):
         top_predictions(tiny.lm, tiny.tokenizer, "no mask here")
+
+
+def test_the_chinese_pretraining_text_holds_no_dev_or_test_text(tmp_path, mirror):
+    """CHECKLIST 8: K-BERT's datasets repeat texts across splits; none of a dev/test text may be pretrained on."""
+    from kbench.data import fetch
+    from kbench.data.corpora import KBERT_PRETRAINING, pretraining_text
+    from kbench.data.kbert_datasets import load_kbert_dataset
+
+    for name in ("kbert/kgs", "kbert/vocab/google_vocab.txt",
+                 *(f"kbert/datasets/{d}/{p}.tsv" for d in KBERT_PRETRAINING for p in ("train", "dev", "test"))):
+        fetch(name, tmp_path, mirror, progress=False)
+    text = pretraining_text("kbert-zh", str(tmp_path))
+    joined = lambda split: {"".join(t).strip() if isinstance(t, list) else t.strip() for t in split.texts}
+    train = set().union(*(joined(load_kbert_dataset(d, "train", str(tmp_path))) for d in KBERT_PRETRAINING))
+    held_out = set().union(*(joined(load_kbert_dataset(d, p, str(tmp_path)))
+                             for d in KBERT_PRETRAINING for p in ("dev", "test")))
+    assert train & held_out                                  # the raw splits do share texts ...
+    assert not set(text.texts) & held_out                    # ... the pretraining text none of them
+    assert set(text.texts) == train - held_out - {""}        # and it drops nothing else
+    assert len(text.texts) == len(set(text.texts)) and text.language == "zh"
+    assert text.vocab.endswith("google_vocab.txt") and "高血压" in text.entity_names

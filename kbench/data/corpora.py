@@ -4,8 +4,11 @@
   (:func:`kbench.data.fact_corpus.fact_corpus`) plus its training sentences.
 - ``kbert-zh``: the *training* splits of K-BERT's Chinese datasets
   (book_review, chnsenticorp, shopping, medical_ner) — never dev or test, so a
-  base pretrained on it is fair to fine-tune and test on those sets. Mentions
-  of HowNet and the medical KG are its entity units.
+  base pretrained on it is fair to fine-tune and test on those sets. The
+  datasets repeat texts across their splits (394 of ChnSentiCorp's 1,200 test
+  reviews are also training texts of one of the four), so every text equal to a
+  dev or test text of any of them is dropped, and repeats are kept once.
+  Mentions of HowNet and the medical KG are its entity units.
 - a path: a UTF-8 text file, one text per line (language guessed from its
   characters: Chinese when most letters are CJK).
 """
@@ -47,10 +50,11 @@ def pretraining_text(name: str, data_dir: str | None = None, kg_path: str | None
         from kbench.data.manifest import local_path
         from kbench.kg import KnowledgeGraph
 
-        texts = []
-        for dataset in KBERT_PRETRAINING:
-            split = load_kbert_dataset(dataset, "train", data_dir)
-            texts += ["".join(t) if isinstance(t, list) else t for t in split.texts]
+        joined = lambda split: ["".join(t).strip() if isinstance(t, list) else t.strip() for t in split.texts]
+        held_out = {text for dataset in KBERT_PRETRAINING for part in ("dev", "test")
+                    for text in joined(load_kbert_dataset(dataset, part, data_dir))}
+        texts = [text for dataset in KBERT_PRETRAINING for text in joined(load_kbert_dataset(dataset, "train", data_dir))]
+        texts = [text for text in dict.fromkeys(texts) if text and text not in held_out]
         names = sorted({s for kg in KGS.values() for s in KnowledgeGraph.from_spo(local_path(kg, data_dir)).subjects})
         return PretrainingText(texts, "zh", names, "K-BERT's Chinese training splits", str(local_path(VOCAB, data_dir)))
     path = Path(name)
