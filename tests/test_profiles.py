@@ -57,3 +57,23 @@ def test_kbert_tables_and_smoke_setup():
     assert setup("smoke", base_model="tiny").options["layers"] is None      # only the embedded encoder is cut
     with pytest.raises(UnknownNameError, match="unknown dataset 'weibo'"):
         setup("full", dataset="weibo")
+
+
+def test_kbert_full_evaluates_on_texts_not_in_training(tmp_path, mirror):
+    """CHECKLIST 8: K-BERT's released splits share texts; the full profile's dev and test keep none of train's."""
+    from kbench.data import fetch
+    from kbench.data.kbert_datasets import load_kbert_dataset, text_of, without_texts
+    from kbench.profiles.kbert import setup
+
+    for name in ("kbert/kgs", "kbert/vocab/google_vocab.txt",
+                 *(f"kbert/datasets/{d}/{p}.tsv" for d in ("chnsenticorp", "medical_ner") for p in ("train", "dev", "test"))):
+        fetch(name, tmp_path, mirror, progress=False)
+    s = setup("full", data_dir=str(tmp_path), base_model="tiny")
+    for splits, dataset in ((s.splits, "chnsenticorp"), (s.ner_splits, "medical_ner")):
+        train = {text_of(t) for t in load_kbert_dataset(dataset, "train", str(tmp_path)).texts}
+        raw_test = load_kbert_dataset(dataset, "test", str(tmp_path))
+        assert any(text_of(t) in train for t in raw_test.texts)             # the released split shares texts ...
+        assert not any(text_of(t) in train for part in splits[1:] for t in part[0])    # ... ours none
+        kept, dropped = without_texts(raw_test, train)
+        assert kept.texts == splits[2][0] and kept.labels == splits[2][1] and dropped > 0
+    assert "dev/test texts that are also training texts left out" in s.about

@@ -57,6 +57,23 @@ def load_kbert_dataset(name: str, split: str, data_dir: str | Path | None = None
     raise UnknownNameError(f"unknown K-BERT dataset {name!r}: use one of {', '.join(CLASSIFICATION + NER + NER_EVALUATION_ONLY)}")
 
 
+def text_of(item) -> str:
+    """Return a classification text or an NER sentence (its units joined) as one stripped string."""
+    return ("".join(item) if isinstance(item, list) else item).strip()
+
+
+def without_texts(split: Split, texts: set[str]) -> tuple[Split, int]:
+    """Return ``split`` without the examples whose text is in ``texts``, and how many were dropped.
+
+    K-BERT's released splits share texts: 331 of ChnSentiCorp's 1,200 test
+    reviews and 329 of Medical NER's 755 test sentences are also training texts,
+    so a test score partly measures recall of the training set. Dropping them
+    from dev and test keeps evaluation on texts the model has not seen.
+    """
+    keep = [i for i, item in enumerate(split.texts) if text_of(item) not in texts]
+    return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep]), len(split.texts) - len(keep)
+
+
 def load_kg(name: str, data_dir: str | Path | None = None) -> KnowledgeGraph:
     """Return a named KG: ``HowNet`` or ``Medical`` (fetched through the manifest), or ``world``."""
     if name == "world":

@@ -20,11 +20,12 @@ CHOICES = {
     # a few epochs before it takes off
     "smoke": dict(dataset="knowledge world", base="embedded", layers=2, max_length=32, max_entities=1, joiner=" ",
                   freeze_word_embeddings=True, epochs=8, batch_size=8, learning_rate=2e-4, patience=8,
-                  precision="no", limit=0, ner=False),
+                  precision="no", limit=0, ner=False, unseen=False),
+    # unseen: dev and test without the texts that are also training texts (the released splits share hundreds)
     # the authors' fine-tuning rate for a pretrained BERT (2e-5); a random-init size needs a larger one (1e-4)
     "full": dict(dataset="chnsenticorp", base="base", layers=None, max_length=256, max_entities=2, joiner="",
                  freeze_word_embeddings=False, epochs=5, batch_size=32, learning_rate=0.0, patience=2,
-                 precision="auto", limit=0, ner=True),
+                 precision="auto", limit=0, ner=True, unseen=True),
 }
 DATASETS = ("book_review", "chnsenticorp", "shopping")
 
@@ -45,6 +46,17 @@ class KBertSetup(Setup):
     ner_tags: list[str] = field(default_factory=list)
     ner_kg: object = None
     dataset: str = ""
+
+
+def _unseen(splits: list, unseen: bool, dataset: str, data_dir: str) -> tuple[list, int]:
+    """Drop from dev and test every text that is also in the dataset's (whole) train split, when ``unseen``."""
+    if not unseen:
+        return splits, 0
+    from kbench.data.kbert_datasets import load_kbert_dataset, text_of, without_texts
+
+    seen = {text_of(item) for item in load_kbert_dataset(dataset, "train", data_dir or None).texts}
+    kept = [without_texts(part, seen) for part in splits[1:]]
+    return [splits[0]] + [part for part, _ in kept], sum(count for _, count in kept)
 
 
 def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_dir: str = "", device: str = "auto",
@@ -71,18 +83,19 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
             raise UnknownNameError(f"unknown dataset {chosen['dataset']!r}: use {', '.join(DATASETS)}")
         kg = load_kg("HowNet", data_dir or None)
         limit = chosen["limit"] or None
-        loaded = [load_kbert_dataset(chosen["dataset"], split, data_dir or None, limit)
-                  for split in ("train", "dev", "test")]
+        loaded, dropped = _unseen([load_kbert_dataset(chosen["dataset"], split, data_dir or None, limit)
+                                   for split in ("train", "dev", "test")], chosen["unseen"], chosen["dataset"], data_dir)
         splits = tuple((part.texts, part.labels) for part in loaded)
         labels = [str(label) for label in sorted(set(splits[0][1]))]
         vocab = str(local_path("kbert/vocab/google_vocab.txt", data_dir or None))
         options["vocab"] = vocab if base in SIZES else None
-        about = f"{chosen['dataset']} with {kg}"
+        about = f"{chosen['dataset']} with {kg}" + (f" ({dropped} dev/test texts that are also training texts left out)"
+                                                   if dropped else "")
         rate = chosen["learning_rate"] or (1e-4 if base in SIZES else 2e-5)
         if chosen["ner"]:
             ner_kg = load_kg("Medical", data_dir or None)
-            ner = [load_kbert_dataset("medical_ner", split, data_dir or None, limit)
-                   for split in ("train", "dev", "test")]
+            ner, _ = _unseen([load_kbert_dataset("medical_ner", split, data_dir or None, limit)
+                              for split in ("train", "dev", "test")], chosen["unseen"], "medical_ner", data_dir)
             ner_tags = sorted({tag for part in ner for tags in part.labels for tag in tags},
                               key=lambda tag: (tag != "O", tag))
             ner_splits = tuple((part.texts, part.labels) for part in ner)
