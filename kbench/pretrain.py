@@ -321,7 +321,8 @@ def save_pretrained(model: MaskedLM, out: str | Path, about: dict | None = None)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model.lm.save_pretrained(str(out))
+        # an objective whose input is more than BertForMaskedLM's (SenseBERT's S·M) exports an equivalent one
+        (model.export_lm() if hasattr(model, "export_lm") else model.lm).save_pretrained(str(out))
     finally:
         if bars:
             hf_logging.enable_progress_bar()
@@ -365,7 +366,15 @@ OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
     "wwm": (("word",), lambda base_model, steps, **kw: mlm_model(base_model, "whole_word", **kw)),
     "ernie": (("word", "phrase", "entity"), lambda base_model, steps, **kw: mlm_model(
         base_model, [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)], **kw)),
+    "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
 }
+
+
+def _sensebert(base_model: str, **kw) -> MaskedLM:
+    """SenseBERT's objective (``kbench.models.sensebert``) with WordNet's supersenses, loaded only when asked for."""
+    from kbench.models.sensebert import load_lexicon, pretrainer
+
+    return pretrainer(load_lexicon(), base_model, "sensebert", **kw)
 
 
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",
