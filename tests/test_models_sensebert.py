@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kbench.errors import InputError
 from kbench.models.sensebert import (MORPHY_SUFFIXES, SUPERSENSES, SenseBERT, SenseMaskingCollator, allowed_supersenses,
-                                     choose_words, excluded, frozen_probe, load_lexicon, pretrainer,
+                                     choose_words, excluded, frozen_probe, load_lexicon, masking_rates, pretrainer,
                                      require_supersenses, sense_corpus, slm_losses, supersense_predictions, word_states)
 from kbench.pretrain import Sentence, build_corpus
 from kbench.text.masking import IGNORE, MaskVocab
@@ -201,6 +201,16 @@ def test_collator_masks_15_percent_of_words_and_each_word_whole(model):
     bound = 3 * math.sqrt(0.15 * 0.85 / words)
     assert abs(rate - 0.15) < bound + 0.005                                 # round(0.15 * 36) / 36 = 0.1389 + ...
     assert mask_words / masked == pytest.approx(0.8, abs=3 * math.sqrt(0.16 / masked))
+
+
+def test_masking_rates_count_what_the_collator_does_without_moving_it(model, lexicon):
+    corpus = sense_corpus(TEXTS * 10, model.tokenizer, lexicon, max_length=24)
+    state = model.collate.get_state()
+    rates = masking_rates(model.collate, corpus, rounds=3)
+    assert model.collate.get_state() == state
+    assert rates["words"] == pytest.approx(5 / 36)    # budgets round(0.15 n): 1 of 8, 2 of 10, 1 of 9, 1 of 9 words
+    assert rates["single"] > 2 * rates["other"]       # fishermen, river, money: each chosen first half of the time
+    assert 0 < rates["targets"] < 1
 
 
 def test_sense_targets_only_for_masked_words_with_senses(model, lexicon):

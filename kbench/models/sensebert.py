@@ -47,6 +47,10 @@ Taught in ``notebooks/10_sensebert.ipynb``. The mechanism (§3):
 - **Frozen probe** (§5.2, "SemEval-SS Frozen"): a linear classifier over the
   frozen output embedding of a sense-labelled word (the mean of its pieces),
   the network unchanged (:func:`frozen_probe`).
+- **Saved** (:meth:`SenseBERT.export_lm`, what ``kbench pretrain --objective
+  sensebert`` writes): a plain ``BertForMaskedLM`` with ``W + S M`` as its input
+  word embeddings and ``W`` as its (untied) decoder, so a notebook that takes it
+  as ``base_model`` computes exactly SenseBERT's encoder (tested).
 - **Initialisation**: ``S``, the sense transform and bias as BERT's (N(0, 0.02),
   zero bias, LayerNorm 1/0). No NSP (the pipeline has none).
 """
@@ -137,9 +141,10 @@ class SupersenseLexicon:
 
     The same lookup as NLTK's reader (:func:`kbench.kg.wordnet.base_forms`:
     the exception lists, then morphy(7WN)'s suffix rules, kept where WordNet
-    has the lemma), without NLTK's objects: it loads in a few seconds, where
-    NLTK's reader takes several times longer (tested equal on sample words).
-    ``synsets`` lists every synset with its gloss, for the corpus and the probe.
+    has the lemma; tested equal on sample words), read once into plain
+    dictionaries instead of NLTK's objects, which a notebook's time budget
+    cannot afford. ``synsets`` lists every synset with its gloss, for the
+    pretraining corpus and the probe.
     """
 
     def __init__(self, directory: str | Path):
@@ -320,7 +325,11 @@ def choose_words(senses: Sequence[tuple[int, ...]], rng: np.random.Generator, ra
 
 
 class SenseMaskingCollator:
-    """Batch :class:`SenseSentence` s with SenseBERT's masking (§3.5) and the sense targets of the masked words.
+    """Batch sentences with SenseBERT's masking (§3.5) and the sense targets of the masked words.
+
+    A :class:`SenseSentence` brings its words' ``A(w)``; a plain word-unit
+    :class:`~kbench.pretrain.Sentence` (``kbench pretrain``'s corpus) has them
+    looked up through ``lexicon`` and ``tokenizer``.
 
     A batch has BERT's ``input_ids``, ``attention_mask`` and ``labels`` (every
     piece of a chosen word), plus one row per masked word with a non-empty
@@ -422,7 +431,7 @@ def masking_rates(collate: SenseMaskingCollator, corpus: Corpus, rounds: int = 1
             targets += len(sense_targets)
     share = lambda row: float(row[1] / max(1.0, row.sum()))
     return {"words": float(counts[:, 1].sum() / counts.sum()), "single": share(counts[1]), "other": share(counts[0]),
-            "targets": targets / max(1, chosen)}
+            "targets": float(targets / max(1, chosen))}
 
 
 class SenseBERT(MaskedLM):
