@@ -91,6 +91,8 @@ def build_corpus(texts: Sequence[str], tokenizer, units: Sequence[str] = ("word"
     encoded = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)
     phrases = _phrases(texts, language) if "phrase" in units else None
     words_zh = _jieba_words(texts) if language == "zh" and ("word" in units or "phrase" in units) else None
+    # units never hold a special token (the maskers refuse them): a unit with an [UNK] inside is dropped
+    special = np.asarray(sorted(tokenizer.all_special_ids), np.int64) if units else None
     sentences = []
     for index, text in enumerate(texts):
         offsets = encoded["offset_mapping"][index]
@@ -103,7 +105,11 @@ def build_corpus(texts: Sequence[str], tokenizer, units: Sequence[str] = ("word"
             spans["phrase"] = [s for s in char_spans_to_tokens(chars, offsets) if s[1] - s[0] >= 2]
         if "entity" in units:
             spans["entity"] = char_spans_to_tokens(_mention_chars(detector, text), offsets)
-        sentences.append(Sentence(text, np.asarray(encoded["input_ids"][index], np.int64), spans))
+        ids = np.asarray(encoded["input_ids"][index], np.int64)
+        if special is not None and np.isin(ids[1:-1], special).any():   # an [UNK] inside a word, a name ...
+            spans = {kind: [(a, b) for a, b in found if not np.isin(ids[a:b], special).any()]
+                     for kind, found in spans.items()}
+        sentences.append(Sentence(text, ids, spans))
     return Corpus(sentences, tokenizer, source)
 
 
