@@ -96,19 +96,27 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     else:
         from kbench.data import load_kbert_dataset
         from kbench.data.corpora import pretraining_text
+        from kbench.data.kbert_datasets import text_of, without_texts
 
         text = pretraining_text(chosen["corpus"], data_dir or None, seed=seed)
         kg, language, names, vocab = None, text.language, text.entity_names, text.vocab
         texts = list(dict.fromkeys(text.texts))     # de-duplicated
+        seen = {text_of(t) for t in texts}
         if chosen["sentences"] and len(texts) > chosen["sentences"]:
             texts = random.Random(seed).sample(texts, chosen["sentences"])
         limit = chosen["limit"] or None
         loaded = [load_kbert_dataset("chnsenticorp", split, data_dir or None, limit) for split in ("train", "dev", "test")]
+        # ChnSentiCorp's released dev and test share texts with its train split, which the pretraining text
+        # holds: evaluate on the texts no pretraining or fine-tuning step has seen
+        kept = [without_texts(part, seen) for part in loaded[1:]]
+        dropped = sum(count for _, count in kept)
+        loaded = [loaded[0]] + [part for part, _ in kept]
         splits = tuple((part.texts, part.labels) for part in loaded)
         labels = [str(label) for label in sorted(set(splits[0][1]))]
         options.update(joiner="", max_entities=1)
         source = f"{text.source} ({len(texts)} of them)"
-        about = f"{source}; downstream: ChnSentiCorp (first {chosen['limit'] or 'all'} of each split)"
+        about = (f"{source}; downstream: ChnSentiCorp (first {chosen['limit'] or 'all'} of each split, less "
+                 f"{dropped} dev/test texts that are also training texts)")
     options["layers"] = chosen["layers"] if base == EMBEDDED else None     # the pruned base has its layers already
     options["vocab"] = vocab if base in SIZES else None
     precision = chosen["precision"]
