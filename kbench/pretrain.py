@@ -368,19 +368,20 @@ def top_predictions(lm: BertForMaskedLM, tokenizer, text: str, k: int = 5) -> li
 
 #: Objectives ``kbench pretrain`` knows: name -> (units the corpus needs, builder of the model).
 OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
-    "mlm": ((), lambda base_model, steps, **kw: mlm_model(base_model, "token", **kw)),
-    "wwm": (("word",), lambda base_model, steps, **kw: mlm_model(base_model, "whole_word", **kw)),
-    "ernie": (("word", "phrase", "entity"), lambda base_model, steps, **kw: mlm_model(
+    "mlm": ((), lambda base_model, steps, data_dir=None, **kw: mlm_model(base_model, "token", **kw)),
+    "wwm": (("word",), lambda base_model, steps, data_dir=None, **kw: mlm_model(base_model, "whole_word", **kw)),
+    "ernie": (("word", "phrase", "entity"), lambda base_model, steps, data_dir=None, **kw: mlm_model(
         base_model, [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)], **kw)),
     "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
 }
 
 
-def _sensebert(base_model: str, **kw) -> MaskedLM:
-    """SenseBERT's objective (``kbench.models.sensebert``) with WordNet's supersenses, loaded only when asked for."""
+def _sensebert(base_model: str, data_dir: str | None = None, **kw) -> MaskedLM:
+    """SenseBERT's objective (``kbench.models.sensebert``) with WordNet's supersenses from ``data_dir``, loaded only
+    when asked for."""
     from kbench.models.sensebert import load_lexicon, pretrainer
 
-    return pretrainer(load_lexicon(), base_model, "sensebert", **kw)
+    return pretrainer(load_lexicon(data_dir), base_model, "sensebert", **kw)
 
 
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",
@@ -409,7 +410,7 @@ def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", ste
     if "entity" in units and not text.entity_names:
         raise InputError(f"objective {objective!r} masks entities: give the corpus a KG (--kg) whose names it mentions")
     start = time.perf_counter()
-    model = build(base, steps, vocab=vocab or (text.vocab if base in SIZES else None), seed=seed)
+    model = build(base, steps, vocab=vocab or (text.vocab if base in SIZES else None), seed=seed, data_dir=data_dir)
     detector = MentionDetector(text.entity_names) if "entity" in units else None
     built = build_corpus(text.texts, model.tokenizer, units, detector, text.language, max_length, text.source)
     prepared = time.perf_counter() - start

@@ -338,17 +338,33 @@ def test_supersense_predictions_in_context(model, lexicon):
 
 # --- kbench pretrain --objective sensebert ---
 
-def test_kbench_pretrain_sensebert(tmp_path, lexicon):
+def test_kbench_pretrain_sensebert(tmp_path, lexicon, monkeypatch):
+    """`kbench pretrain --objective sensebert --data-dir D` reads WordNet from D and saves W + S·M at the input."""
+    from safetensors.torch import load_file
+
+    import kbench.models.sensebert as sensebert
     from kbench.pretrain import OBJECTIVES, run_pretraining
 
     assert OBJECTIVES["sensebert"][0] == ("word",)
+    asked = []
+
+    def recording_load_lexicon(data_dir=None):
+        asked.append(data_dir)
+        return lexicon
+
+    monkeypatch.setattr(sensebert, "load_lexicon", recording_load_lexicon)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TEXTS))
+    data_dir = str(lexicon.directory.parents[2])
     summary = run_pretraining(str(corpus), base="tiny", objective="sensebert", steps=3, out=str(tmp_path / "out"),
-                              batch_size=4, max_length=24, device="cpu", progress=False,
-                              data_dir=str(lexicon.directory.parents[2]))
+                              batch_size=4, max_length=24, device="cpu", progress=False, data_dir=data_dir)
+    assert asked == [data_dir]
     assert summary["steps"] == 3 and math.isfinite(summary["last_loss"])
-    assert (tmp_path / "out" / "config.json").is_file()
+    weights = load_file(str(tmp_path / "out" / "model.safetensors"))
+    inputs = weights["bert.embeddings.word_embeddings.weight"]
+    outputs = weights["cls.predictions.decoder.weight"]
+    assert inputs.shape == outputs.shape and torch.isfinite(inputs).all()
+    assert not torch.allclose(inputs, outputs, atol=1e-4)                      # S·M folded into the input only
 
 
 def test_a_saved_sensebert_is_a_plain_bert_that_computes_the_same(model, tmp_path):
