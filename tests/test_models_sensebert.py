@@ -203,6 +203,31 @@ def test_collator_masks_15_percent_of_words_and_each_word_whole(model):
     assert mask_words / masked == pytest.approx(0.8, abs=3 * math.sqrt(0.16 / masked))
 
 
+def test_collated_sense_targets_average_the_masked_words_pieces(model, lexicon):
+    """sense_rows/sense_weights put 1/pieces on the pieces of a masked word with A(w); forward scores that mean."""
+    import copy
+
+    corpus = sense_corpus(["The fishermen caught unbelievably large basses in the river ."] * 6 + TEXTS,
+                          model.tokenizer, lexicon, max_length=32)
+    batch = copy.deepcopy(model.collate)(corpus.sentences)
+    assert len(batch["sense_rows"]) > 0
+    with torch.no_grad():
+        out = model(**batch)
+        states = model.hidden(batch["input_ids"], batch["attention_mask"])
+    multi = 0
+    for t, (row, weights) in enumerate(zip(batch["sense_rows"].tolist(), batch["sense_weights"])):
+        positions = torch.nonzero(weights).flatten().tolist()
+        units = [tuple(unit) for unit in corpus.sentences[row].units["word"]]
+        assert (positions[0], positions[-1] + 1) in units and positions == list(range(positions[0], positions[-1] + 1))
+        assert (batch["labels"][row, positions] != IGNORE).all()                     # the word is masked, whole
+        assert float(weights.sum()) == pytest.approx(1.0)
+        assert torch.allclose(weights[positions], torch.full((len(positions),), 1 / len(positions)))
+        multi += len(positions) > 1
+        expected = model.sense_logits(states[row, positions].mean(0))
+        assert torch.allclose(out["sense_logits"][t], expected, atol=1e-5)
+    assert multi > 0 and batch["sense_allowed"].sum(1).min() >= 1                 # a word of several pieces among them
+
+
 def test_masking_rates_count_what_the_collator_does_without_moving_it(model, lexicon):
     corpus = sense_corpus(TEXTS * 10, model.tokenizer, lexicon, max_length=24)
     state = model.collate.get_state()
@@ -303,7 +328,7 @@ def test_probe_is_split_by_synset_and_the_corpus_never_holds_a_probe_sentence(le
     from kbench.profiles.sensebert import labelled_examples, normalise, pretraining_texts, probe_data
 
     probe = probe_data(lexicon, 600, seed=0)
-    assert [len(part) for part in (probe.train, probe.dev, probe.test)] and len(probe.test) > 30
+    assert all(len(part) > 0 for part in (probe.train, probe.dev, probe.test)) and len(probe.test) > 30
     keys = [{normalise(" ".join(item[0])) for item, _ in part} for part in (probe.train, probe.dev, probe.test)]
     assert not (keys[0] & keys[2]) and not (keys[0] & keys[1]) and not (keys[1] & keys[2])
     texts = pretraining_texts(lexicon, 100_000, probe.texts(), seed=0)
@@ -334,6 +359,10 @@ def test_supersense_predictions_in_context(model, lexicon):
     assert next(row for row in rows if row["word"] == "dan")["allowed"] == []
     masked = supersense_predictions(model, "Dan cooked a bass on the grill.", lexicon, mask="bass")
     assert [row["masked"] for row in masked].count(True) == 1
+    hidden = next(row for row in masked if row["word"] == "bass")
+    assert hidden["masked"] and hidden["top"] != bass["top"]                  # [MASK] in, other scores out
+    twice = supersense_predictions(model, "The bass player cooked a bass.", lexicon, mask="bass")
+    assert [row["masked"] for row in twice if row["word"] == "bass"] == [True, False]   # only the masked one
 
 
 # --- kbench pretrain --objective sensebert ---

@@ -38,8 +38,8 @@ Taught in ``notebooks/10_sensebert.ipynb``. The mechanism (§3):
 - **Masking** (§3.5), per sequence with a budget of 15% of its words (at least
   one, as BERT's ``create_pretraining_data``): the single-supersensed words are
   visited in random order, each chosen with probability 1/2, until 40% of the
-  budget is filled (``ceil(0.4 budget)`` words: for a sentence of under 13
-  words, one word); the rest of the budget is drawn uniformly from the words
+  budget is filled (``ceil(0.4 budget)`` words: for a sentence of under 17
+  words, whose budget ``round(0.15 n)`` is at most 2, one word); the rest of the budget is drawn uniformly from the words
   not chosen. A chosen word's pieces all become [MASK] (80%), random tokens
   (10%) or stay themselves (10%), one draw per word: BERT's rule, which the
   paper keeps ("as in the original BERT, 1 out of 10 words chosen for masking
@@ -533,10 +533,12 @@ _MATRICES: dict = {}
 
 
 def _matrix(lexicon, tokenizer) -> torch.Tensor:
-    key = (id(lexicon), getattr(tokenizer, "name_or_path", ""), len(tokenizer))
-    if key not in _MATRICES:
-        _MATRICES[key] = sense_matrix(lexicon, tokenizer)
-    return _MATRICES[key]
+    """Return :func:`sense_matrix`, cached per lexicon directory and vocabulary (the lexicon is kept with it)."""
+    key = (str(getattr(lexicon, "directory", "")), getattr(tokenizer, "name_or_path", ""), len(tokenizer))
+    entry = _MATRICES.get(key)
+    if entry is None or (not key[0] and entry[0] is not lexicon):
+        entry = _MATRICES[key] = (lexicon, sense_matrix(lexicon, tokenizer))
+    return entry[1]
 
 
 # --- the frozen probe (§5.2, "SemEval-SS Frozen") and the per-word view (§4, Fig. 3b) ---
@@ -612,7 +614,8 @@ def supersense_predictions(model: SenseBERT, text: str, lexicon, mask: str | Non
 
     §4, Fig. 3(b): the *unmasked* sentence, each word's sense scores read at
     the average of its pieces' output states. With ``mask`` (a word of the
-    text), that word is replaced by [MASK] pieces first (Fig. 3(a)).
+    text), its first occurrence is replaced by [MASK] pieces first (Fig. 3(a))
+    and only that row is flagged ``masked``.
     """
     if not isinstance(model, SenseBERT):
         raise InputError("only a SenseBERT model has a supersense head")
@@ -627,11 +630,13 @@ def supersense_predictions(model: SenseBERT, text: str, lexicon, mask: str | Non
     words = {word: "".join(t[2:] if t.startswith("##") else t
                            for t in tokenizer.convert_ids_to_tokens([int(ids[0, p]) for p in positions]))
              for word, positions in spans.items()}
+    masked = None
     if mask is not None:
         hits = [word for word, w in words.items() if w == mask.lower()]
         if not hits:
             raise InputError(f"{mask!r} is not a word of {text!r}")
-        ids[0, spans[hits[0]]] = tokenizer.mask_token_id
+        masked = hits[0]                                  # the first occurrence only
+        ids[0, spans[masked]] = tokenizer.mask_token_id
     was_training = model.training
     model.eval()
     try:
@@ -642,7 +647,7 @@ def supersense_predictions(model: SenseBERT, text: str, lexicon, mask: str | Non
             probabilities = model.sense_logits(states[positions].mean(0).to(device)).float().softmax(-1).cpu()
             values, indices = probabilities.topk(top)
             allowed = allowed_supersenses(lexicon, words[word])
-            rows.append({"word": words[word], "masked": mask is not None and words[word] == mask.lower(),
+            rows.append({"word": words[word], "masked": word == masked,
                          "top": [(SUPERSENSES[int(i)], float(v)) for v, i in zip(values, indices)],
                          "allowed": [SUPERSENSES[i] for i in allowed],
                          "best_allowed": (SUPERSENSES[max(allowed, key=lambda s: float(probabilities[s]))]
