@@ -6,8 +6,8 @@ SenseBERT's objective, on English text from WordNet itself — its glosses and
 the example sentences that the probe does not use — and then probe both frozen
 on WordNet's sense-labelled example sentences (a SemEval-SS analog, §5.2),
 split by synset. ``smoke``: the ``tiny`` size (2 layers, 128 hidden), 3,000
-texts, 300 steps. ``full``: the ``mini`` size (4 layers, 256 hidden), 30,000
-texts, 3,000 steps.
+texts, 100 steps of 16, 2,000 probe sentences. ``full``: the ``mini`` size
+(4 layers, 256 hidden), 20,000 texts, 200 steps of 32, 4,000 probe sentences.
 """
 from __future__ import annotations
 
