@@ -45,6 +45,18 @@ class VariantResult:
     seconds: float = 0.0
 
 
+def chosen_variants(variants: Sequence[Variant], only: Sequence[str] | None) -> tuple[dict[str, Variant], list[str]]:
+    """Return the variants by name and the names ``only`` picks (all when None); bad names are an ``InputError``."""
+    known = {v.name: v for v in variants}
+    if len(known) != len(variants):
+        raise InputError("variant names must be distinct")
+    chosen = list(only) if only is not None else list(known)
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(known)}")
+    return known, chosen
+
+
 def metrics_of(model: torch.nn.Module) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """Return the model's metrics (``model.metrics()``), or accuracy alone."""
     from kbench.train import accuracy
@@ -66,13 +78,7 @@ def compare_variants(make_model: Callable[..., torch.nn.Module], variants: Seque
     from kbench.train import TrainConfig, fit, predict_with_labels
 
     config = config or TrainConfig()
-    known = {v.name: v for v in variants}
-    if len(known) != len(variants):
-        raise InputError("variant names must be distinct")
-    chosen = list(only) if only is not None else list(known)
-    unknown = [name for name in chosen if name not in known]
-    if unknown:
-        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(known)}")
+    known, chosen = chosen_variants(variants, only)
     for split_name, split in (("train", train), ("dev", dev), ("test", test)):
         if len(split) != 2 or len(split[0]) != len(split[1]) or not len(split[0]):
             raise InputError(f"the {split_name} split must be (texts, labels) of the same, non-zero length")
@@ -123,13 +129,7 @@ def compare_objectives(make_pretrainer: Callable[..., torch.nn.Module], variants
     from kbench.pretrain import pretrain, save_pretrained
     from kbench.probes import probe_model
 
-    known = {v.name: v for v in variants}
-    if len(known) != len(variants):
-        raise InputError("variant names must be distinct")
-    chosen = list(only) if only is not None else list(known)
-    unknown = [name for name in chosen if name not in known]
-    if unknown:
-        raise InputError(f"unknown variant {unknown[0]!r}: use {', '.join(known)}")
+    known, chosen = chosen_variants(variants, only)
     results, reference = {}, None
     for name in chosen:
         variant = known[name]

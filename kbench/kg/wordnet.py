@@ -188,7 +188,22 @@ class SenseExample:
     supersense: str
 
 
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
+WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")    # a word, or one punctuation mark
+
+
+def find_lemma(words: Sequence[str], lemmas: Sequence[list[str]], inflects) -> tuple[int, int, list[str]] | None:
+    """Return ``(start, end, lemma)`` of the first of ``lemmas`` (lowercased word lists) found in ``words``, or None.
+
+    A multi-word lemma matches its words exactly; a one-word lemma also a word
+    ``inflects(word, lemma)`` says is one of its forms (``ran`` -> ``run``).
+    """
+    lowered = [w.lower() for w in words]
+    for lemma in lemmas:
+        for start in range(len(words) - len(lemma) + 1):
+            window = lowered[start:start + len(lemma)]
+            if window == lemma or (len(lemma) == 1 and inflects(window[0], lemma[0])):
+                return start, start + len(lemma), lemma
+    return None
 
 
 def sense_examples(wordnet, pos: str | None = None, limit: int | None = None) -> Iterator[SenseExample]:
@@ -202,20 +217,11 @@ def sense_examples(wordnet, pos: str | None = None, limit: int | None = None) ->
         part = synset.pos() if synset.pos() != "s" else "a"
         lemmas = [lemma.name().lower().split("_") for lemma in synset.lemmas()]
         for text in synset.examples():
-            words = _WORD.findall(text)
-            lowered = [w.lower() for w in words]
-            match = None
-            for lemma in lemmas:
-                for start in range(len(words) - len(lemma) + 1):
-                    window = lowered[start:start + len(lemma)]
-                    if window == lemma or (len(lemma) == 1 and wordnet.morphy(window[0], part) == lemma[0]):
-                        match = (start, start + len(lemma), "_".join(lemma))
-                        break
-                if match:
-                    break
+            words = WORD.findall(text)
+            match = find_lemma(words, lemmas, lambda word, lemma: wordnet.morphy(word, part) == lemma)
             if match is None:
                 continue
-            yield SenseExample(words, match[0], match[1], match[2], synset.name(), synset.lexname())
+            yield SenseExample(words, match[0], match[1], "_".join(match[2]), synset.name(), synset.lexname())
             found += 1
             if limit is not None and found >= limit:
                 return

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from kbench.errors import InputError
-from kbench.kg.wordnet import LEXNAMES
+from kbench.kg.wordnet import LEXNAMES, WORD, find_lemma
 from kbench.profiles import Setup, choices
 from kbench.train import TrainConfig
 
@@ -62,7 +62,6 @@ def normalise(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*|[^\sa-z0-9]", text.lower()))
 
 
-WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")   # kbench.kg.wordnet's word pattern
 
 
 def labelled_examples(lexicon, parts: tuple[str, ...] = PARTS) -> list[tuple[tuple[list[str], int, int], int, str]]:
@@ -79,18 +78,9 @@ def labelled_examples(lexicon, parts: tuple[str, ...] = PARTS) -> list[tuple[tup
         lemmas = [lemma.split("_") for lemma in synset.lemmas]
         for text in synset.examples:
             words = WORD.findall(text)
-            lowered = [w.lower() for w in words]
-            match = None
-            for lemma in lemmas:
-                for start in range(len(words) - len(lemma) + 1):
-                    window = lowered[start:start + len(lemma)]
-                    if window == lemma or (len(lemma) == 1 and lemma[0] in lexicon.base_forms(window[0], synset.pos)):
-                        match = (start, start + len(lemma))
-                        break
-                if match:
-                    break
+            match = find_lemma(words, lemmas, lambda word, lemma: lemma in lexicon.base_forms(word, synset.pos))
             if match is not None:
-                rows.append(((words, *match), synset.supersense, synset.name))
+                rows.append(((words, match[0], match[1]), synset.supersense, synset.name))
     return rows
 
 
