@@ -46,11 +46,11 @@ def pretraining_text(name: str, data_dir: str | None = None, kg_path: str | None
         names = sorted({s for s, _, _ in world.kg} | {o for _, _, o in world.kg})
         return PretrainingText(facts.texts + [e.text for e in world.train], "en", names, "the knowledge world's facts")
     if name == "kbert-zh":
-        from kbench.data.kbert_datasets import KGS, VOCAB, load_kbert_dataset
+        from kbench.data.kbert_datasets import KGS, VOCAB, load_kbert_dataset, text_of
         from kbench.data.manifest import local_path
         from kbench.kg import KnowledgeGraph
 
-        joined = lambda split: ["".join(t).strip() if isinstance(t, list) else t.strip() for t in split.texts]
+        joined = lambda split: [text_of(t) for t in split.texts]
         held_out = {text for dataset in KBERT_PRETRAINING for part in ("dev", "test")
                     for text in joined(load_kbert_dataset(dataset, part, data_dir))}
         texts = [text for dataset in KBERT_PRETRAINING for text in joined(load_kbert_dataset(dataset, "train", data_dir))]

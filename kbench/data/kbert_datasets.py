@@ -74,6 +74,12 @@ def without_texts(split: Split, texts: set[str]) -> tuple[Split, int]:
     return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep]), len(split.texts) - len(keep)
 
 
+def unseen_dev_test(splits: list[Split], seen: set[str]) -> tuple[list[Split], int]:
+    """Return ``[train, dev, test]`` with dev and test cleared of the texts in ``seen``, and how many were dropped."""
+    kept = [without_texts(part, seen) for part in splits[1:]]
+    return [splits[0]] + [part for part, _ in kept], sum(count for _, count in kept)
+
+
 def load_kg(name: str, data_dir: str | Path | None = None) -> KnowledgeGraph:
     """Return a named KG: ``HowNet`` or ``Medical`` (fetched through the manifest), or ``world``."""
     if name == "world":

@@ -96,7 +96,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     else:
         from kbench.data import load_kbert_dataset
         from kbench.data.corpora import pretraining_text
-        from kbench.data.kbert_datasets import text_of, without_texts
+        from kbench.data.kbert_datasets import text_of, unseen_dev_test
 
         text = pretraining_text(chosen["corpus"], data_dir or None, seed=seed)
         kg, language, names, vocab = None, text.language, text.entity_names, text.vocab
@@ -110,9 +110,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         loaded = [load_kbert_dataset("chnsenticorp", split, data_dir or None, limit) for split in ("train", "dev", "test")]
         # ChnSentiCorp's released dev and test share texts with its train split: evaluate on the texts no
         # pretraining or fine-tuning step has seen
-        kept = [without_texts(part, seen) for part in loaded[1:]]
-        dropped = sum(count for _, count in kept)
-        loaded = [loaded[0]] + [part for part, _ in kept]
+        loaded, dropped = unseen_dev_test(loaded, seen)
         splits = tuple((part.texts, part.labels) for part in loaded)
         labels = [str(label) for label in sorted(set(splits[0][1]))]
         options.update(joiner="", max_entities=1)

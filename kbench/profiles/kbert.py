@@ -52,11 +52,9 @@ def _unseen(splits: list, unseen: bool, dataset: str, data_dir: str) -> tuple[li
     """Drop from dev and test every text that is also in the dataset's (whole) train split, when ``unseen``."""
     if not unseen:
         return splits, 0
-    from kbench.data.kbert_datasets import load_kbert_dataset, text_of, without_texts
+    from kbench.data.kbert_datasets import load_kbert_dataset, text_of, unseen_dev_test
 
-    seen = {text_of(item) for item in load_kbert_dataset(dataset, "train", data_dir or None).texts}
-    kept = [without_texts(part, seen) for part in splits[1:]]
-    return [splits[0]] + [part for part, _ in kept], sum(count for _, count in kept)
+    return unseen_dev_test(splits, {text_of(item) for item in load_kbert_dataset(dataset, "train", data_dir or None).texts})
 
 
 def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_dir: str = "", device: str = "auto",
