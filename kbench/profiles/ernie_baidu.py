@@ -27,8 +27,9 @@ from kbench.train import TrainConfig
 CHOICES = {
     # a random-init tiny BERT over the ~250 word pieces a small world uses (a step costs a fraction of one over
     # 30,522 pieces); the embedded MiniLM's first 2 layers over those pieces (base="embedded") learned no faster
-    # per second on the CPU. Measured, seed 0, 600 steps at 5e-3: probe MRR 0.33 untrained -> 0.39-0.41.
-    "smoke": dict(corpus="world", base="tiny", layers=2, max_length=32, pretrain_steps=450,
+    # per second on the CPU. Measured, seeds 0-4, 250 steps at 5e-3: probe MRR 0.35 untrained -> 0.39-0.40
+    # (450 steps gave no more on the probe and cost the notebook 80 s instead of 50 s of CPU).
+    "smoke": dict(corpus="world", base="tiny", layers=2, max_length=32, pretrain_steps=250,
                   pretrain_batch_size=32, pretrain_learning_rate=5e-3, dialogues=True, statements_per_fact=2,
                   sentences=0, probe_size=0, epochs=6, batch_size=16, learning_rate=5e-4, patience=6,
                   freeze_word_embeddings=False, limit=0, precision="no", world_vocabulary=True,
