@@ -347,6 +347,7 @@ class SenseMaskingCollator:
         self.pool = vocab.replacement_pool()
         self.rng = np.random.default_rng(seed)
         self.batches = 0
+        self._looked_up: dict[tuple, list[tuple[int, ...]]] = {}    # a plain Sentence's A(w), found once
 
     def senses_of(self, sentence: Sentence) -> list[tuple[int, ...]]:
         """Return ``A(w)`` of each word unit: a :class:`SenseSentence`'s own, else looked up from its pieces."""
@@ -356,7 +357,11 @@ class SenseMaskingCollator:
             return sentence.senses
         if self.lexicon is None or self.tokenizer is None:
             raise InputError("a plain Sentence needs the collator's lexicon and tokenizer to find A(w)")
-        return word_senses(self.lexicon, word_texts(sentence.ids, sentence.units["word"], self.tokenizer))
+        key = (tuple(sentence.ids), tuple(map(tuple, sentence.units["word"])))
+        if key not in self._looked_up:
+            self._looked_up[key] = word_senses(self.lexicon, word_texts(sentence.ids, sentence.units["word"],
+                                                                        self.tokenizer))
+        return self._looked_up[key]
 
     def mask(self, sentence: Sentence) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, tuple[int, ...]]]]:
         """Return one sentence's ``(input_ids, labels, [(start, end, A(w)) of each masked word with senses])``."""
