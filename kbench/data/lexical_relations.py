@@ -181,6 +181,16 @@ def smart_negatives(positives: Sequence[LexicalPair], vectors: StaticVectors, kn
     return examples
 
 
+def groups(examples: Sequence[LexicalPair]) -> list[list[LexicalPair]]:
+    """Return :func:`smart_negatives`' output cut into groups: each positive with the negatives that follow it."""
+    out: list[list[LexicalPair]] = []
+    for example in examples:
+        if example.label == 1 or not out:
+            out.append([])
+        out[-1].append(example)
+    return out
+
+
 @dataclass
 class RelationSplit:
     """LRC examples for pretraining and the held-out test, and the words each side may use."""
