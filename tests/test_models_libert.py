@@ -3,6 +3,8 @@ training, NSP pairs as BertForPreTraining's, the shared pooled output, equal bud
 knowledge reaching the output, direction, `kbench pretrain --objective libert`, and bad input."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +15,8 @@ from kbench.data.lexical_relations import (NEGATIVE_BATCH, LexicalPair, StaticVe
                                            heldout_split, noun_hierarchy, smart_negatives, true_pair_set,
                                            wordnet_documents, wordnet_pairs, wordnet_relations)
 from kbench.errors import InputError
-from kbench.models.libert import (LIBERT, NEXT, RANDOM_NEXT, BertPretrainer, LRCExamples, PairedSentence,
-                                  document_corpus, lrc_probabilities, pretrainer, relation_probe, split_segments,
+from kbench.models.libert import (LIBERT, NEXT, RANDOM_NEXT, BertPretrainer, LRCExamples, document_corpus,
+                                  lrc_probabilities, pretrainer, relation_probe, split_segments,
                                   truncate_pair, word_similarity)
 from kbench.pretrain import Sentence, build_corpus
 from kbench.text.masking import IGNORE
@@ -36,7 +38,7 @@ def wordnet_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def relations(wordnet_dir):
-    positives, known, vectors = wordnet_relations(str(__import__("pathlib").Path(wordnet_dir).parents[2]))
+    positives, known, vectors = wordnet_relations(str(Path(wordnet_dir).parents[2]))
     return positives, known, vectors
 
 
@@ -160,8 +162,8 @@ def test_the_held_out_split_depends_on_the_seed(relations):
 def test_path_similarity_matches_nltks_for_nouns(wordnet_dir):
     from kbench.kg.wordnet import load_wordnet
 
-    hierarchy = noun_hierarchy(str(__import__("pathlib").Path(wordnet_dir).parents[2]))
-    wordnet = load_wordnet(str(__import__("pathlib").Path(wordnet_dir).parents[2]))
+    hierarchy = noun_hierarchy(str(Path(wordnet_dir).parents[2]))
+    wordnet = load_wordnet(str(Path(wordnet_dir).parents[2]))
     for a, b in [("dog", "cat"), ("car", "automobile"), ("dog", "car"), ("violin", "guitar"), ("wine", "philosophy")]:
         nltk = max(x.path_similarity(y) or 0.0 for x in wordnet.synsets(a, "n") for y in wordnet.synsets(b, "n"))
         assert hierarchy.path_similarity(a, b) == pytest.approx(nltk)
