@@ -373,6 +373,7 @@ OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
     "ernie": (("word", "phrase", "entity"), lambda base_model, steps, data_dir=None, **kw: mlm_model(
         base_model, [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)], **kw)),
     "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
+    "libert": (("word",), lambda base_model, steps, **kw: _libert(base_model, **kw)),
 }
 
 
@@ -382,6 +383,13 @@ def _sensebert(base_model: str, data_dir: str | None = None, **kw) -> MaskedLM:
     from kbench.models.sensebert import load_lexicon, pretrainer
 
     return pretrainer(load_lexicon(data_dir), base_model, "sensebert", **kw)
+
+
+def _libert(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """LIBERT's objective (``kbench.models.libert``: MLM + NSP + LRC) on every WordNet pair with its smart negatives."""
+    from kbench.models.libert import pretrainer, training_pairs
+
+    return pretrainer(base_model, "libert", training_pairs(data_dir, seed), seed=seed, **kw)
 
 
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",

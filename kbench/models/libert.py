@@ -1,0 +1,513 @@
+"""LIBERT: BERT pretrained from scratch with lexical relation classification beside MLM and NSP.
+
+Lauscher, Vulić, Ponti, Korhonen, Glavaš. *Specializing Unsupervised Pretraining Models for Word-Level
+Semantic Similarity.* COLING 2020. https://arxiv.org/abs/1909.02339
+Code: https://github.com/anlausch/LIBERT (``code/preprocess_wn.py``, ``code/run_pretraining_libert.py``).
+
+Taught in ``notebooks/09_libert.ipynb``. The mechanism:
+
+- **Three tasks, every step** (the issue's reading of the paper): BERT's masked LM and next sentence prediction on
+  text, plus **lexical relation classification** (LRC) on word pairs, the losses summed:
+  ``L = L_MLM + L_NSP + L_LRC``, each a mean cross-entropy over its batch. The LRC batch has the text
+  batch's size, as in the authors' multi-task input (``bert/code/run_pretraining_wordnet.py``: both input
+  functions read ``params["batch_size"]``). That code's optimizer *alternates* the two losses by step
+  (``task_id = global_step mod 2`` into ``create_optimizer_multitask``); we sum them at every step instead,
+  so LIBERT gets every MLM + NSP update its baseline gets (their ``code/run_pretraining_libert.py`` is not
+  in our index to check whether the released version still alternates).
+- **NSP** as transformers' ``BertForPreTraining`` (Devlin et al. 2019): ``[CLS] A [SEP] B [SEP]`` with
+  segment ids 0/1; half of the time ``B`` is the segment that follows ``A`` (label 0), else a segment of
+  another document (label 1: ours is another example of the same shuffled batch, a random document);
+  the **pooled output** (``BertPooler``: dense + tanh of the [CLS] state) feeds ``Linear(d, 2)``. MLM masks
+  15% of the pair's tokens (80/10/10), never [CLS]/[SEP]. A document here is a WordNet synset's entry
+  (its gloss, then its example sentences); a plain one-text corpus (``kbench pretrain``) is split at a
+  random word boundary into ``A`` and its true next ``B``.
+- **LRC**: a pair ``(w1, w2)`` is fed as ``[CLS] w1 [SEP] w2 [SEP]`` (segments 0/1); the *same*
+  pooled output, then dropout (0.1, the config's), then ``Linear(d, 2)`` (N(0, 0.02), zero bias, as the
+  authors' ``model_fn_builder_bert_wordnet``), softmax cross-entropy: is the pair a WordNet synonym or hyponym-hypernym
+  pair (1) or not (0)? Binary, not multi-class. Negatives are the authors' smart negatives
+  (:mod:`kbench.data.lexical_relations`: batch-nearest words by static vectors, never a true partner), with
+  the embedded MiniLM's input word-piece embeddings standing in for fastText.
+- **From scratch**, as the paper: both LIBERT and its baseline BERT (MLM + NSP, the same collator and
+  masks) start from one seeded random init and see the same text in the same order for the same steps;
+  only the LRC loss differs. New layers (pooler, NSP and LRC classifiers) are initialised as BERT's
+  (N(0, 0.02), zero bias); the pooler and NSP head are drawn from one seed, so both variants share them.
+- **Saved** (``save_pretrained``): the encoder and its MLM head as a ``BertForMaskedLM``; the pooler and
+  the NSP/LRC classifiers are pretraining heads and are not part of it.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from transformers.models.bert.modeling_bert import BertPooler
+
+from kbench.data.lexical_relations import LexicalPair, StaticVectors
+from kbench.encoders import init_bert_weights
+from kbench.errors import InputError
+from kbench.experiment import Variant
+from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm
+from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
+from kbench.train import pad_rows
+
+CITATION = {
+    "title": "Specializing Unsupervised Pretraining Models for Word-Level Semantic Similarity",
+    "authors": "Lauscher, Vulic, Ponti, Korhonen, Glavas",     # ASCII as the seed list; the paper: Vulić, Glavaš
+    "venue": "COLING", "year": 2020, "url": "https://arxiv.org/abs/1909.02339",
+    "code": "https://github.com/anlausch/LIBERT",
+}
+NOTEBOOK = "09_libert"
+
+NEXT, RANDOM_NEXT = 0, 1            # BertForPreTraining's next_sentence_label: 0 = B follows A
+NEXT_SHARE = 0.5                    # BERT: half of the pairs are true next segments
+VARIANTS = (Variant("bert", "BERT (MLM + NSP)", {"objective": "bert"}),
+            Variant("libert", "LIBERT (MLM + NSP + LRC)", {"objective": "libert"}))
+
+
+@dataclass
+class PairedSentence(Sentence):
+    """A :class:`Sentence` (segment ``A``: [CLS] ... [SEP]) with the ids of the segment that follows it (no specials)."""
+
+    next_ids: np.ndarray | None = None
+
+
+def document_corpus(documents: Sequence[Sequence[str]], tokenizer, max_length: int = 64,
+                    source: str = "documents") -> Corpus:
+    """Return a :class:`Corpus` of :class:`PairedSentence` s: every segment of a document but its last, with its next.
+
+    A document is a list of texts in order (a WordNet entry: gloss, then examples). ``max_length`` bounds
+    one segment; the pair is cut to ``max_length`` again in the collator.
+    """
+    documents = [[t for t in doc if isinstance(t, str) and t.strip()] for doc in documents]
+    documents = [doc for doc in documents if len(doc) >= 2]
+    if not documents:
+        raise InputError("NSP needs documents of at least two non-blank texts")
+    texts = [t for doc in documents for t in doc]
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    sentences, at = [], 0
+    for doc in documents:
+        ids = [np.asarray(encoded[at + i], np.int64) for i in range(len(doc))]
+        for i in range(len(doc) - 1):
+            sentences.append(PairedSentence(doc[i], ids[i], {}, ids[i + 1][1:-1]))
+        at += len(doc)
+    return Corpus(sentences, tokenizer, source)
+
+
+def split_segments(sentence: Sentence, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return ``(A, B)``: the segment's tokens and its true next segment's, both without specials.
+
+    A :class:`PairedSentence` gives its own next segment. A plain sentence is cut at a random word boundary
+    (its ``word`` units; every token is a word without them): ``A`` before, ``B`` after. ``B`` is None when
+    there is no next segment (a plain sentence of one word).
+    """
+    body = sentence.ids[1:-1]
+    if isinstance(sentence, PairedSentence) and sentence.next_ids is not None:
+        return body, sentence.next_ids
+    starts = [start - 1 for start, _ in sentence.units.get("word", [])] or list(range(len(body)))
+    cuts = [s for s in starts if 0 < s < len(body)]
+    if not cuts:
+        return body, None
+    cut = int(rng.choice(cuts))
+    return body[:cut], body[cut:]
+
+
+def truncate_pair(first: np.ndarray, second: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the two segments cut to ``budget`` tokens together, the longer one losing its last token first."""
+    first, second = list(first), list(second)
+    while len(first) + len(second) > budget:
+        (first if len(first) >= len(second) else second).pop()
+    return np.asarray(first, np.int64), np.asarray(second, np.int64)
+
+
+class LRCExamples:
+    """LRC examples encoded once as ``[CLS] w1 [SEP] w2 [SEP]`` (segments 0/1), drawn batch by batch."""
+
+    def __init__(self, pairs: Sequence[LexicalPair], tokenizer, seed: int = 0, max_length: int = 24):
+        if not pairs:
+            raise InputError("LRC needs at least one word pair")
+        labels = {p.label for p in pairs}
+        if not labels <= {0, 1}:
+            raise InputError(f"LRC labels are binary (1: related, 0: negative), got {sorted(labels)}")
+        self.pairs = list(pairs)
+        encoded = tokenizer([p.w1 for p in pairs], [p.w2 for p in pairs], truncation=True, max_length=max_length)
+        self.ids = [np.asarray(row, np.int64) for row in encoded["input_ids"]]
+        self.types = [np.asarray(row, np.int64) for row in encoded["token_type_ids"]]
+        self.labels = np.asarray([p.label for p in pairs], np.int64)
+        self.rng = np.random.default_rng(seed)
+        self.order, self.at = self.rng.permutation(len(pairs)), 0
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, size: int, pad_id: int) -> dict[str, torch.Tensor]:
+        """Return the next ``size`` examples of a shuffled pass (a new shuffle each pass) as tensors."""
+        chosen = []
+        while len(chosen) < size:
+            if self.at == len(self.order):
+                self.order, self.at = self.rng.permutation(len(self.pairs)), 0
+            take = self.order[self.at:self.at + size - len(chosen)]
+            chosen.extend(int(i) for i in take)
+            self.at += len(take)
+        return encode_rows([self.ids[i] for i in chosen], [self.types[i] for i in chosen], pad_id,
+                           self.labels[chosen])
+
+    def get_state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "order": self.order.tolist(), "at": self.at}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.order, self.at = np.asarray(state["order"], np.int64), state["at"]
+
+
+def encode_rows(ids: Sequence[np.ndarray], types: Sequence[np.ndarray], pad_id: int,
+                labels: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Return padded ``input_ids``, ``attention_mask``, ``token_type_ids`` (and ``labels``) tensors."""
+    out = {"input_ids": torch.from_numpy(pad_rows(ids, pad_id)),
+           "attention_mask": torch.from_numpy(pad_rows([np.ones(len(r), np.int64) for r in ids], 0)),
+           "token_type_ids": torch.from_numpy(pad_rows(types, 0))}
+    if labels is not None:
+        out["labels"] = torch.as_tensor(labels, dtype=torch.long)
+    return out
+
+
+class PretrainingCollator:
+    """BERT's pretraining batch (NSP pairs, MLM over them) and, with ``lrc``, an LRC batch of the same size.
+
+    The text half draws from its own random state and the LRC half from the examples' own, so LIBERT and its
+    baseline see exactly the same pairs and masks. Both states are saved by ``fit``'s checkpoints.
+    """
+
+    def __init__(self, vocab: MaskVocab, pad_id: int, cls_id: int, sep_id: int, seed: int = 0, rate: float = RATE,
+                 max_length: int = 64, lrc: LRCExamples | None = None):
+        if max_length < 5:
+            raise InputError(f"a pair needs max_length of at least 5 tokens, got {max_length}")
+        self.vocab, self.pad_id, self.cls_id, self.sep_id, self.rate = vocab, pad_id, cls_id, sep_id, rate
+        self.max_length, self.lrc = max_length, lrc
+        self.pool = vocab.replacement_pool()
+        self.rng = np.random.default_rng(seed)
+        self.batches = 0
+
+    def pair(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``[CLS] A [SEP] B [SEP]`` and its segment ids, cut to ``max_length``."""
+        first, second = truncate_pair(first, second, self.max_length - 3)
+        ids = np.concatenate([[self.cls_id], first, [self.sep_id], second, [self.sep_id]]).astype(np.int64)
+        types = np.concatenate([np.zeros(len(first) + 2, np.int64), np.ones(len(second) + 1, np.int64)])
+        return ids, types
+
+    def __call__(self, sentences: Sequence[Sentence]) -> dict[str, torch.Tensor]:
+        if len(sentences) < 2:
+            raise InputError("NSP draws random next segments from the other examples of a batch: use batches of 2+")
+        self.batches += 1
+        segments = [split_segments(s, self.rng) for s in sentences]
+        rows, types, labels, nsp = [], [], [], []
+        for index, (first, second) in enumerate(segments):
+            if second is None or self.rng.random() >= NEXT_SHARE:
+                other = (index + 1 + int(self.rng.integers(len(segments) - 1))) % len(segments)   # never itself
+                candidate = segments[other][1] if segments[other][1] is not None else segments[other][0]
+                second, label = candidate, RANDOM_NEXT
+            else:
+                label = NEXT
+            ids, segment_ids = self.pair(first, second)
+            inputs, targets = mask_units(ids, [], self.rng, self.vocab, self.rate, self.pool)
+            rows.append(inputs)
+            types.append(segment_ids)
+            labels.append(targets)
+            nsp.append(label)
+        batch = encode_rows(rows, types, self.pad_id)
+        batch["labels"] = torch.from_numpy(pad_rows(labels, IGNORE))
+        batch["next_sentence_label"] = torch.tensor(nsp, dtype=torch.long)
+        if self.lrc is not None:
+            lrc = self.lrc.batch(len(sentences), self.pad_id)
+            batch.update({f"lrc_{key}": value for key, value in lrc.items()})
+        return batch
+
+    def get_state(self) -> dict:
+        state = {"rng": self.rng.bit_generator.state, "batches": self.batches}
+        if self.lrc is not None:
+            state["lrc"] = self.lrc.get_state()
+        return state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.batches = state["batches"]
+        if self.lrc is not None and "lrc" in state:
+            self.lrc.set_state(state["lrc"])
+
+
+class BertPretrainer(MaskedLM):
+    """BERT's two pretraining tasks (``BertForPreTraining``): MLM at masked positions and NSP on the pooled output."""
+
+    def __init__(self, lm, tokenizer, collate: PretrainingCollator, description: str = ""):
+        super().__init__(lm, tokenizer, collate, description)
+        config = lm.config
+        self.pooler = BertPooler(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+        init_bert_weights(self.pooler, self.seq_relationship)
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the output states and the pooled output (dense + tanh of [CLS]) shared by NSP and LRC."""
+        states = self.hidden(input_ids, attention_mask, token_type_ids)
+        return states, self.pooler(states)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                next_sentence_label: torch.Tensor | None = None, **lrc) -> dict:
+        states, pooled = self.pooled(input_ids, attention_mask, token_type_ids)
+        nsp_logits = self.seq_relationship(pooled)
+        if labels is None:
+            return {"logits": self.lm.cls(states), "nsp_logits": nsp_logits}
+        keep = labels != IGNORE
+        logits = self.lm.cls(states[keep])
+        mlm_loss = nn.functional.cross_entropy(logits, labels[keep]) if keep.any() else states.sum() * 0.0
+        out = {"logits": logits, "nsp_logits": nsp_logits, "mlm_loss": mlm_loss, "loss": mlm_loss}
+        if next_sentence_label is not None:
+            out["nsp_loss"] = nn.functional.cross_entropy(nsp_logits, next_sentence_label)
+            out["loss"] = out["loss"] + out["nsp_loss"]
+        return out
+
+
+class LIBERT(BertPretrainer):
+    """BERT's MLM + NSP plus lexical relation classification: pooled output -> dropout -> ``Linear(d, 2)``."""
+
+    def __init__(self, lm, tokenizer, collate: PretrainingCollator, description: str = ""):
+        super().__init__(lm, tokenizer, collate, description)
+        config = lm.config
+        self.lrc_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.lrc_classifier = nn.Linear(config.hidden_size, 2)
+        init_bert_weights(self.lrc_classifier)
+
+    def lrc_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                   token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the LRC scores ``(n, 2)`` of ``[CLS] w1 [SEP] w2 [SEP]`` inputs (column 1: related)."""
+        _, pooled = self.pooled(input_ids, attention_mask, token_type_ids)
+        return self.lrc_classifier(self.lrc_dropout(pooled))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                next_sentence_label: torch.Tensor | None = None, lrc_input_ids: torch.Tensor | None = None,
+                lrc_attention_mask: torch.Tensor | None = None, lrc_token_type_ids: torch.Tensor | None = None,
+                lrc_labels: torch.Tensor | None = None) -> dict:
+        out = super().forward(input_ids, attention_mask, labels, token_type_ids, next_sentence_label)
+        if lrc_input_ids is not None:
+            lrc_logits = self.lrc_logits(lrc_input_ids, lrc_attention_mask, lrc_token_type_ids)
+            out["lrc_logits"] = lrc_logits
+            if lrc_labels is not None and "loss" in out:
+                out["lrc_loss"] = nn.functional.cross_entropy(lrc_logits, lrc_labels)
+                out["loss"] = out["loss"] + out["lrc_loss"]
+        return out
+
+
+def pretrainer(base_model: str = "tiny", objective: str = "libert", pairs: Sequence[LexicalPair] | None = None,
+               seed: int = 0, layers: int | None = None, vocab: str | None = None, rate: float = RATE,
+               max_length: int = 64) -> BertPretrainer:
+    """Return LIBERT (``libert``: MLM + NSP + LRC on ``pairs``) or its baseline (``bert``: MLM + NSP), same init.
+
+    Both take the same seeded ``masked_lm`` and draw the pooler and NSP head from ``seed + 1``; LIBERT's LRC
+    classifier is drawn after them, so everything the two share starts equal.
+    """
+    if objective not in ("bert", "libert"):
+        raise InputError(f"unknown objective {objective!r}: use 'libert' or 'bert'")
+    if objective == "libert" and not pairs:
+        raise InputError("LIBERT needs LRC word pairs (kbench.data.lexical_relations)")
+    lm, tokenizer, description = masked_lm(base_model, vocab, seed, layers)
+    lrc = LRCExamples(pairs, tokenizer, seed + 2) if objective == "libert" else None
+    collate = PretrainingCollator(MaskVocab.of(tokenizer), tokenizer.pad_token_id, tokenizer.cls_token_id,
+                                  tokenizer.sep_token_id, seed, rate, max_length, lrc)
+    torch.manual_seed(seed + 1)
+    if objective == "bert":
+        return BertPretrainer(lm, tokenizer, collate, description + ", MLM + NSP heads")
+    return LIBERT(lm, tokenizer, collate, description + ", MLM + NSP + LRC heads")
+
+
+# --- evaluation: held-out lexical relations, word similarity, the pair view ---
+
+@torch.no_grad()
+def pair_features(model: BertPretrainer, pairs: Sequence[LexicalPair], batch_size: int = 128) -> np.ndarray:
+    """Return the frozen pooled output of ``[CLS] w1 [SEP] w2 [SEP]`` for each pair (the input LRC reads)."""
+    if not pairs:
+        raise InputError("no pairs to encode")
+    tokenizer, device = model.tokenizer, next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for first in range(0, len(pairs), batch_size):
+            chunk = pairs[first:first + batch_size]
+            encoded = tokenizer([p.w1 for p in chunk], [p.w2 for p in chunk], padding=True, truncation=True,
+                                max_length=32, return_tensors="pt")
+            _, pooled = model.pooled(*(encoded[k].to(device) for k in ("input_ids", "attention_mask",
+                                                                        "token_type_ids")))
+            rows.append(pooled.float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(rows)
+
+
+@torch.no_grad()
+def lrc_probabilities(model: LIBERT, pairs: Sequence[LexicalPair], batch_size: int = 128) -> np.ndarray:
+    """Return LIBERT's own LRC head's probability that each pair is related (no dropout)."""
+    if not isinstance(model, LIBERT):
+        raise InputError("only LIBERT has a lexical relation head: probe a baseline with relation_probe")
+    tokenizer, device = model.tokenizer, next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for first in range(0, len(pairs), batch_size):
+            chunk = pairs[first:first + batch_size]
+            encoded = tokenizer([p.w1 for p in chunk], [p.w2 for p in chunk], padding=True, truncation=True,
+                                max_length=32, return_tensors="pt")
+            logits = model.lrc_logits(*(encoded[k].to(device) for k in ("input_ids", "attention_mask",
+                                                                         "token_type_ids")))
+            rows.append(logits.float().softmax(-1)[:, 1].cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(rows)
+
+
+@dataclass
+class RelationProbe:
+    """A frozen linear probe of lexical relations: accuracy and ROC AUC on held-out pairs, and the majority rate."""
+
+    accuracy: float
+    auc: float
+    majority: float
+    C: float
+
+
+def relation_probe(model: BertPretrainer, train: Sequence[LexicalPair], test: Sequence[LexicalPair],
+                   Cs: Sequence[float] = (0.1, 1.0), seed: int = 0) -> RelationProbe:
+    """Train logistic regression on frozen pooled pair features of ``train``; score it on ``test``.
+
+    The same probe for LIBERT and for BERT (which has no LRC head). ``C`` is chosen on the last fifth of
+    ``train`` (a dev part), then the probe is refit on all of ``train``; features are standardised on
+    ``train``. ``test`` pairs should use held-out words only.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
+
+    labels = [np.asarray([p.label for p in part]) for part in (train, test)]
+    for name, part in (("train", labels[0]), ("test", labels[1])):
+        if len(set(part.tolist())) < 2:
+            raise InputError(f"the probe's {name} pairs need both labels, positives and negatives")
+    features = [pair_features(model, part) for part in (train, test)]
+    scaler = StandardScaler().fit(features[0])
+    train_x, test_x = scaler.transform(features[0]), scaler.transform(features[1])
+    cut = int(0.8 * len(train_x))
+
+    def fitted(C: float, x, y):
+        with warnings.catch_warnings():      # at most 300 L-BFGS iterations, converged or not: the same for every model
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return LogisticRegression(C=C, max_iter=300, random_state=seed).fit(x, y)
+
+    C = max(Cs, key=lambda c: roc_auc_score(labels[0][cut:], fitted(c, train_x[:cut], labels[0][:cut])
+                                            .predict_proba(train_x[cut:])[:, 1]))
+    classifier = fitted(C, train_x, labels[0])
+    accuracy = float((classifier.predict(test_x) == labels[1]).mean())
+    auc = float(roc_auc_score(labels[1], classifier.predict_proba(test_x)[:, 1]))
+    majority = float(max(labels[1].mean(), 1 - labels[1].mean()))
+    return RelationProbe(accuracy, auc, majority, float(C))
+
+
+@torch.no_grad()
+def text_vectors(model: MaskedLM, texts: Sequence[str], max_length: int = 16, batch_size: int = 128) -> np.ndarray:
+    """Return each text's vector: the mean output state of its tokens ([CLS] and [SEP] left out), encoded alone."""
+    if not texts:
+        raise InputError("no texts to encode")
+    tokenizer, device = model.tokenizer, next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for first in range(0, len(texts), batch_size):
+            encoded = tokenizer(list(texts[first:first + batch_size]), padding=True, truncation=True,
+                                max_length=max_length, return_tensors="pt")
+            mask = encoded["attention_mask"].clone()
+            mask[:, 0] = 0                                                            # [CLS]
+            mask[torch.arange(len(mask)), encoded["attention_mask"].sum(1) - 1] = 0   # [SEP]
+            states = model.hidden(encoded["input_ids"].to(device), encoded["attention_mask"].to(device)).float().cpu()
+            rows.append(((states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)).numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(rows)
+
+
+def word_vectors(model: MaskedLM, words: Sequence[str]) -> np.ndarray:
+    """Return each word's vector: the mean output state of its pieces, the word encoded alone (``[CLS] w [SEP]``)."""
+    return text_vectors(model, words, max_length=16)
+
+
+def sentence_probe(model: MaskedLM, splits, Cs: Sequence[float] = (0.1, 1.0), max_length: int = 64,
+                   seed: int = 0) -> float:
+    """Return the test accuracy of logistic regression on frozen text vectors (:func:`text_vectors`).
+
+    ``splits`` are ``(train, dev, test)``, each ``(texts, labels)``; ``C`` is chosen on dev. The downstream
+    sentence task, the same frozen probe for every model (no fine-tuning: a smoke budget).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    features = [text_vectors(model, list(texts), max_length) for texts, _ in splits]
+    labels = [np.asarray(part_labels) for _, part_labels in splits]
+    scaler = StandardScaler().fit(features[0])
+    features = [scaler.transform(f) for f in features]
+    best = None
+    for C in Cs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            classifier = LogisticRegression(C=C, max_iter=300, random_state=seed).fit(features[0], labels[0])
+        dev = float((classifier.predict(features[1]) == labels[1]).mean())
+        if best is None or dev > best[0]:
+            best = (dev, classifier)
+    return float((best[1].predict(features[2]) == labels[2]).mean())
+
+
+def word_similarity(model: MaskedLM, pairs: Sequence[tuple[str, str]], gold: Sequence[float]) -> float:
+    """Return Spearman's rho between the cosine of the words' vectors (:func:`word_vectors`) and ``gold``."""
+    from scipy.stats import spearmanr
+
+    if len(pairs) != len(gold) or len(pairs) < 3:
+        raise InputError(f"word similarity needs at least 3 pairs with one gold score each, got {len(pairs)} "
+                         f"pairs and {len(gold)} scores")
+    words = sorted({w for pair in pairs for w in pair})
+    vectors = word_vectors(model, words)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    at = {w: i for i, w in enumerate(words)}
+    cosine = [float(vectors[at[a]] @ vectors[at[b]]) for a, b in pairs]
+    return float(spearmanr(cosine, gold).statistic)
+
+
+def hard_negatives(word: str, partner: str, candidates: Sequence[str], vectors: StaticVectors, known: set,
+                   k: int = 3) -> list[str]:
+    """Return the ``k`` candidates most similar to ``word`` by static vectors that are neither it, its partner,
+    nor a true partner of it: the smart negatives it would get in a batch of ``candidates``."""
+    target = vectors.vector(word)
+    scored = sorted(((float(vectors.vector(c) @ target), c) for c in dict.fromkeys(candidates)
+                     if c not in (word, partner) and (word, c) not in known), reverse=True)
+    return [c for _, c in scored[:k]]
+
+
+def pair_view_rows(model: LIBERT, word: str, partner: str, candidates: Sequence[str], vectors: StaticVectors,
+                   known: set, k: int = 3) -> list[dict]:
+    """Return the view's rows: the pair's LRC probability, then its ``k`` nearest hard negatives."""
+    negatives = hard_negatives(word, partner, candidates, vectors, known, k)
+    pairs = [LexicalPair(word, partner, "", 1)] + [LexicalPair(word, n, "", 0) for n in negatives]
+    probabilities = lrc_probabilities(model, pairs)
+    return [{"pair": f"{p.w1} – {p.w2}", "kind": "true pair" if p.label else "hard negative",
+             "static cosine": f"{float(vectors.vector(p.w1) @ vectors.vector(p.w2)):.2f}",
+             "LRC p(related)": f"{prob:.2f}"} for p, prob in zip(pairs, probabilities)]
+
+
+def training_pairs(data_dir: str | None = None, seed: int = 0) -> list[LexicalPair]:
+    """Return every WordNet positive with static vectors and its smart negatives: ``kbench pretrain``'s LRC data."""
+    from kbench.data.lexical_relations import smart_negatives, wordnet_relations
+
+    positives, known, vectors = wordnet_relations(data_dir)
+    return smart_negatives(positives, vectors, known, seed=seed)
