@@ -55,7 +55,7 @@ from kbench.train import pad_rows
 
 CITATION = {
     "title": "Specializing Unsupervised Pretraining Models for Word-Level Semantic Similarity",
-    "authors": "Lauscher, Vulic, Ponti, Korhonen, Glavas",     # ASCII as the seed list; the paper: Vulić, Glavaš
+    "authors": "Lauscher, Vulić, Ponti, Korhonen, Glavaš",
     "venue": "COLING", "year": 2020, "url": "https://arxiv.org/abs/1909.02339",
     "code": "https://github.com/anlausch/LIBERT",
 }
