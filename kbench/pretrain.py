@@ -374,6 +374,7 @@ OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
         base_model, [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)], **kw)),
     "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
     "libert": (("word",), lambda base_model, steps, **kw: _libert(base_model, **kw)),
+    "kepler": ((), lambda base_model, steps, **kw: _kepler(base_model, **kw)),
 }
 
 
@@ -390,6 +391,17 @@ def _libert(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -
     from kbench.models.libert import pretrainer, training_pairs
 
     return pretrainer(base_model, "libert", training_pairs(data_dir, seed), seed=seed, **kw)
+
+
+def _kepler(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """KEPLER's objective (``kbench.models.kepler``): KE on 2,000 WordNet noun synsets described by their glosses
+    (every triple of them for training), loaded only when asked for."""
+    from kbench.kg.described import wordnet_described_kg
+    from kbench.kg.wordnet import load_wordnet
+    from kbench.models.kepler import pretrainer
+
+    kg = wordnet_described_kg(load_wordnet(data_dir), 2000, seed)
+    return pretrainer(kg, kg.triples, base_model, "kepler", seed=seed, **kw)
 
 
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",

@@ -1,0 +1,326 @@
+"""KEPLER (``kbench.models.kepler``, ``kbench.kg.described``): score, loss, negatives, splits, the joint model."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kbench.errors import InputError
+from kbench.pretrain import build_corpus
+from kbench.kg.described import DescribedKG, ke_split
+from kbench.models.kepler import GAMMA, NegativeSampler, ke_loss, link_prediction, mean_offsets, pretrainer, transe_distance
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    from kbench.profiles.kepler import setup
+
+    return setup("smoke", seed=0)
+
+
+@pytest.fixture(scope="module")
+def models(smoke):
+    make = lambda objective: pretrainer(smoke.described, smoke.split.train, smoke.base_model, objective, seed=0,
+                                        vocab=smoke.vocab, ke_batch_size=4, max_length=24)
+    return make("mlm"), make("kepler")
+
+
+# --- score and loss against the hand formula ----------------------------------------------------------------
+
+def test_distance_is_the_hand_norm():
+    h, r, t = torch.tensor([1.0, 2.0]), torch.tensor([0.5, -1.0]), torch.tensor([0.0, 3.0])
+    # h + r - t = (1.5, -2.0)
+    assert float(transe_distance(h, r, t, 1)) == pytest.approx(3.5)
+    assert float(transe_distance(h, r, t, 2)) == pytest.approx(2.5)
+    with pytest.raises(InputError, match="norm"):
+        transe_distance(h, r, t, 3)
+
+
+@pytest.mark.parametrize("norm", [1, 2])
+def test_distance_is_the_same_metric_as_pykeens_transe(norm):
+    from pykeen.nn.modules import TransEInteraction
+
+    torch.manual_seed(norm)
+    h, r, t = torch.randn(3, 5, 8).unbind(0)
+    assert torch.allclose(transe_distance(h, r, t, norm), -TransEInteraction(p=norm)(h, r, t), atol=1e-5)
+
+
+def test_ke_loss_is_the_papers_formula():
+    positive = torch.tensor([1.0, 5.0])
+    negative = torch.tensor([[6.0, 3.0], [2.0, 8.0]])
+    s = lambda x: 1 / (1 + math.exp(-x))
+    rows = [-math.log(s(GAMMA - 1.0)) - (math.log(s(6.0 - GAMMA)) + math.log(s(3.0 - GAMMA))) / 2,
+            -math.log(s(GAMMA - 5.0)) - (math.log(s(2.0 - GAMMA)) + math.log(s(8.0 - GAMMA))) / 2]
+    assert float(ke_loss(positive, negative)) == pytest.approx(sum(rows) / 2, rel=1e-6)
+    # the loss falls as the positive gets closer and the negatives farther
+    assert ke_loss(positive - 0.5, negative) < ke_loss(positive, negative) < ke_loss(positive, negative - 0.5)
+    with pytest.raises(InputError):
+        ke_loss(positive, torch.zeros(2, 0))
+
+
+def test_direction_matters():
+    h, r, t = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([2.0, 1.0])
+    assert float(transe_distance(h, r, t)) == 0.0
+    assert float(transe_distance(t, r, h)) > 0.0           # (t, r, h) is not (h, r, t)
+    vectors = torch.stack([h, t, torch.tensor([5.0, 5.0])])
+    forward = link_prediction(vectors, ["a", "b", "c"], r[None], ["r"], [("a", "r", "b")])
+    backward = link_prediction(vectors, ["a", "b", "c"], r[None], ["r"], [("b", "r", "a")])
+    assert forward["mrr"] == 1.0 and backward["mrr"] < 1.0
+
+
+# --- filtered negatives -------------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), side=st.sampled_from(["head", "tail"]))
+def test_negatives_are_never_known_triples(seed, side):
+    entities = [f"e{i}" for i in range(6)]
+    known = {("e0", "r", f"e{i}") for i in range(1, 5)} | {(f"e{i}", "r", "e1") for i in range(2, 6)}
+    sampler = NegativeSampler(entities, known)
+    rng = np.random.default_rng(seed)
+    for triple in sorted(known):
+        replacement = sampler.corrupt(triple, side, rng)
+        made = (replacement, triple[1], triple[2]) if side == "head" else (triple[0], triple[1], replacement)
+        assert made not in known and replacement != (triple[0] if side == "head" else triple[2])
+
+
+def test_negatives_without_any_choice_raise():
+    sampler = NegativeSampler(["a", "b"], {("a", "r", "b"), ("b", "r", "b")})
+    with pytest.raises(InputError, match="nothing to corrupt"):
+        sampler.corrupt(("a", "r", "b"), "head", np.random.default_rng(0))
+
+
+def test_collator_negatives_are_filtered_and_mlm_batches_equal_plain_mlms(models):
+    mlm, kepler = models
+    sentences = [s for s in build_corpus(
+        ["Tokyo is a city .", "Paris lies in France .", "a pilot flies planes ."], mlm.tokenizer).sentences]
+    plain, joint = mlm.collate(sentences), kepler.collate(sentences)
+    for key in ("input_ids", "attention_mask", "labels"):
+        assert torch.equal(plain[key], joint[key])           # the same masks: only the objective differs
+    data = kepler.collate.data
+    known = set(data.triples)
+    for step in range(20):
+        batch = kepler.collate.ke_batch()
+        ids = batch["ke_ids"]
+        by_ids = {tuple(v.tolist()): e for e, v in data.descriptions.items()}
+        rows = [by_ids[tuple(row[row != 0].tolist())] for row in ids]
+        for (head, tail), negatives, relation in zip(zip(batch["ke_heads"], batch["ke_tails"]),
+                                                     batch["ke_negatives"], batch["ke_relations"]):
+            assert (rows[head], data.relations[relation], rows[tail]) in known
+            for h, t in negatives.tolist():
+                assert (rows[h], data.relations[relation], rows[t]) not in known
+
+
+# --- the inductive split ------------------------------------------------------------------------------------
+
+def test_inductive_split_keeps_unseen_entities_out_of_training(smoke):
+    split = smoke.split
+    trained = set(split.train_entities)
+    unseen = set(split.unseen)
+    assert unseen and not unseen & trained
+    assert all(h in unseen or t in unseen for h, _, t in split.inductive)
+    assert all(h in trained and t in trained for h, _, t in split.transductive)
+    assert not set(split.train) & set(split.transductive) and not set(split.train) & set(split.inductive)
+    # no description of an unseen entity reaches the KE training data
+    model = pretrainer(smoke.described, split.train, smoke.base_model, "kepler", vocab=smoke.vocab, max_length=24)
+    assert not unseen & set(model.collate.data.descriptions)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000))
+def test_split_is_disjoint_for_any_seed(seed, smoke):
+    split = ke_split(smoke.described, 0.15, 0.1, seed)
+    assert not set(split.unseen) & set(split.train_entities)
+    assert len(split.train) + len(split.transductive) + len(split.inductive) == len(smoke.described.triples)
+
+
+def test_world_descriptions_state_facts_and_every_entity_has_one(smoke):
+    kg = smoke.described
+    born = {h: t for h, r, t in kg.triples if r == "born in"}
+    person = next(iter(born))
+    assert born[person] in kg.descriptions[person]
+    assert set(kg.descriptions) >= set(kg.entities)
+    texts = {t.lower() for t in smoke.texts}
+    assert not texts & {d.lower() for d in kg.descriptions.values()}     # MLM text is separate text
+
+
+def test_missing_description_is_a_named_error():
+    with pytest.raises(InputError, match="'b' has no description"):
+        DescribedKG("t", [("a", "r", "b")], {"a": "an a ."})
+    with pytest.raises(InputError, match="has no description"):
+        DescribedKG("t", [("a", "r", "b")], {"a": "an a .", "b": "  "})
+
+
+def test_bad_objective_and_norm(smoke):
+    with pytest.raises(InputError, match="unknown objective"):
+        pretrainer(smoke.described, smoke.split.train, smoke.base_model, "transe", vocab=smoke.vocab)
+    with pytest.raises(InputError, match="norm"):
+        pretrainer(smoke.described, smoke.split.train, smoke.base_model, "kepler", vocab=smoke.vocab, norm=3)
+
+
+# --- the joint model ------------------------------------------------------------------------------------------
+
+def test_same_init_and_the_loss_is_mlm_plus_ke(models):
+    mlm, kepler = models
+    for (name, a), b in zip(mlm.bert.state_dict().items(), kepler.bert.state_dict().values()):
+        assert torch.equal(a, b), name
+    torch.manual_seed(0)
+    batch = kepler.collate([s for s in build_corpus(
+        ["Tokyo is a city in Japan .", "Paris lies in France ."], kepler.tokenizer).sentences])
+    kepler.eval()
+    out = kepler(**batch)
+    assert float(out["loss"]) == pytest.approx(float(out["mlm_loss"] + out["ke_loss"]), rel=1e-6)
+    positive, negative = kepler.ke_distances(*(batch[k] for k in ("ke_ids", "ke_mask", "ke_heads", "ke_relations",
+                                                                 "ke_tails", "ke_negatives")))
+    assert float(out["ke_loss"]) == pytest.approx(float(ke_loss(positive, negative)), rel=1e-6)
+    kepler.train()
+
+
+def test_the_description_reaches_the_entity_vector_and_the_loss(models, smoke):
+    _, kepler = models
+    kepler.eval()
+    batch = kepler.collate.ke_batch()
+    base = kepler.ke_distances(**batch)[0]
+    changed = dict(batch)
+    ids = batch["ke_ids"].clone()
+    ids[0, 1] = kepler.tokenizer.convert_tokens_to_ids("tokyo")  if ids[0, 1] != kepler.tokenizer.convert_tokens_to_ids(
+        "tokyo") else kepler.tokenizer.convert_tokens_to_ids("paris")
+    changed["ke_ids"] = ids
+    after = kepler.ke_distances(**changed)[0]
+    touched = (batch["ke_heads"] == 0) | (batch["ke_tails"] == 0)
+    assert not torch.allclose(base[touched], after[touched])
+    assert torch.allclose(base[~touched], after[~touched], atol=1e-5)
+    kepler.train()
+
+
+def test_ke_gradient_reaches_the_encoder(models):
+    _, kepler = models
+    kepler.zero_grad()
+    batch = kepler.collate.ke_batch()
+    ke_loss(*kepler.ke_distances(**batch)).backward()
+    layer = kepler.bert.encoder.layer[0].attention.self.query.weight
+    assert layer.grad is not None and float(layer.grad.abs().sum()) > 0
+    assert float(kepler.relation_embeddings.weight.grad.abs().sum()) > 0
+    kepler.zero_grad()
+
+
+def test_relation_table_starts_as_the_authors_code(smoke):
+    kepler = pretrainer(smoke.described, smoke.split.train, smoke.base_model, "kepler", vocab=smoke.vocab)
+    weights = kepler.relation_embeddings.weight
+    bound = (GAMMA + 2.0) / weights.shape[1]
+    assert weights.shape[0] == len(smoke.described.relations)
+    assert float(weights.abs().max()) <= bound and float(weights.abs().max()) > 0.8 * bound    # U(-b, b), not N(0, .02)
+
+
+def test_export_is_the_plain_masked_lm(models):
+    from transformers import BertForMaskedLM
+
+    _, kepler = models
+    assert isinstance(kepler.export_lm(), BertForMaskedLM) and kepler.export_lm().bert is kepler.bert
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------
+
+def test_link_prediction_filters_other_true_answers():
+    vectors = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.1, 0.0], [3.0, 0.0]])
+    names = ["h", "t1", "t2", "far"]
+    r = torch.tensor([[1.0, 0.0]])
+    # gold t2 is second closest: raw rank 2, but t1 is also a true tail of (h, r, ?): filtered rank 1
+    raw = link_prediction(vectors, names, r, ["r"], [("h", "r", "t2")])
+    filtered = link_prediction(vectors, names, r, ["r"], [("h", "r", "t2")], known=[("h", "r", "t1")])
+    # tails: raw rank 2, filtered 1; heads (?, r, t2): h is at distance 0.1, t1 at 1.1 -> rank 1 both ways
+    assert raw["mrr"] == pytest.approx((1 / 2 + 1) / 2)
+    assert filtered["mrr"] == 1.0
+    with pytest.raises(InputError, match="not a candidate"):
+        link_prediction(vectors, names, r, ["r"], [("h", "r", "nobody")])
+
+
+def test_mean_offsets_are_the_least_squares_relation():
+    torch.manual_seed(0)
+    vectors = torch.randn(6, 3)
+    names = [f"e{i}" for i in range(6)]
+    triples = [("e0", "r", "e1"), ("e2", "r", "e3"), ("e4", "r", "e5")]
+    index = {e: i for i, e in enumerate(names)}
+    best = mean_offsets(vectors, index, triples, ["r"])[0]
+    cost = lambda r: sum(float(((vectors[index[h]] + r - vectors[index[t]]) ** 2).sum()) for h, _, t in triples)
+    for _ in range(5):
+        assert cost(best) < cost(best + 0.1 * torch.randn(3))
+
+
+# --- the full profile's WordNet data and the view -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wordnet():
+    from kbench.kg.wordnet import load_wordnet
+
+    return load_wordnet()
+
+
+def test_wordnet_kg_describes_synsets_by_lemmas_and_gloss_and_mlm_text_avoids_them(wordnet):
+    from kbench.kg.described import wordnet_described_kg
+    from kbench.profiles.kepler import CHOICES, wordnet_texts
+
+    assert set(CHOICES["smoke"]) == set(CHOICES["full"])
+    kg = wordnet_described_kg(wordnet, 200, seed=3)
+    assert len(kg.entities) <= 200 and kg.triples
+    for name in kg.entities[:20]:
+        synset = wordnet.synset(name)
+        text = kg.descriptions[name]
+        assert text.endswith(synset.definition()) and synset.lemmas()[0].name().replace("_", " ") in text
+    assert all(wordnet.synset(h) != wordnet.synset(t) for h, _, t in kg.triples)
+    texts = wordnet_texts(wordnet, set(kg.entities), set(kg.descriptions.values()), 500, seed=3)
+    definitions = {wordnet.synset(name).definition() for name in kg.entities}
+    assert len(texts) == 500 and not set(texts) & definitions
+    with pytest.raises(InputError, match="at least 10"):
+        wordnet_described_kg(wordnet, 5)
+
+
+def test_translation_view_draws_one_arrow_per_triple():
+    from kbench.viz.embeddings import translation_figure
+
+    vectors = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    figure = translation_figure(vectors, ["a", "b", "c", "d"], ["x", "x", "y", "y"], {"r": np.ones(3)},
+                                [("a", "r", "b"), ("c", "r", "d")])
+    assert len(figure.layout.annotations) == 2
+    assert {trace.name for trace in figure.data if trace.name} == {"x", "y"}
+    with pytest.raises(InputError, match="cannot draw"):
+        translation_figure(vectors, ["a", "b", "c", "d"], ["x"] * 4, {"r": np.ones(3)}, [("a", "s", "b")])
+
+
+def test_kbench_pretrain_kepler_saves_a_plain_masked_lm(tmp_path, smoke, monkeypatch):
+    """`kbench pretrain --objective kepler --data-dir D` takes WordNet from D, saves encoder + head."""
+    import kbench.kg.described as described
+    import kbench.kg.wordnet as wordnet_module
+    from transformers import BertForMaskedLM
+
+    from kbench.pretrain import OBJECTIVES, run_pretraining
+
+    assert OBJECTIVES["kepler"][0] == ()
+    asked = []
+    monkeypatch.setattr(wordnet_module, "load_wordnet", lambda data_dir=None: asked.append(data_dir) or "wordnet")
+    monkeypatch.setattr(described, "wordnet_described_kg", lambda wordnet, size, seed: smoke.described)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(smoke.texts[:40]))
+    summary = run_pretraining(str(corpus), base="tiny", objective="kepler", steps=3, out=str(tmp_path / "out"),
+                              batch_size=4, max_length=24, device="cpu", progress=False, data_dir="D",
+                              vocab=smoke.vocab)
+    assert asked == ["D"] and summary["steps"] == 3 and math.isfinite(summary["last_loss"])
+    saved = BertForMaskedLM.from_pretrained(str(tmp_path / "out"))
+    assert not any("relation" in name for name in saved.state_dict())
+
+
+def test_wordnet_kg_is_the_same_in_every_process():
+    """NLTK gives related synsets in set order (it varies with PYTHONHASHSEED): the KG must not."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from kbench.kg.wordnet import load_wordnet\nfrom kbench.kg.described import wordnet_described_kg\n"
+            "import hashlib; print(hashlib.sha256(repr(wordnet_described_kg(load_wordnet(), 150, seed=1).triples)"
+            ".encode()).hexdigest())")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(value)}).stdout for value in (1, 2)}
+    assert len(outputs) == 1
