@@ -1,0 +1,137 @@
+"""Domain vocabularies (SciBERT, Don't Stop Pretraining) and the scientific datasets they are built on."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kbench.data.scientific import domain_sentences, load_scientific, plain_text
+from kbench.errors import DataError, InputError, UnknownNameError
+from kbench.text.vocabulary import (SPECIALS, domain_overlap, pieces_per_word, tokens_of, top_words, train_wordpiece,
+                                    vocabulary_overlap, words_of)
+
+GENERAL = ["the cat sat on the mat while the dog ran in the park",
+           "people walk to the market and buy bread and milk every morning",
+           "a photo album, a thesis on music synthesis and a lab for chemistry"] * 20
+SCIENCE = ["photosynthesis converts light into chemical energy in chloroplasts",
+           "chloroplasts hold chlorophyll and photosynthesis needs chlorophyll"] * 20
+
+
+@pytest.fixture(scope="module")
+def vocabularies():
+    return train_wordpiece(GENERAL, 120), train_wordpiece(SCIENCE, 120)
+
+
+def test_specials_come_first_and_the_size_is_a_ceiling(vocabularies):
+    general, _ = vocabularies
+    vocab = general.get_vocab()
+    assert [vocab[token] for token in SPECIALS] == [0, 1, 2, 3, 4]
+    assert len(vocab) <= 120
+    assert general("the cat")["input_ids"][0] == vocab["[CLS]"]
+
+
+def test_a_domain_vocabulary_keeps_its_frequent_words_whole(vocabularies):
+    general, science = vocabularies
+    assert science.tokenize("photosynthesis") == ["photosynthesis"]
+    assert len(general.tokenize("photosynthesis")) > 1
+    held_out = ["chlorophyll in chloroplasts converts light"]
+    assert pieces_per_word(science, held_out)["pieces_per_word"] == 1.0
+    cut = pieces_per_word(general, held_out)
+    assert cut["pieces_per_word"] > 2 and cut["split_share"] > 0.5 and cut["words"] == 5
+    assert cut["unknown_share"] == 0.0
+    assert pieces_per_word(general, ["zzz qqq"])["unknown_share"] == 1.0     # no piece for z or q: [UNK], not "whole"
+
+
+def test_overlap_is_the_share_of_the_first_vocabulary_in_the_second(vocabularies):
+    general, science = vocabularies
+    assert vocabulary_overlap(general, general) == 1.0
+    shared = tokens_of(general) & tokens_of(science)
+    assert vocabulary_overlap(general, science) == pytest.approx(len(shared) / len(tokens_of(general)))
+    assert vocabulary_overlap(science, general) == pytest.approx(len(shared) / len(tokens_of(science)))
+    assert 0 < len(shared) < min(len(tokens_of(general)), len(tokens_of(science)))   # letters shared, words not
+    assert not set(SPECIALS) & tokens_of(general)
+
+
+def test_bad_vocabulary_input_is_named():
+    with pytest.raises(InputError, match="no room beside the 5 special tokens"):
+        train_wordpiece(SCIENCE, 5)
+    with pytest.raises(InputError, match="domain corpus is empty"):
+        train_wordpiece(["", "   "], 100)
+    with pytest.raises(InputError, match="held-out text is empty"):
+        pieces_per_word(train_wordpiece(SCIENCE, 60), [])
+    with pytest.raises(InputError, match="at least two domains"):
+        domain_overlap({"science": SCIENCE})
+    with pytest.raises(InputError, match="k must be"):
+        top_words(SCIENCE, 0)
+
+
+def test_top_words_count_words_and_skip_stopwords():
+    texts = ["the cell divides", "the cell grows, the cell dies", "a gene"]
+    assert top_words(texts, 2, stopwords={"the", "a"}) == ["cell", "divides"]
+    assert "the" not in top_words(texts, 10)                              # spaCy's list by default
+    assert words_of("GPT-2's loss, 3.5%") == ["GPT", "-", "2", "'", "s", "loss", ",", "3", ".", "5", "%"]
+
+
+def test_domain_overlap_matrix():
+    domains = {"a": ["alpha beta gamma"], "b": ["alpha beta delta"], "c": ["omega"]}
+    names, matrix = domain_overlap(domains, k=3, stopwords=())
+    assert names == ["a", "b", "c"]
+    np.testing.assert_allclose(matrix, [[1, 2 / 3, 0], [2 / 3, 1, 0], [0, 0, 1]])
+
+
+@given(st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "the", "of"]), min_size=1, max_size=30),
+       st.lists(st.sampled_from(["alpha", "beta", "kappa", "sigma", "the"]), min_size=1, max_size=30))
+def test_domain_overlap_is_symmetric_with_unit_diagonal(left, right):
+    if set(left) <= {"the"} or set(right) <= {"the"}:
+        with pytest.raises(InputError, match="no words besides stopwords"):
+            domain_overlap({"l": [" ".join(left)], "r": [" ".join(right)]}, k=3, stopwords=("the",))
+        return
+    names, matrix = domain_overlap({"l": [" ".join(left)], "r": [" ".join(right)]}, k=3, stopwords=("the",))
+    np.testing.assert_allclose(matrix, matrix.T)
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    assert ((0 <= matrix) & (matrix <= 1)).all()
+
+
+def test_scientific_loaders_read_the_mirror(tmp_path, mirror):
+    from kbench.data import fetch
+
+    fetch("scibert", tmp_path, mirror, progress=False)
+    intent = load_scientific("citation_intent", "train", tmp_path)
+    assert len(intent.texts) == 1688 and set(intent.labels) == {"Background", "CompareOrContrast", "Extends",
+                                                                "Future", "Motivation", "Uses"}
+    sciie = load_scientific("sciie", "dev", tmp_path)
+    assert "[[" in sciie.texts[0] and "COMPARE" in set(sciie.labels) | {"COMPARE"}
+    ncbi = load_scientific("ncbi_disease", "train", tmp_path, limit=20)
+    assert len(ncbi.texts) == 20 and all(len(t) == len(g) for t, g in zip(ncbi.texts, ncbi.labels))
+    assert {tag for tags in ncbi.labels for tag in tags} <= {"O", "B-Disease", "I-Disease"}
+    train = domain_sentences(data_dir=tmp_path)
+    assert len(train) == len(set(train)) and not any("[[" in t or "<<" in t for t in train)
+    held_out = {plain_text(t) for name in ("citation_intent", "sciie", "ncbi_disease") for split in ("dev", "test")
+                for t in load_scientific(name, split, tmp_path).texts}
+    assert len(set(train) & held_out) < 0.05 * len(held_out)          # the released splits barely share texts
+
+
+def test_scientific_bad_input(tmp_path):
+    with pytest.raises(UnknownNameError, match="unknown scientific dataset"):
+        load_scientific("pubmed", "train", tmp_path)
+    with pytest.raises(UnknownNameError, match="unknown split"):
+        load_scientific("sciie", "validation", tmp_path)
+    path = tmp_path / "scibert/text_classification/citation_intent/train.txt"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"text": "fine", "label": "Uses"}) + "\n{broken\n")
+    with pytest.raises(DataError, match=r"train.txt:2: not a JSON object"):
+        load_scientific("citation_intent", "train", tmp_path)
+    conll = tmp_path / "scibert/ner/NCBI-disease/train.txt"
+    conll.parent.mkdir(parents=True)
+    conll.write_text("Cancer NN O B-Disease\nrisk NN O Q\n")
+    with pytest.raises(DataError, match=r"train.txt:2: expected 'token ... tag'"):
+        load_scientific("ncbi_disease", "train", tmp_path)
+
+
+def test_plain_text_removes_markers_and_joins_tokens():
+    assert plain_text("number in [[ nouns ]] and << reflexive pronouns >> here") == \
+        "number in nouns and reflexive pronouns here"
+    assert plain_text(["APC2", "is", "a", "gene"]) == "APC2 is a gene"
