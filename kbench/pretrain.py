@@ -373,6 +373,7 @@ OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
     "ernie": (("word", "phrase", "entity"), lambda base_model, steps, data_dir=None, **kw: mlm_model(
         base_model, [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)], **kw)),
     "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
+    "wklm": (("entity",), lambda base_model, steps, **kw: _wklm(base_model, **kw)),
 }
 
 
@@ -382,6 +383,16 @@ def _sensebert(base_model: str, data_dir: str | None = None, **kw) -> MaskedLM:
     from kbench.models.sensebert import load_lexicon, pretrainer
 
     return pretrainer(load_lexicon(data_dir), base_model, "sensebert", **kw)
+
+
+def _wklm(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """WKLM's objective (``kbench.models.wklm``) over the knowledge world's typed entities (the ``world`` corpus
+    of the same seed), loaded only when asked for."""
+    from kbench.data.world import make_world
+    from kbench.models.wklm import TypedEntities, pretrainer
+    from kbench.profiles.wklm import world_types
+
+    return pretrainer(TypedEntities.of(world_types(make_world(seed=seed).kg)), base_model, "wklm", seed=seed, **kw)
 
 
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",
