@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kbench.errors import InputError
-from kbench.models.wklm import (MLM_RATE, ORIGINAL, REPLACED, WKLM, MentionSentence, ReplacementCollator,
+from kbench.models.wklm import (MLM_RATE, ORIGINAL, REPLACED, WKLM, ReplacementCollator,
                                 ReplacementScorer, TypedEntities, alias_ids, mention_corpus, pretrainer,
                                 replacement_accuracy, replacement_rates, replacement_rows, replacement_scores)
 from kbench.probes import ProbeItem, run_probe
