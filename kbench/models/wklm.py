@@ -28,8 +28,10 @@ what it is asked (Fig. 1, "type-constrained entity replacements"):
   (:data:`ORIGINAL` = 0, :data:`REPLACED` = 1). Before and after are not
   interchangeable (tested). The mention's own tokens and [CLS] are not read:
   the head must judge the mention from what its context says about it.
-  The dropout rate is the encoder's hidden dropout (the code's
-  ``--last-dropout`` has no value in the repository).
+  The dropout rate is the encoder's hidden dropout (the code reads
+  ``--last-dropout``, which no script in the repository sets).
+  The code also has a start-token head and a start-and-end head; the
+  boundary head is the one specified for kbench (issue 12).
 - **MLM at 5%** (:data:`MLM_RATE`), never inside an entity mention, BERT's
   80/10/10 on the chosen tokens. The paper gives the rate; the authors'
   ``_mask_block`` draws ``ceil(0.05 L)`` positions over the whole block and
