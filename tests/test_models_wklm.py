@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from kbench.errors import InputError
 from kbench.models.wklm import (MLM_RATE, ORIGINAL, REPLACED, WKLM, ReplacementCollator,
                                 ReplacementScorer, TypedEntities, alias_ids, mention_corpus, pretrainer,
-                                replacement_accuracy, replacement_rates, replacement_rows, replacement_scores)
+                                replacement_accuracy, replacement_judgement, replacement_rates, replacement_rows,
+                                replacement_scores)
 from kbench.probes import ProbeItem, run_probe
 from kbench.text.masking import IGNORE, MaskVocab
 
@@ -228,9 +229,13 @@ def test_the_head_learns_replacements_it_can_see(entities):
     model = pretrainer(untyped, "tiny", "wklm", seed=0)
     corpus = mention_corpus(TEXTS * 3, model.tokenizer, untyped, 32)
     pretrain(model, corpus, TrainConfig(batch_size=16, learning_rate=2e-3, max_steps=60, seed=0, progress=False))
-    judged = replacement_accuracy(model, corpus.sentences, seed=1)
-    prior = 1 - replacement_rates(collator(model, untyped, 1), corpus)["replaced"]
-    assert judged > prior + 0.05
+    judged = replacement_judgement(model, corpus.sentences, seed=1)
+    assert judged["accuracy"] > judged["original"] + 0.05
+    assert replacement_accuracy(model, corpus.sentences, seed=1) == judged["accuracy"]
+    typed = replacement_judgement(model, corpus.sentences, seed=1, entities=untyped)
+    assert typed == judged                                  # the model's own typing is the default
+    with pytest.raises(InputError, match="model's own"):
+        replacement_judgement(model, corpus.sentences, entities=TypedEntities.of({"Paris": "city"}))
 
 
 # --- the probe by the head, and the view ------------------------------------------------------------------------
@@ -340,3 +345,15 @@ def test_wordnet_profile_types_by_supersense_and_keeps_splits_apart():
     assert train and test and not train & test and not train & dev and not dev & test
     assert not set(s.typing_entities[0]) & set(s.typing_entities[2])
     assert all(name in s.entities.names for part in s.typing_entities for name in part)
+
+
+def test_the_untyped_ablation_replaces_across_types_from_the_same_init(entities, corpus):
+    untyped = pretrainer(entities, "tiny", "wklm_untyped", seed=3)
+    typed = pretrainer(entities, "tiny", "wklm", seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(untyped.bert.state_dict().values(), typed.bert.state_dict().values()))
+    crossed = False
+    for sentence in corpus.sentences:
+        result = untyped.collate.replace(sentence)
+        for (_, _, original), written, label in zip(sorted(sentence.mentions), result.entities, result.labels):
+            crossed |= label == REPLACED and entities.types[written] != entities.types[original]
+    assert crossed and set(untyped.collate.entities.types) == {"entity"}

@@ -43,7 +43,9 @@ what it is asked (Fig. 1, "type-constrained entity replacements"):
 
 The comparison (:data:`VARIANTS`) is against BERT's MLM (15% of tokens,
 :class:`kbench.pretrain.MaskingCollator`) from the same init on the same
-sentences for the same steps. The paper continues from BERT-base; we
+sentences for the same steps, with an ablation beside it: untyped
+replacement (``wklm_untyped``: any entity may replace any,
+:meth:`TypedEntities.untyped`), the shortcut the type constraint avoids. The paper continues from BERT-base; we
 pretrain both variants from one random init, the only fair start with no
 MLM-headed BERT available offline.
 """
@@ -75,7 +77,8 @@ REPLACE_RATE = 0.5          # the paper: a mention is replaced with probability 
 MLM_RATE = 0.05             # the paper: MLM at 5%, outside entity mentions
 ORIGINAL, REPLACED = 0, 1   # the replaced-or-not head's labels
 VARIANTS = (Variant("mlm", "BERT (MLM on 15% of tokens)", {"objective": "mlm"}),
-            Variant("wklm", "WKLM (same-type replacement + 5% MLM)", {"objective": "wklm"}))
+            Variant("wklm", "WKLM (same-type replacement + 5% MLM)", {"objective": "wklm"}),
+            Variant("wklm_untyped", "WKLM with untyped replacement (the shortcut)", {"objective": "wklm_untyped"}))
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ class TypedEntities:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def untyped(self) -> TypedEntities:
+        """Return the same entities and aliases with one type for all: replacement by *any* other entity (the
+        shortcut the paper's type constraint avoids, kept as an ablation)."""
+        return TypedEntities(self.names, ("entity",) * len(self.names), self.aliases)
 
     def index(self, name: str) -> int:
         try:
@@ -377,7 +385,8 @@ class WKLM(MaskedLM):
 def pretrainer(entities: TypedEntities, base_model: str = "tiny", objective: str = "wklm", seed: int = 0,
                layers: int | None = None, vocab: str | None = None, rate: float = RATE,
                mlm_rate: float = MLM_RATE, replace_rate: float = REPLACE_RATE) -> MaskedLM:
-    """Return a pretraining model: ``wklm`` or ``mlm`` (BERT's token MLM at ``rate``), from the same init.
+    """Return a pretraining model: ``wklm``, ``wklm_untyped`` (any entity replaces any) or ``mlm`` (BERT's token
+    MLM at ``rate``), from the same init.
 
     Both take the same seeded :func:`kbench.pretrain.masked_lm`, so
     :func:`kbench.experiment.compare_objectives` finds equal encoder weights;
@@ -388,8 +397,10 @@ def pretrainer(entities: TypedEntities, base_model: str = "tiny", objective: str
     if objective == "mlm":
         return MaskedLM(lm, tokenizer, MaskingCollator(vocabulary, tokenizer.pad_token_id, "token", seed, rate),
                         description + f", MLM on {rate:.0%} of tokens")
-    if objective != "wklm":
-        raise InputError(f"unknown objective {objective!r}: use 'wklm' or 'mlm'")
+    if objective not in ("wklm", "wklm_untyped"):
+        raise InputError(f"unknown objective {objective!r}: use 'wklm', 'wklm_untyped' or 'mlm'")
+    if objective == "wklm_untyped":
+        entities, description = entities.untyped(), description + ", untyped replacement"
     torch.manual_seed(seed + 1)
     collate = ReplacementCollator(vocabulary, tokenizer.pad_token_id, entities, alias_ids(entities, tokenizer), seed,
                                   replace_rate, mlm_rate)
@@ -465,24 +476,40 @@ def replacement_scores(model: WKLM, replaced: Sequence[Replaced]) -> list[np.nda
     return out
 
 
-def replacement_accuracy(model: WKLM, sentences: Sequence[MentionSentence], seed: int = 0,
-                         batch_size: int = 64) -> float:
-    """Return the head's accuracy at telling replaced mentions from original ones on ``sentences`` (fresh
-    replacements drawn with ``seed``, no MLM masking)."""
+def replacement_judgement(model: WKLM, sentences: Sequence[MentionSentence], seed: int = 0, batch_size: int = 64,
+                          entities: TypedEntities | None = None) -> dict[str, float]:
+    """Return the head's ``accuracy`` at telling replaced mentions from original ones on ``sentences``, and the
+    ``original`` share of those very mentions (what always answering "original" scores).
+
+    Fresh replacements are drawn with ``seed`` among ``entities``' types (default:
+    the model's own; ``entities.untyped()`` lets any entity replace any), with no
+    MLM masking.
+    """
     if not isinstance(model, WKLM):
         raise InputError("only a WKLM model has a replaced-or-not head")
     collate = model.collate
-    judge = ReplacementCollator(collate.vocab, collate.pad_id, collate.entities, collate.aliases, seed,
+    entities = entities or collate.entities
+    if entities.names != collate.entities.names:
+        raise InputError("the entities to replace with must be the model's own (in another typing)")
+    judge = ReplacementCollator(collate.vocab, collate.pad_id, entities, collate.aliases, seed,
                                 collate.replace_rate, 0.0)
-    right = total = 0
+    right = total = original = 0
     for first in range(0, len(sentences), batch_size):
         chunk = [judge.replace(s) for s in sentences[first:first + batch_size]]
         for result, scores in zip(chunk, replacement_scores(model, chunk)):
-            right += int(((scores > 0.5).astype(int) == np.asarray(result.labels, int)).sum())
-            total += len(result.labels)
+            labels = np.asarray(result.labels, int)
+            right += int(((scores > 0.5).astype(int) == labels).sum())
+            original += int((labels == ORIGINAL).sum())
+            total += len(labels)
     if not total:
         raise InputError("no mention to judge: the sentences have no linked mentions")
-    return right / total
+    return {"accuracy": right / total, "original": original / total, "mentions": float(total)}
+
+
+def replacement_accuracy(model: WKLM, sentences: Sequence[MentionSentence], seed: int = 0, batch_size: int = 64,
+                         entities: TypedEntities | None = None) -> float:
+    """Return :func:`replacement_judgement`'s accuracy."""
+    return replacement_judgement(model, sentences, seed, batch_size, entities)["accuracy"]
 
 
 class ReplacementScorer:
