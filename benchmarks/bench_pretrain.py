@@ -12,7 +12,9 @@
 NSP's cost is seen apart from LRC's. Tokens/s counts the text tokens of a step; LIBERT also encodes an
 LRC batch of word pairs (``[CLS] w1 [SEP] w2 [SEP]``) per step, which its tokens/s does not count.
 The corpus is the knowledge world's facts (``kbench.data.corpora``: ``world``), whose words,
-noun phrases and KG mentions give every strategy its units.
+noun phrases and KG mentions give every strategy its units (and ``wklm`` its typed mentions: the
+world's entities typed by their roles). WKLM predicts 5% of the tokens outside mentions where MLM
+predicts 15% of all, so its step is cheaper wherever the vocabulary softmax weighs (a ratio above 1x).
 Run: ``python benchmarks/bench_pretrain.py [--size tiny|mini] [--steps 60] [--batch-size 32]``.
 """
 from __future__ import annotations

@@ -375,6 +375,7 @@ OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
     "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
     "libert": (("word",), lambda base_model, steps, **kw: _libert(base_model, **kw)),
     "kepler": ((), lambda base_model, steps, **kw: _kepler(base_model, **kw)),
+    "wklm": (("entity",), lambda base_model, steps, **kw: _wklm(base_model, **kw)),
 }
 
 
@@ -402,6 +403,16 @@ def _kepler(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -
 
     kg = wordnet_described_kg(load_wordnet(data_dir), 2000, seed)
     return pretrainer(kg, kg.triples, base_model, "kepler", seed=seed, **kw)
+
+
+def _wklm(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """WKLM's objective (``kbench.models.wklm``) over the knowledge world's typed entities (the ``world`` corpus
+    of the same seed), loaded only when asked for."""
+    from kbench.data.world import make_world
+    from kbench.models.wklm import TypedEntities, pretrainer
+    from kbench.profiles.wklm import world_types
+
+    return pretrainer(TypedEntities.of(world_types(make_world(seed=seed).kg)), base_model, "wklm", seed=seed, **kw)
 
 
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",
