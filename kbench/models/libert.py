@@ -33,8 +33,8 @@ Taught in ``notebooks/09_libert.ipynb``. The mechanism:
   only the LRC loss differs. LIBERT's extra LRC forward draws its dropout masks inside
   ``torch.random.fork_rng``, so it leaves torch's global random state as it found it and the text batch's
   dropout masks stay BERT's, step after step (LRC's masks reuse numbers the next text step draws too: the
-  two are different tensors and different inputs, so nothing follows from it). New layers (pooler, NSP and LRC classifiers) are initialised as BERT's
-  (N(0, 0.02), zero bias); the pooler and NSP head are drawn from one seed, so both variants share them.
+  two are different tensors and different inputs, so nothing follows from it). New layers (pooler, NSP and
+  LRC classifiers) are initialised as BERT's (N(0, 0.02), zero bias); the pooler and NSP head are drawn from one seed, so both variants share them.
 - **Saved** (``save_pretrained``): the encoder and its MLM head as a ``BertForMaskedLM``; the pooler and
   the NSP/LRC classifiers are pretraining heads and are not part of it.
 """
