@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from kbench.data.lexical_relations import (NEGATIVE_BATCH, LexicalPair, StaticVectors, embedded_vectors,
                                            heldout_split, noun_hierarchy, smart_negatives, true_pair_set,
-                                           wordnet_documents, wordnet_pairs, wordnet_relations)
+                                           unique_pairs, wordnet_documents, wordnet_pairs, wordnet_relations)
 from kbench.errors import InputError
-from kbench.models.libert import (LIBERT, NEXT, RANDOM_NEXT, BertPretrainer, LRCExamples, document_corpus,
-                                  lrc_probabilities, pretrainer, relation_probe, split_segments,
+from kbench.models.libert import (LIBERT, LRC_MAX_LENGTH, NEXT, RANDOM_NEXT, BertPretrainer, LRCExamples,
+                                  document_corpus, lrc_probabilities, pair_features, pair_view_rows, pretrainer,
+                                  relation_probe, split_segments, subset_auc, surface_features, surface_probe,
                                   truncate_pair, word_similarity)
 from kbench.pretrain import Sentence, build_corpus
 from kbench.text.masking import IGNORE
@@ -52,12 +53,20 @@ def split(relations):
 
 def test_positives_are_wordnet_synonyms_and_hyponym_hypernym_pairs(wordnet_dir):
     pairs = set(wordnet_pairs(wordnet_dir))
-    assert ("automobile", "car", "synonym") in pairs                      # one synset, one unordered pair
+    assert (("automobile", "car", "synonym") in pairs) != (("car", "automobile", "synonym") in pairs)   # once
     assert ("dog", "canine", "hypernym") in pairs                         # dog.n.01 -> canine.n.02
     assert ("canine", "dog", "hypernym") not in pairs                     # the hyponym comes first
     assert ("car", "motor vehicle", "hypernym") in pairs                  # a multi-word hypernym, "_" -> " "
     assert not any(w1 == w2 for w1, w2, _ in pairs)
     assert {r for *_, r in pairs} == {"synonym", "hypernym"}
+
+
+def test_synonym_order_is_a_seeded_coin_not_alphabetical(wordnet_dir):
+    """A sorted w1 < w2 would tell synonyms from negatives without any relation (the review's surface cue)."""
+    synonyms = [(w1, w2) for w1, w2, r in wordnet_pairs(wordnet_dir) if r == "synonym"]
+    share = np.mean([w1 < w2 for w1, w2 in synonyms])
+    assert abs(share - 0.5) < 4 * np.sqrt(0.25 / len(synonyms))
+    assert wordnet_pairs(wordnet_dir) == wordnet_pairs(wordnet_dir, ("n", "v", "a", "r"), 0)
 
 
 def test_positives_keep_only_terms_with_static_vectors(relations):
@@ -144,10 +153,28 @@ def test_smart_negatives_are_closer_than_random_pairs(split, relations):
 
 # --- held-out words ---
 
-def test_held_out_words_never_appear_in_a_training_pair(split):
-    assert split.heldout_words and not split.words("train") & split.heldout_words
-    assert split.words("test") <= split.heldout_words                   # negatives too: drawn from test batches
-    assert not {(p.w1, p.w2) for p in split.train} & {(p.w1, p.w2) for p in split.test}
+def test_held_out_words_never_appear_in_a_training_pair_word_by_word(split):
+    """Held out word by word: no word of a test term is in any training term ("birch tree" held out, "tree" trained
+    on is impossible), negatives included."""
+    assert split.heldout_words and all(" " not in w for w in split.heldout_words)
+    assert not split.vocabulary("train") & split.heldout_words
+    assert split.vocabulary("test") <= split.heldout_words               # negatives too: drawn from test batches
+    assert not split.vocabulary("train") & split.vocabulary("test")
+    assert any(" " in term for term in split.words("test") | split.words("train"))   # multi-word terms still occur
+
+
+def test_no_pair_appears_twice_on_a_side(split):
+    for part in (split.train, split.test):
+        keys = [(p.w1, p.w2) for p in part]
+        assert len(keys) == len(set(keys))
+        positives = [frozenset((p.w1, p.w2)) for p in part if p.label]
+        assert len(positives) == len(set(positives))
+    examples = [LexicalPair("a", "b", "synonym", 1), LexicalPair("a", "c", "", 0), LexicalPair("b", "a", "hypernym", 1),
+                LexicalPair("b", "d", "", 0), LexicalPair("e", "f", "synonym", 1), LexicalPair("c", "a", "", 0),
+                LexicalPair("a", "c", "", 0)]
+    assert [(p.w1, p.w2) for p in unique_pairs(examples, ordered=False)] == [("a", "b"), ("a", "c"), ("e", "f")]
+    assert [(p.w1, p.w2) for p in unique_pairs(examples)] == [("a", "b"), ("a", "c"), ("b", "a"), ("b", "d"),
+                                                              ("e", "f"), ("c", "a")]
 
 
 def test_the_held_out_split_depends_on_the_seed(relations):
@@ -225,17 +252,24 @@ def test_nsp_pairs_are_cls_a_sep_b_sep_with_segments_and_half_true_next(libert, 
 def test_random_next_segments_come_from_other_documents(libert, corpus):
     collate = libert.collate
     state = collate.get_state()
-    sentences = corpus.sentences[:4]                                      # four different documents
-    for _ in range(30):
+    sentences = corpus.sentences[:5]              # five segments of four documents: the first two share one
+    assert sentences[0].document == sentences[1].document != sentences[2].document
+    same_document = {row: {bytes(s.next_ids) for s in sentences if s.document == sentences[row].document}
+                     for row in range(5)}
+    randoms = 0
+    for _ in range(40):
         batch = collate(sentences)
-        for row in range(4):
+        for row in range(5):
             if batch["next_sentence_label"][row] == RANDOM_NEXT:
+                randoms += 1
                 length = int(batch["attention_mask"][row].sum())
                 original = torch.where(batch["labels"][row] != IGNORE, batch["labels"][row], batch["input_ids"][row])
                 seps = (original[:length] == libert.tokenizer.sep_token_id).nonzero().flatten().tolist()
                 segment_b = original[seps[0] + 1:seps[1]].numpy()
-                assert not np.array_equal(segment_b, sentences[row].next_ids[:len(segment_b)])
+                assert not any(np.array_equal(segment_b, np.frombuffer(b, np.int64)[:len(segment_b)])
+                               for b in same_document[row])
     collate.set_state(state)
+    assert randoms > 50
 
 
 def test_mlm_masks_about_15_percent_of_the_pair_tokens(libert, corpus):
@@ -335,17 +369,33 @@ def test_lrc_batches_are_binary_pairs_cycled_through_every_example(libert):
         batch = examples.batch(2, libert.tokenizer.pad_token_id)
         seen.extend(libert.tokenizer.decode(row[mask == 1][1:-1]) for row, mask in
                     zip(batch["input_ids"], batch["attention_mask"]))
-        assert batch["token_type_ids"][0][:3].eq(0).all()
+        for row, types, mask in zip(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]):
+            seps = (row[mask == 1] == libert.tokenizer.sep_token_id).nonzero().flatten().tolist()
+            assert len(seps) == 2 and seps[1] == int(mask.sum()) - 1
+            assert types[:seps[0] + 1].eq(0).all()                          # [CLS] w1 [SEP]
+            assert types[seps[0] + 1:seps[1] + 1].eq(1).all()               # w2 [SEP]
     assert sorted(seen[:4]) == sorted(seen[4:]) == sorted(f"{p.w1} [SEP] {p.w2}" for p in PAIRS[:4])
 
 
 # --- the knowledge reaches the output; direction survives ---
 
-def test_the_word_pair_reaches_the_lrc_output_and_its_order_matters(libert):
-    pairs = [LexicalPair("car", "automobile", "", 1), LexicalPair("automobile", "car", "", 1),
-             LexicalPair("car", "road", "", 0)]
+def test_the_word_pair_reaches_the_lrc_output(libert):
+    pairs = [LexicalPair("car", "automobile", "", 1), LexicalPair("car", "road", "", 0)]
     p = lrc_probabilities(libert, pairs)
-    assert p[0] != p[1] and p[0] != p[2]
+    assert p[0] != p[1]
+
+
+def test_the_lrc_forward_leaves_the_text_dropout_to_bert(libert, corpus):
+    """LRC's dropout draws under fork_rng: after a LIBERT step the global random state is where BERT's would be."""
+    batch = libert.collate(corpus.sentences[:8])
+    text = {k: v for k, v in batch.items() if not k.startswith("lrc_")}
+    libert.train()
+    torch.manual_seed(11)
+    libert(**text)
+    after_text = torch.get_rng_state()
+    torch.manual_seed(11)
+    out = libert(**batch)
+    assert "lrc_loss" in out and torch.equal(torch.get_rng_state(), after_text)
 
 
 def test_lrc_training_learns_the_pairs_it_is_shown(corpus):
@@ -362,6 +412,21 @@ def test_lrc_training_learns_the_pairs_it_is_shown(corpus):
     assert gap(after) > gap(before) + 0.2
 
 
+def test_a_trained_head_keeps_the_direction_of_a_pair(corpus):
+    """Direction survives: taught (dog, canine) as related and (canine, dog) as not, the trained head tells the two
+    orders apart; nothing but the segment order and ids distinguishes them."""
+    from kbench.pretrain import pretrain
+    from kbench.train import TrainConfig
+
+    directed = [LexicalPair("dog", "canine", "hypernym", 1), LexicalPair("canine", "dog", "", 0),
+                LexicalPair("car", "vehicle", "hypernym", 1), LexicalPair("vehicle", "car", "", 0)] * 4
+    model = pretrainer("tiny", "libert", directed, seed=0)
+    pretrain(model, corpus, TrainConfig(batch_size=8, learning_rate=3e-3, warmup=0.0, max_steps=40, seed=0,
+                                        device="cpu", precision="no", progress=False))
+    p = lrc_probabilities(model, directed[:4])
+    assert p[0] > p[1] + 0.2 and p[2] > p[3] + 0.2
+
+
 # --- evaluation and bad input ---
 
 def test_relation_probe_and_word_similarity_need_usable_data(libert):
@@ -371,7 +436,38 @@ def test_relation_probe_and_word_similarity_need_usable_data(libert):
         word_similarity(libert, [("car", "automobile")], [1.0])
 
 
-def test_bad_input_is_named():
+def test_surface_features_and_the_single_word_subset():
+    pairs = [LexicalPair("birch tree", "tree", "hypernym", 1), LexicalPair("dog", "canine", "hypernym", 1),
+             LexicalPair("dog", "cat", "", 0), LexicalPair("oak", "tree", "", 0)]
+    features = surface_features(pairs)
+    assert features[:, 0].tolist() == [1, 0, 0, 0] and features[:, 1].tolist() == [2, 1, 1, 1]
+    assert features[:, 3].tolist() == [1, 0, 0, 1]                       # w1 < w2 alphabetically
+    auc, count = subset_auc(pairs, [0.0, 0.9, 0.1, 0.5])
+    assert count == 3 and auc == 1.0                                     # the multi-word pair is left out
+    probe = surface_probe(pairs * 5, pairs)
+    assert probe.auc > 0.5 and len(probe.scores) == 4
+    with pytest.raises(InputError, match="both labels"):
+        subset_auc(pairs, [0.1] * 4, keep=lambda p: p.label == 1)
+    with pytest.raises(InputError, match="no word pairs"):
+        surface_features([])
+
+
+def test_the_view_shows_true_pairs_only(libert, relations):
+    _, known, vectors = relations
+    rows = pair_view_rows(libert, "dog", "canine", ["cat", "wolf", "car", "fox"], vectors, known)
+    assert rows[0]["kind"] == "true pair" and len(rows) == 4
+    with pytest.raises(InputError, match="not a WordNet synonym or hyponym-hypernym pair"):
+        pair_view_rows(libert, "violin", "instrument", ["cat"], vectors, known)
+
+
+def test_bad_input_is_named(libert):
+    with pytest.raises(InputError, match="no word pairs"):
+        pair_features(libert, [])
+    with pytest.raises(InputError, match="no word pairs"):
+        lrc_probabilities(libert, [])
+    with pytest.raises(InputError, match="no LRC task"):
+        pretrainer("tiny", "bert", PAIRS)
+    assert LRC_MAX_LENGTH == 24
     with pytest.raises(InputError, match="unknown objective 'mlm'"):
         pretrainer("tiny", "mlm")
     with pytest.raises(InputError, match="needs LRC word pairs"):
@@ -415,10 +511,13 @@ def test_the_smoke_profile_keeps_held_out_words_out_of_lrc_and_probe_training():
     assert set(CHOICES["smoke"]) == set(CHOICES["full"])
     s = setup("smoke", seed=0)
     split = s.relations
-    probe_words = {w for p in s.probe_train for w in (p.w1, p.w2)}
-    assert not (split.words("train") | probe_words) & split.heldout_words
-    assert split.words("test") <= split.heldout_words
+    probe_words = {w for p in s.probe_train for term in (p.w1, p.w2) for w in term.split()}
+    assert not (split.vocabulary("train") | probe_words) & split.heldout_words
+    assert split.vocabulary("test") <= split.heldout_words
     assert sum(p.label for p in split.train) == CHOICES["smoke"]["lrc_positives"]
+    # LRC's pool is large enough that no example is drawn twice in the run
+    assert len(split.train) >= CHOICES["smoke"]["steps"] * CHOICES["smoke"]["batch_size"]
+    assert s.view_pairs and all((a, b) in {(p.w1, p.w2) for p in split.test if p.label} for a, b in s.view_pairs)
     assert not {(p.w1, p.w2) for p in split.train} & {(p.w1, p.w2) for p in s.probe_train}
     assert {p.label for p in s.probe_train} == {0, 1} and len(s.documents) == CHOICES["smoke"]["documents"]
     pairs, gold = s.similarity

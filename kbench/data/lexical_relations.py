@@ -16,8 +16,14 @@ by kbench. Only whole words of that vocabulary have a vector (no ``##`` piece, n
 authors kept only WordNet terms whose tokens are in their vocabulary (``_load_wn(filter_vocab=True)``); a
 multi-word lemma's vector is the average of its words' vectors, as in their ``generate_embd_matrix``.
 
-:func:`heldout_split` keeps a share of the *words* apart: test pairs use held-out words only and training
-pairs never touch one, so the held-out evaluation asks about words the relation task never saw.
+:func:`heldout_split` keeps a share of the *words* apart, word by word (a multi-word term is its words): a test
+pair has every word of both terms held out and a training pair none, so the held-out evaluation asks about
+words the relation task never saw, alone or inside another term.
+
+Synonyms are unordered in WordNet; each synonym pair is written once, in an order drawn from a seeded coin
+(never sorted: a sorted ``w1 < w2`` would be a surface cue that tells synonyms from negatives). 59% of the
+positives with static vectors involve a multi-word term (``motor vehicle``); the authors' list of pairs
+from their vocabulary filter may hold fewer.
 """
 from __future__ import annotations
 
@@ -48,11 +54,18 @@ class LexicalPair:
     label: int               # 1: synonym or hyponym -> hypernym pair; 0: a smart negative
 
 
+def words_of(term: str) -> list[str]:
+    """Return the words of a term (a multi-word lemma is written with spaces)."""
+    return term.split()
+
+
 @lru_cache(maxsize=4)
-def wordnet_pairs(directory: str, parts: tuple[str, ...] = ("n", "v", "a", "r")) -> tuple[tuple[str, str, str], ...]:
+def wordnet_pairs(directory: str, parts: tuple[str, ...] = ("n", "v", "a", "r"),
+                  seed: int = 0) -> tuple[tuple[str, str, str], ...]:
     """Return WordNet 3.0's true pairs ``(w1, w2, relation)`` read from its data files in ``directory``.
 
-    ``synonym``: two lemmas of one synset (each unordered pair once, ``w1 < w2``); ``hypernym``: a lemma of a
+    ``synonym``: two lemmas of one synset, each unordered pair once, in the order of a coin drawn from
+    ``seed`` (not sorted: the order must carry no cue); ``hypernym``: a lemma of a
     noun or verb synset and a lemma of one of its direct hypernyms (pointer ``@``; instance hypernyms ``@i``
     are left out), ``w1`` the hyponym. Lemmas are lowercased, ``_`` written as a space; pairs of a word with
     itself are dropped.
@@ -79,11 +92,15 @@ def wordnet_pairs(directory: str, parts: tuple[str, ...] = ("n", "v", "a", "r"))
                     if symbol == "@" and part in ("n", "v"):
                         hypernyms.append((key, f"{target_pos}{target}"))
     pairs: dict[tuple[str, str, str], None] = {}
+    seen: set[frozenset] = set()
+    coin = random.Random(seed)
     for lemmas in lemmas_of.values():
         for i, first in enumerate(lemmas):
             for second in lemmas[i + 1:]:
-                if first != second:
-                    pairs[(*sorted((first, second)), "synonym")] = None
+                if first != second and frozenset((first, second)) not in seen:
+                    seen.add(frozenset((first, second)))
+                    ordered = (first, second) if coin.random() < 0.5 else (second, first)
+                    pairs[(*ordered, "synonym")] = None
     for hyponym, hypernym in hypernyms:
         for first in lemmas_of[hyponym]:
             for second in lemmas_of.get(hypernym, ()):
@@ -193,14 +210,38 @@ def groups(examples: Sequence[LexicalPair]) -> list[list[LexicalPair]]:
 
 @dataclass
 class RelationSplit:
-    """LRC examples for pretraining and the held-out test, and the words each side may use."""
+    """LRC examples for pretraining and the held-out test, and the words (not terms) held out."""
 
     train: list[LexicalPair]
     test: list[LexicalPair]
     heldout_words: set[str] = field(default_factory=set)
 
     def words(self, part: str) -> set[str]:
+        """Return the terms of ``part``'s pairs (a multi-word term whole)."""
         return {w for pair in getattr(self, part) for w in (pair.w1, pair.w2)}
+
+    def vocabulary(self, part: str) -> set[str]:
+        """Return the single words of ``part``'s pairs (a multi-word term split into its words)."""
+        return {word for term in self.words(part) for word in words_of(term)}
+
+
+def unique_pairs(examples: Sequence[LexicalPair], ordered: bool = True) -> list[LexicalPair]:
+    """Return ``examples`` without a pair seen before (``ordered``: the same ``(w1, w2)``; else in either order).
+
+    A repeated positive is dropped with the negatives that follow it, so :func:`groups` still cuts the output right.
+    """
+    seen: set = set()
+    out: list[LexicalPair] = []
+    dropping = False
+    for example in examples:
+        key = (example.w1, example.w2) if ordered else frozenset((example.w1, example.w2))
+        if example.label == 1:
+            dropping = key in seen
+        if dropping or key in seen:
+            continue
+        seen.add(key)
+        out.append(example)
+    return out
 
 
 def heldout_split(positives: Sequence[LexicalPair], vectors: StaticVectors, known: set[Pair],
@@ -208,26 +249,33 @@ def heldout_split(positives: Sequence[LexicalPair], vectors: StaticVectors, know
                   seed: int = 0) -> RelationSplit:
     """Return smart-negative LRC examples for training and for a test of held-out words.
 
-    A random ``heldout_fraction`` of the words is held out: test positives have both words held out,
-    training positives neither (pairs with one of each are dropped). ``train_size``/``test_size`` positives
-    are drawn at random; each side's negatives come from its own batches, so no held-out word is in any
-    training example, positive or negative.
+    A random ``heldout_fraction`` of the single *words* is held out: a test positive has every word of both
+    terms held out, a training positive none (pairs with some of each are dropped), so "birch tree" is never
+    held out while "tree" is trained on. ``train_size``/``test_size`` positives are drawn at random; each side's
+    negatives come from its own batches, so no held-out word is in any training example, positive or negative.
+    No positive appears twice on a side (in either order), no example twice (the same ``(w1, w2)``).
     """
     if not 0.0 < heldout_fraction < 1.0:
         raise InputError(f"the held-out fraction must be in (0, 1), got {heldout_fraction}")
-    words = sorted({w for pair in positives for w in (pair.w1, pair.w2)})
+    words = sorted({w for pair in positives for term in (pair.w1, pair.w2) for w in words_of(term)})
     random.Random(seed).shuffle(words)
     held = set(words[:int(heldout_fraction * len(words))])
-    train = [p for p in positives if p.w1 not in held and p.w2 not in held]
-    test = [p for p in positives if p.w1 in held and p.w2 in held]
+    train, test = [], []
+    for pair in positives:
+        inside = [w in held for term in (pair.w1, pair.w2) for w in words_of(term)]
+        if not any(inside):
+            train.append(pair)
+        elif all(inside):
+            test.append(pair)
+    train, test = (unique_pairs(part, ordered=False) for part in (train, test))
     rng = random.Random(seed + 1)
     train = rng.sample(train, min(train_size, len(train))) if train_size else train
     test = rng.sample(test, min(test_size, len(test))) if test_size else test
     if not train or not test:
         raise InputError(f"the split left {len(train)} training and {len(test)} test positives: use more pairs "
                          "or another held-out fraction")
-    return RelationSplit(smart_negatives(train, vectors, known, seed=seed),
-                         smart_negatives(test, vectors, known, seed=seed + 1), held)
+    return RelationSplit(unique_pairs(smart_negatives(train, vectors, known, seed=seed)),
+                         unique_pairs(smart_negatives(test, vectors, known, seed=seed + 1)), held)
 
 
 @lru_cache(maxsize=4)

@@ -16,7 +16,8 @@ Taught in ``notebooks/09_libert.ipynb``. The mechanism:
   in our index to check whether the released version still alternates).
 - **NSP** as transformers' ``BertForPreTraining`` (Devlin et al. 2019): ``[CLS] A [SEP] B [SEP]`` with
   segment ids 0/1; half of the time ``B`` is the segment that follows ``A`` (label 0), else a segment of
-  another document (label 1: ours is another example of the same shuffled batch, a random document);
+  another document (label 1: ours is the next segment of another example of the same shuffled batch whose
+  document differs, when the batch has one);
   the **pooled output** (``BertPooler``: dense + tanh of the [CLS] state) feeds ``Linear(d, 2)``. MLM masks
   15% of the pair's tokens (80/10/10), never [CLS]/[SEP]. A document here is a WordNet synset's entry
   (its gloss, then its example sentences); a plain one-text corpus (``kbench pretrain``) is split at a
@@ -29,8 +30,11 @@ Taught in ``notebooks/09_libert.ipynb``. The mechanism:
   the embedded MiniLM's input word-piece embeddings standing in for fastText.
 - **From scratch**, as the paper: both LIBERT and its baseline BERT (MLM + NSP, the same collator and
   masks) start from one seeded random init and see the same text in the same order for the same steps;
-  only the LRC loss differs. New layers (pooler, NSP and LRC classifiers) are initialised as BERT's
-  (N(0, 0.02), zero bias); the pooler and NSP head are drawn from one seed, so both variants share them.
+  only the LRC loss differs. LIBERT's extra LRC forward draws its dropout masks inside
+  ``torch.random.fork_rng``, so it leaves torch's global random state as it found it and the text batch's
+  dropout masks stay BERT's, step after step (LRC's masks reuse numbers the next text step draws too: the
+  two are different tensors and different inputs, so nothing follows from it). New layers (pooler, NSP and
+  LRC classifiers) are initialised as BERT's (N(0, 0.02), zero bias); the pooler and NSP head are drawn from one seed, so both variants share them.
 - **Saved** (``save_pretrained``): the encoder and its MLM head as a ``BertForMaskedLM``; the pooler and
   the NSP/LRC classifiers are pretraining heads and are not part of it.
 """
@@ -72,6 +76,7 @@ class PairedSentence(Sentence):
     """A :class:`Sentence` (segment ``A``: [CLS] ... [SEP]) with the ids of the segment that follows it (no specials)."""
 
     next_ids: np.ndarray | None = None
+    document: int = -1                  # which document it comes from (-1: unknown, a plain one-text sentence)
 
 
 def document_corpus(documents: Sequence[Sequence[str]], tokenizer, max_length: int = 64,
@@ -88,10 +93,10 @@ def document_corpus(documents: Sequence[Sequence[str]], tokenizer, max_length: i
     texts = [t for doc in documents for t in doc]
     encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     sentences, at = [], 0
-    for doc in documents:
+    for number, doc in enumerate(documents):
         ids = [np.asarray(encoded[at + i], np.int64) for i in range(len(doc))]
         for i in range(len(doc) - 1):
-            sentences.append(PairedSentence(doc[i], ids[i], {}, ids[i + 1][1:-1]))
+            sentences.append(PairedSentence(doc[i], ids[i], {}, ids[i + 1][1:-1], number))
         at += len(doc)
     return Corpus(sentences, tokenizer, source)
 
@@ -122,10 +127,19 @@ def truncate_pair(first: np.ndarray, second: np.ndarray, budget: int) -> tuple[n
     return np.asarray(first, np.int64), np.asarray(second, np.int64)
 
 
+LRC_MAX_LENGTH = 24                 # tokens of [CLS] w1 [SEP] w2 [SEP], in training and in every evaluation
+
+
+def document_of(sentence: Sentence, index: int) -> tuple:
+    """Return a key naming ``sentence``'s document: its ``document`` number, else its place in the batch."""
+    number = getattr(sentence, "document", -1)
+    return ("document", number) if number >= 0 else ("alone", index)
+
+
 class LRCExamples:
     """LRC examples encoded once as ``[CLS] w1 [SEP] w2 [SEP]`` (segments 0/1), drawn batch by batch."""
 
-    def __init__(self, pairs: Sequence[LexicalPair], tokenizer, seed: int = 0, max_length: int = 24):
+    def __init__(self, pairs: Sequence[LexicalPair], tokenizer, seed: int = 0, max_length: int = LRC_MAX_LENGTH):
         if not pairs:
             raise InputError("LRC needs at least one word pair")
         labels = {p.label for p in pairs}
@@ -202,10 +216,13 @@ class PretrainingCollator:
             raise InputError("NSP draws random next segments from the other examples of a batch: use batches of 2+")
         self.batches += 1
         segments = [split_segments(s, self.rng) for s in sentences]
+        documents = [document_of(s, i) for i, s in enumerate(sentences)]
         rows, types, labels, nsp = [], [], [], []
         for index, (first, second) in enumerate(segments):
             if second is None or self.rng.random() >= NEXT_SHARE:
-                other = (index + 1 + int(self.rng.integers(len(segments) - 1))) % len(segments)   # never itself
+                others = [i for i in range(len(segments)) if documents[i] != documents[index]] or \
+                    [i for i in range(len(segments)) if i != index]          # another document; itself never
+                other = others[int(self.rng.integers(len(others)))]
                 candidate = segments[other][1] if segments[other][1] is not None else segments[other][0]
                 second, label = candidate, RANDOM_NEXT
             else:
@@ -293,7 +310,9 @@ class LIBERT(BertPretrainer):
                 lrc_labels: torch.Tensor | None = None) -> dict:
         out = super().forward(input_ids, attention_mask, labels, token_type_ids, next_sentence_label)
         if lrc_input_ids is not None:
-            lrc_logits = self.lrc_logits(lrc_input_ids, lrc_attention_mask, lrc_token_type_ids)
+            cuda = [lrc_input_ids.device.index or 0] if lrc_input_ids.is_cuda else []
+            with torch.random.fork_rng(devices=cuda):    # LRC's dropout leaves the text's random state to BERT's
+                lrc_logits = self.lrc_logits(lrc_input_ids, lrc_attention_mask, lrc_token_type_ids)
             out["lrc_logits"] = lrc_logits
             if lrc_labels is not None and "loss" in out:
                 out["lrc_loss"] = nn.functional.cross_entropy(lrc_logits, lrc_labels)
@@ -313,6 +332,8 @@ def pretrainer(base_model: str = "tiny", objective: str = "libert", pairs: Seque
         raise InputError(f"unknown objective {objective!r}: use 'libert' or 'bert'")
     if objective == "libert" and not pairs:
         raise InputError("LIBERT needs LRC word pairs (kbench.data.lexical_relations)")
+    if objective == "bert" and pairs:
+        raise InputError("the MLM + NSP baseline has no LRC task: give pairs only to objective 'libert'")
     lm, tokenizer, description = masked_lm(base_model, vocab, seed, layers)
     lrc = LRCExamples(pairs, tokenizer, seed + 2) if objective == "libert" else None
     collate = PretrainingCollator(MaskVocab.of(tokenizer), tokenizer.pad_token_id, tokenizer.cls_token_id,
@@ -326,10 +347,11 @@ def pretrainer(base_model: str = "tiny", objective: str = "libert", pairs: Seque
 # --- evaluation: held-out lexical relations, word similarity, the pair view ---
 
 @torch.no_grad()
-def pair_features(model: BertPretrainer, pairs: Sequence[LexicalPair], batch_size: int = 128) -> np.ndarray:
-    """Return the frozen pooled output of ``[CLS] w1 [SEP] w2 [SEP]`` for each pair (the input LRC reads)."""
+def encode_pairs(model: BertPretrainer, pairs: Sequence[LexicalPair], read, batch_size: int = 128) -> np.ndarray:
+    """Return ``read(model, input_ids, attention_mask, token_type_ids)`` of ``[CLS] w1 [SEP] w2 [SEP]`` for each pair,
+    eval mode, cut to :data:`LRC_MAX_LENGTH` tokens as in training."""
     if not pairs:
-        raise InputError("no pairs to encode")
+        raise InputError("no word pairs to encode")
     tokenizer, device = model.tokenizer, next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -338,35 +360,24 @@ def pair_features(model: BertPretrainer, pairs: Sequence[LexicalPair], batch_siz
         for first in range(0, len(pairs), batch_size):
             chunk = pairs[first:first + batch_size]
             encoded = tokenizer([p.w1 for p in chunk], [p.w2 for p in chunk], padding=True, truncation=True,
-                                max_length=32, return_tensors="pt")
-            _, pooled = model.pooled(*(encoded[k].to(device) for k in ("input_ids", "attention_mask",
-                                                                        "token_type_ids")))
-            rows.append(pooled.float().cpu().numpy())
+                                max_length=LRC_MAX_LENGTH, return_tensors="pt")
+            rows.append(read(model, *(encoded[k].to(device) for k in ("input_ids", "attention_mask",
+                                                                       "token_type_ids"))).float().cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(rows)
 
 
-@torch.no_grad()
+def pair_features(model: BertPretrainer, pairs: Sequence[LexicalPair], batch_size: int = 128) -> np.ndarray:
+    """Return the frozen pooled output of ``[CLS] w1 [SEP] w2 [SEP]`` for each pair (the input LRC reads)."""
+    return encode_pairs(model, pairs, lambda m, *inputs: m.pooled(*inputs)[1], batch_size)
+
+
 def lrc_probabilities(model: LIBERT, pairs: Sequence[LexicalPair], batch_size: int = 128) -> np.ndarray:
     """Return LIBERT's own LRC head's probability that each pair is related (no dropout)."""
     if not isinstance(model, LIBERT):
         raise InputError("only LIBERT has a lexical relation head: probe a baseline with relation_probe")
-    tokenizer, device = model.tokenizer, next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    rows = []
-    try:
-        for first in range(0, len(pairs), batch_size):
-            chunk = pairs[first:first + batch_size]
-            encoded = tokenizer([p.w1 for p in chunk], [p.w2 for p in chunk], padding=True, truncation=True,
-                                max_length=32, return_tensors="pt")
-            logits = model.lrc_logits(*(encoded[k].to(device) for k in ("input_ids", "attention_mask",
-                                                                         "token_type_ids")))
-            rows.append(logits.float().softmax(-1)[:, 1].cpu().numpy())
-    finally:
-        model.train(was_training)
-    return np.concatenate(rows)
+    return encode_pairs(model, pairs, lambda m, *inputs: m.lrc_logits(*inputs).softmax(-1)[:, 1], batch_size)
 
 
 @dataclass
@@ -377,6 +388,43 @@ class RelationProbe:
     auc: float
     majority: float
     C: float
+    scores: np.ndarray | None = None      # the probe's p(related) for each test pair, in order
+
+
+def single_word(pair: LexicalPair) -> bool:
+    """Whether both terms are single words (so the two share no word)."""
+    return len(pair.w1.split()) == len(pair.w2.split()) == 1
+
+
+def subset_auc(pairs: Sequence[LexicalPair], scores: Sequence[float], keep=single_word) -> tuple[float, int]:
+    """Return the ROC AUC of ``scores`` on the pairs ``keep`` accepts (default: single-word pairs), and how many."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(pairs) != len(scores):
+        raise InputError(f"{len(pairs)} pairs but {len(scores)} scores")
+    chosen = [i for i, p in enumerate(pairs) if keep(p)]
+    labels = [pairs[i].label for i in chosen]
+    if len(set(labels)) < 2:
+        raise InputError(f"the {len(chosen)} chosen pairs need both labels, positives and negatives")
+    return float(roc_auc_score(labels, np.asarray(scores)[chosen])), len(chosen)
+
+
+SURFACE_FEATURES = ("share a word", "words in w1", "words in w2", "w1 before w2 alphabetically",
+                    "characters in w1", "characters in w2")
+
+
+def surface_features(pairs: Sequence[LexicalPair]) -> np.ndarray:
+    """Return each pair's surface features (:data:`SURFACE_FEATURES`): what a model could use without any relation."""
+    if not pairs:
+        raise InputError("no word pairs to describe")
+    return np.asarray([[bool(set(p.w1.split()) & set(p.w2.split())), len(p.w1.split()), len(p.w2.split()),
+                        p.w1 < p.w2, len(p.w1), len(p.w2)] for p in pairs], np.float64)
+
+
+def surface_probe(train: Sequence[LexicalPair], test: Sequence[LexicalPair], seed: int = 0) -> RelationProbe:
+    """Return logistic regression on :func:`surface_features` alone, trained and tested as :func:`relation_probe`:
+    the share of the held-out AUC that needs no model."""
+    return fit_probe(surface_features(train), surface_features(test), train, test, seed=seed)
 
 
 def relation_probe(model: BertPretrainer, train: Sequence[LexicalPair], test: Sequence[LexicalPair],
@@ -387,6 +435,15 @@ def relation_probe(model: BertPretrainer, train: Sequence[LexicalPair], test: Se
     ``train`` (a dev part), then the probe is refit on all of ``train``; features are standardised on
     ``train``. ``test`` pairs should use held-out words only.
     """
+    for name, part in (("train", train), ("test", test)):
+        if len({p.label for p in part}) < 2:
+            raise InputError(f"the probe's {name} pairs need both labels, positives and negatives")
+    return fit_probe(pair_features(model, train), pair_features(model, test), train, test, Cs, seed)
+
+
+def fit_probe(train_features: np.ndarray, test_features: np.ndarray, train: Sequence[LexicalPair],
+              test: Sequence[LexicalPair], Cs: Sequence[float] = (0.1, 1.0), seed: int = 0) -> RelationProbe:
+    """Return logistic regression's :class:`RelationProbe` from features of ``train`` to those of ``test``."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -396,7 +453,7 @@ def relation_probe(model: BertPretrainer, train: Sequence[LexicalPair], test: Se
     for name, part in (("train", labels[0]), ("test", labels[1])):
         if len(set(part.tolist())) < 2:
             raise InputError(f"the probe's {name} pairs need both labels, positives and negatives")
-    features = [pair_features(model, part) for part in (train, test)]
+    features = [train_features, test_features]
     scaler = StandardScaler().fit(features[0])
     train_x, test_x = scaler.transform(features[0]), scaler.transform(features[1])
     cut = int(0.8 * len(train_x))
@@ -410,9 +467,10 @@ def relation_probe(model: BertPretrainer, train: Sequence[LexicalPair], test: Se
                                             .predict_proba(train_x[cut:])[:, 1]))
     classifier = fitted(C, train_x, labels[0])
     accuracy = float((classifier.predict(test_x) == labels[1]).mean())
-    auc = float(roc_auc_score(labels[1], classifier.predict_proba(test_x)[:, 1]))
+    scores = classifier.predict_proba(test_x)[:, 1]
+    auc = float(roc_auc_score(labels[1], scores))
     majority = float(max(labels[1].mean(), 1 - labels[1].mean()))
-    return RelationProbe(accuracy, auc, majority, float(C))
+    return RelationProbe(accuracy, auc, majority, float(C), scores)
 
 
 @torch.no_grad()
@@ -496,7 +554,12 @@ def hard_negatives(word: str, partner: str, candidates: Sequence[str], vectors: 
 
 def pair_view_rows(model: LIBERT, word: str, partner: str, candidates: Sequence[str], vectors: StaticVectors,
                    known: set, k: int = 3) -> list[dict]:
-    """Return the view's rows: the pair's LRC probability, then its ``k`` nearest hard negatives."""
+    """Return the view's rows: the pair's LRC probability, then its ``k`` nearest hard negatives.
+
+    ``(word, partner)`` must be a true WordNet pair (in ``known``): the row says "true pair"."""
+    if (word, partner) not in known:
+        raise InputError(f"({word!r}, {partner!r}) is not a WordNet synonym or hyponym-hypernym pair: the view shows "
+                         "true pairs only (take them from the split's test positives)")
     negatives = hard_negatives(word, partner, candidates, vectors, known, k)
     pairs = [LexicalPair(word, partner, "", 1)] + [LexicalPair(word, n, "", 0) for n in negatives]
     probabilities = lrc_probabilities(model, pairs)

