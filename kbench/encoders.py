@@ -205,6 +205,11 @@ class HookedEncoder(nn.Module):
     This is where KnowBert's knowledge attention, ERNIE's aggregator and
     K-Adapter's taps sit, with no fork of ``BertModel``: with no hooks the
     output equals ``BertModel``'s exactly (tested).
+
+    A ``context`` holding ``"hidden_states": []`` gets every state appended to
+    it, as ``BertModel``'s ``output_hidden_states``: the embedding output first
+    (index 0), then each layer's output (index ``i + 1`` for layer ``i``) —
+    K-Adapter's taps read them.
     """
 
     def __init__(self, bert: BertModel, fuse: dict[int, nn.Module] | None = None,
@@ -232,12 +237,17 @@ class HookedEncoder(nn.Module):
         context.update(extra)
         states = self.bert.embeddings(input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids)
         mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=states, attention_mask=attention_mask)
+        kept = context.get("hidden_states")
+        if kept is not None:
+            kept.append(states)
         for index, layer in enumerate(self.bert.encoder.layer):
             rebuilt = self.replace[str(index)] if str(index) in self.replace else None
             states = layer(states, mask, position_ids=position_ids) if rebuilt is None else rebuilt(states, mask, context)
             module = self.fuse[str(index)] if str(index) in self.fuse else None
             if module is not None:
                 states = module(states, context)
+            if kept is not None:
+                kept.append(states)
         return states
 
 
