@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     spread.add_argument("--on", default="", help="where it ran (default: CPU and its cores)")
     spread.add_argument("--quiet", action="store_true", help="no per-cell progress lines on stderr")
     pre = commands.add_parser("pretrain", help="pretrain a BERT on a corpus; write a checkpoint directory")
-    pre.add_argument("--corpus", required=True, help="world, kbert-zh, or a text file (one text a line)")
+    pre.add_argument("--corpus", required=True, help="world, kbert-zh, scientific, or a text file (one text a line)")
     pre.add_argument("--base", default="tiny", help="a size (tiny, mini, small, base), 'embedded', or a directory")
     pre.add_argument("--objective", default="mlm", help="mlm, wwm, ernie, ... (see kbench.pretrain.OBJECTIVES)")
     pre.add_argument("--steps", type=int, required=True, help="optimizer steps (per process)")

@@ -9,6 +9,10 @@
   reviews are also training texts of one of the four), so every text equal to a
   dev or test text of any of them is dropped, and repeats are kept once.
   Mentions of HowNet and the medical KG are its entity units.
+- ``scientific``: the *training* sentences of SciBERT's tasks mirrored here
+  (ACL-ARC citation intents, SciERC relations, NCBI-disease), without any
+  sentence that is a dev or test sentence of one of them
+  (:func:`kbench.data.scientific.domain_sentences`).
 - a path: a UTF-8 text file, one text per line (language guessed from its
   characters: Chinese when most letters are CJK).
 """
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from kbench.errors import InputError, UnknownNameError
 
-NAMED = ("world", "kbert-zh")
+NAMED = ("world", "kbert-zh", "scientific")
 KBERT_PRETRAINING = ("book_review", "chnsenticorp", "shopping", "medical_ner")
 
 
@@ -57,6 +61,11 @@ def pretraining_text(name: str, data_dir: str | None = None, kg_path: str | None
         texts = [text for text in dict.fromkeys(texts) if text and text not in held_out]
         names = sorted({s for kg in KGS.values() for s in KnowledgeGraph.from_spo(local_path(kg, data_dir)).subjects})
         return PretrainingText(texts, "zh", names, "K-BERT's Chinese training splits", str(local_path(VOCAB, data_dir)))
+    if name == "scientific":
+        from kbench.data.scientific import domain_sentences
+
+        return PretrainingText(domain_sentences(data_dir=data_dir), "en", [],
+                               "the training sentences of ACL-ARC, SciERC and NCBI-disease")
     path = Path(name)
     if not path.is_file():
         raise UnknownNameError(f"unknown corpus {name!r}: use {', '.join(NAMED)} or a text file (one text a line)")

@@ -13,7 +13,8 @@ repository (allenai/scibert, ``data/``) ships them:
   separated by a blank line.
 
 :func:`domain_sentences` turns the *training* splits into plain sentences (argument markers removed,
-de-duplicated): the only scientific text this project may pretrain or build a vocabulary on.
+de-duplicated, and any sentence equal to a dev or test sentence of any of the three dropped): the only
+scientific text this project may pretrain or build a vocabulary on.
 """
 from __future__ import annotations
 
@@ -91,10 +92,18 @@ def plain_text(item) -> str:
     return " ".join(MARKERS.sub(" ", text).split())
 
 
+def held_out_sentences(data_dir: str | Path | None = None) -> set[str]:
+    """Return the plain dev and test sentences of every scientific dataset: text no pretraining may see."""
+    return {plain_text(item) for name in FILES for split in ("dev", "test")
+            for item in load_scientific(name, split, data_dir).texts}
+
+
 def domain_sentences(names: tuple[str, ...] = tuple(FILES), data_dir: str | Path | None = None) -> list[str]:
-    """Return the de-duplicated plain sentences of the *training* splits of ``names``, in file order."""
+    """Return the de-duplicated plain sentences of the *training* splits of ``names``, in file order, without any
+    sentence that is also a dev or test sentence of one of the datasets."""
+    held_out = held_out_sentences(data_dir)
     seen: dict[str, None] = {}
     for name in names:
         for item in load_scientific(name, "train", data_dir).texts:
             seen.setdefault(plain_text(item), None)
-    return [text for text in seen if text]
+    return [text for text in seen if text and text not in held_out]
