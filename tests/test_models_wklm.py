@@ -273,7 +273,8 @@ def test_the_branches_start_from_the_warm_up_checkpoint(entities, corpus, tmp_pa
         branch = pretrainer(entities, str(directory), objective, seed=1)
         assert all(torch.equal(a, b) for a, b in zip(branch.bert.state_dict().values(),
                                                      warm.bert.state_dict().values()))
-        assert torch.equal(branch.lm.cls.predictions.transform.dense.weight, warm.lm.cls.predictions.transform.dense.weight)
+        head, warm_head = branch.lm.cls.predictions.transform.dense, warm.lm.cls.predictions.transform.dense
+        assert torch.equal(head.weight, warm_head.weight)                # the warm-up's MLM head, not a fresh one
 
 
 @settings(max_examples=50, deadline=None)
@@ -283,7 +284,8 @@ def test_auc_is_the_chance_a_replaced_mention_scores_higher(scores, data):
     if len(set(labels)) < 2:
         assert math.isnan(auc(scores, labels))
         return
-    pairs = [(p, n) for p, lp in zip(scores, labels) for n, ln in zip(scores, labels) if lp == REPLACED and ln == ORIGINAL]
+    pairs = [(p, n) for p, lp in zip(scores, labels) for n, ln in zip(scores, labels)
+             if lp == REPLACED and ln == ORIGINAL]
     expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
     assert auc(scores, labels) == pytest.approx(expected)
     assert auc([-x for x in scores], labels) == pytest.approx(1 - expected)      # direction survives
@@ -348,7 +350,8 @@ def test_the_head_scorer_writes_each_candidate_in_the_slot(model):
     texts = [f"Muman Nakel was born in {c} ." for c in item.candidates]
     assert [list(r.ids) for r in seen] == [model.tokenizer(t)["input_ids"] for t in texts]
     assert [model.tokenizer.decode(r.ids[r.spans[0][0]:r.spans[0][1]]) for r in seen] == ["lagos", "paris", "lima"]
-    expected = {c: math.log(max(1 - float(p[0]), 1e-12)) for c, p in zip(item.candidates, replacement_scores(model, seen))}
+    probabilities = replacement_scores(model, seen)
+    expected = {c: math.log(max(1 - float(p[0]), 1e-12)) for c, p in zip(item.candidates, probabilities)}
     assert scorer([item])[0] == pytest.approx(expected)                 # log p(original) of each candidate
     assert result.ranks[0] == 1 + sum(v > expected["Lagos"] for v in expected.values())
     with pytest.raises(InputError, match="exactly one"):

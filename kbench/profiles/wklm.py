@@ -265,7 +265,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
              f"{chosen['steps']} steps per branch")
     return WKLMSetup(profile=profile, seed=seed, device=device, base_model=base, labels=labels, splits=splits,
                      options=dict(max_length=chosen["max_length"]), config=config, about=about, entities=entities,
-                     texts=texts, probe=probe, vocab=vocab, pretrain_config=pretrain_config, warmup_config=warmup_config,
+                     texts=texts, probe=probe, vocab=vocab, pretrain_config=pretrain_config,
+                     warmup_config=warmup_config,
                      max_length=chosen["max_length"], typing_entities=tuple(tuple(p) for p in parts), source=source,
                      variants=VARIANTS if chosen["untyped_ablation"] else VARIANTS[:3])
 
