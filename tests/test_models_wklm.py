@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kbench.errors import InputError
 from kbench.models.wklm import (MLM_RATE, ORIGINAL, REPLACED, WKLM, ReplacementCollator,
                                 ReplacementScorer, TypedEntities, alias_ids, mention_corpus, pretrainer,
-                                replacement_accuracy, replacement_judgement, replacement_rates, replacement_rows,
+                                auc, replacement_accuracy, replacement_judgement, replacement_rates, replacement_rows,
                                 replacement_scores)
 from kbench.probes import ProbeItem, run_probe
 from kbench.text.masking import IGNORE, MaskVocab
@@ -173,6 +173,38 @@ def test_bad_collator_inputs_are_named(model, entities, corpus):
         collator(model, entities).replace(Sentence("x", np.array([101, 102])))
     with pytest.raises(InputError, match="replace_rate"):
         collator(model, entities, replace_rate=1.5)
+    with pytest.raises(InputError, match="mlm_rate"):
+        collator(model, entities, mlm_rate=1.0)
+    with pytest.raises(InputError, match="mlm_rate"):
+        collator(model, entities, mlm_rate=-0.1)
+    sentence = corpus.sentences[0]                          # "Muman Nakel was born in Lagos ." : [CLS] first
+    at_start = type(sentence)(sentence.text, sentence.ids[1:], {}, [(s - 1, e - 1, x) for s, e, x in sentence.mentions])
+    with pytest.raises(InputError, match="no token before or after"):
+        collator(model, entities).replace(at_start)
+    from kbench.models.wklm import Replaced
+
+    with pytest.raises(InputError, match="first or last position"):
+        replacement_scores(model, [Replaced(sentence.ids[1:], [(0, 2)], [ORIGINAL], [0])])
+
+
+def test_case_variants_that_tokenize_alike_are_a_named_error(model):
+    """An uncased vocabulary writes 'Key' and 'key' with the same pieces: two entities could not be told apart."""
+    same = TypedEntities.of({"Key": "thing", "key": "thing", "Lima": "city"})
+    with pytest.raises(InputError, match="same word pieces"):
+        alias_ids(same, model.tokenizer)
+    alias_ids(TypedEntities.of({"Key": "thing", "lock": "thing"}), model.tokenizer)    # distinct pieces: fine
+
+
+def test_a_longer_alias_never_pushes_a_sentence_past_max_length(model):
+    long = TypedEntities.of(TYPES, {"Paris": ["the old city of light on the river"]})
+    texts = ["Zukun Zesul works for Megor in Lima ."] * 30
+    corpus = mention_corpus(texts, model.tokenizer, long, 32)
+    limit = len(corpus.sentences[0].ids) + 2
+    free = collator(model, long, seed=0, replace_rate=1.0)
+    capped = collator(model, long, seed=0, replace_rate=1.0, max_length=limit)
+    assert max(len(free.replace(x).ids) for x in corpus.sentences) > limit       # the cap has work to do
+    results = [capped.replace(x) for x in corpus.sentences]
+    assert max(len(r.ids) for r in results) <= limit and any(REPLACED in r.labels for r in results)
     with pytest.raises(InputError, match="unknown objective"):
         pretrainer(entities, "tiny", "ernie")
 
@@ -211,6 +243,55 @@ def test_replacing_the_mention_changes_the_head_and_the_loss_is_the_sum(model, e
     model.train()
 
 
+def test_the_no_head_control_is_wklm_mlm_alone(entities, corpus):
+    """The control: 5% MLM outside the mentions, nothing replaced, the head built (same init) but never trained."""
+    control = pretrainer(entities, "tiny", "wklm_nohead", seed=3)
+    wklm = pretrainer(entities, "tiny", "wklm", seed=3)
+    assert isinstance(control, WKLM) and not control.head and wklm.head
+    assert control.collate.replace_rate == 0.0 and control.collate.mlm_rate == MLM_RATE
+    assert torch.equal(control.replacement_head.weight, wklm.replacement_head.weight)
+    batch = control.collate(corpus.sentences[:8])
+    assert (batch["entity_labels"] == ORIGINAL).all()
+    control.train()
+    out = control(**batch)
+    assert torch.equal(out["loss"], out["mlm_loss"]) and "entity_loss" not in out
+    out["loss"].backward()
+    assert control.replacement_head.weight.grad is None
+    with_head = wklm(**wklm.collate(corpus.sentences[:8]))
+    assert torch.isclose(with_head["loss"], with_head["mlm_loss"] + with_head["entity_loss"])
+
+
+def test_the_branches_start_from_the_warm_up_checkpoint(entities, corpus, tmp_path):
+    """The paper's design: one MLM warm-up, then every branch from its weights and its MLM head."""
+    from kbench.pretrain import pretrain, save_pretrained
+    from kbench.train import TrainConfig
+
+    warm = pretrainer(entities, "tiny", "mlm", seed=0)
+    pretrain(warm, corpus, TrainConfig(batch_size=8, learning_rate=1e-3, max_steps=2, seed=0, progress=False))
+    directory = save_pretrained(warm, tmp_path / "warm")
+    for objective in ("mlm", "wklm", "wklm_nohead"):
+        branch = pretrainer(entities, str(directory), objective, seed=1)
+        assert all(torch.equal(a, b) for a, b in zip(branch.bert.state_dict().values(),
+                                                     warm.bert.state_dict().values()))
+        head, warm_head = branch.lm.cls.predictions.transform.dense, warm.lm.cls.predictions.transform.dense
+        assert torch.equal(head.weight, warm_head.weight)                # the warm-up's MLM head, not a fresh one
+
+
+@settings(max_examples=50, deadline=None)
+@given(scores=st.lists(st.floats(0, 1), min_size=2, max_size=30), data=st.data())
+def test_auc_is_the_chance_a_replaced_mention_scores_higher(scores, data):
+    labels = data.draw(st.lists(st.sampled_from([ORIGINAL, REPLACED]), min_size=len(scores), max_size=len(scores)))
+    if len(set(labels)) < 2:
+        assert math.isnan(auc(scores, labels))
+        return
+    pairs = [(p, n) for p, lp in zip(scores, labels) for n, ln in zip(scores, labels)
+             if lp == REPLACED and ln == ORIGINAL]
+    expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
+    assert auc(scores, labels) == pytest.approx(expected)
+    assert auc([-x for x in scores], labels) == pytest.approx(1 - expected)      # direction survives
+    assert auc([0.3] * len(scores), labels) == 0.5                                 # a constant head: no separation
+
+
 def test_both_variants_start_from_the_same_encoder(entities):
     mlm, wklm = pretrainer(entities, "tiny", "mlm", seed=3), pretrainer(entities, "tiny", "wklm", seed=3)
     a, b = mlm.bert.state_dict(), wklm.bert.state_dict()
@@ -231,6 +312,15 @@ def test_the_head_learns_replacements_it_can_see(entities):
     pretrain(model, corpus, TrainConfig(batch_size=16, learning_rate=2e-3, max_steps=60, seed=0, progress=False))
     judged = replacement_judgement(model, corpus.sentences, seed=1)
     assert judged["accuracy"] > judged["original"] + 0.05
+    assert judged["auc"] > 0.7 and judged["log_loss"] < judged["prior_entropy"]
+    groups = [["first" if i == 0 else "later" for i in range(len(x.mentions))] for x in corpus.sentences]
+    by_group = replacement_judgement(model, corpus.sentences, seed=1, groups=groups)
+    assert by_group["auc_first"] > 0.6 and by_group["auc_later"] > 0.6
+    assert by_group["mentions_first"] + by_group["mentions_later"] == judged["mentions"]
+    with pytest.raises(InputError, match="group"):
+        replacement_judgement(model, corpus.sentences, seed=1, groups=groups[1:])
+    fresh = pretrainer(untyped, "tiny", "wklm", seed=0)                 # an untrained head separates nothing
+    assert abs(replacement_judgement(fresh, corpus.sentences, seed=1)["auc"] - 0.5) < 0.15
     assert replacement_accuracy(model, corpus.sentences, seed=1) == judged["accuracy"]
     typed = replacement_judgement(model, corpus.sentences, seed=1, entities=untyped)
     assert typed == judged                                  # the model's own typing is the default
@@ -260,7 +350,12 @@ def test_the_head_scorer_writes_each_candidate_in_the_slot(model):
     texts = [f"Muman Nakel was born in {c} ." for c in item.candidates]
     assert [list(r.ids) for r in seen] == [model.tokenizer(t)["input_ids"] for t in texts]
     assert [model.tokenizer.decode(r.ids[r.spans[0][0]:r.spans[0][1]]) for r in seen] == ["lagos", "paris", "lima"]
-    assert 1 <= result.ranks[0] <= 3
+    probabilities = replacement_scores(model, seen)
+    expected = {c: math.log(max(1 - float(p[0]), 1e-12)) for c, p in zip(item.candidates, probabilities)}
+    assert scorer([item])[0] == pytest.approx(expected)                 # log p(original) of each candidate
+    assert result.ranks[0] == 1 + sum(v > expected["Lagos"] for v in expected.values())
+    with pytest.raises(InputError, match="exactly one"):
+        scorer([ProbeItem("Muman Nakel", "born in", "Lagos", "Muman Nakel was born in Lagos .", ("Lagos", "Lima"))])
     with pytest.raises(InputError, match="replaced-or-not head"):
         ReplacementScorer(pretrainer(model.collate.entities, "tiny", "mlm"))
 
@@ -341,10 +436,24 @@ def test_wordnet_profile_types_by_supersense_and_keeps_splits_apart():
     assert all(len(item.candidates) <= 100 and item.gold in item.candidates for item in s.probe)
     statements = {item.statement.replace("[Y]", item.gold) for item in s.probe}
     assert not statements & set(s.texts)
-    train, dev, test = (set(texts) for texts, _ in s.splits)
+    key = lambda text: " ".join(w for w in text.split() if w != '"').lower()     # the de-duplication's own key
+    train, dev, test = ({key(t) for t in texts} for texts, _ in s.splits)
     assert train and test and not train & test and not train & dev and not dev & test
     assert not set(s.typing_entities[0]) & set(s.typing_entities[2])
     assert all(name in s.entities.names for part in s.typing_entities for name in part)
+    lower = [name.lower() for name in s.entities.names]
+    assert len(set(lower)) == len(lower)
+
+
+def test_wordnet_names_that_differ_only_in_case_are_left_out():
+    """At the full profile's size WordNet names collide without case (Key / key, March / march, ...)."""
+    from kbench.kg.wordnet import load_wordnet
+    from kbench.profiles.wklm import wordnet_typed_kg
+
+    triples, types, examples = wordnet_typed_kg(load_wordnet(), 4000, 0)
+    lower = [name.lower() for name in types]
+    assert len(set(lower)) == len(lower)
+    assert {name.lower() for s, _, o in triples for name in (s, o)} == set(lower)
 
 
 def test_the_untyped_ablation_replaces_across_types_from_the_same_init(entities, corpus):

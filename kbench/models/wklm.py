@@ -41,13 +41,24 @@ what it is asked (Fig. 1, "type-constrained entity replacements"):
 - **Loss** (``kdn_loss.py``): ``L = L_entity + L_MLM``, each a mean (over
   mentions, over predicted tokens), summed with weight 1.
 
-The comparison (:data:`VARIANTS`) is against BERT's MLM (15% of tokens,
-:class:`kbench.pretrain.MaskingCollator`) from the same init on the same
-sentences for the same steps, with an ablation beside it: untyped
+The comparison follows the paper's design: the paper continues a fully
+trained BERT-base (whose MLM head already predicts entities) with WKLM and
+compares it with BERT; with no MLM-headed BERT offline, we first pretrain a
+random-init BERT with MLM for a shared warm-up, then branch from that one
+checkpoint into the :data:`VARIANTS`, each for the same further steps on the
+same sentences: BERT's MLM (15% of tokens, :class:`kbench.pretrain.MaskingCollator`),
+WKLM, the **no-head control** (``wklm_nohead``: WKLM's 5% MLM outside the
+mentions with no replacement and no head loss — what WKLM's MLM alone does,
+so that WKLM minus it is the head's effect), and an ablation: untyped
 replacement (``wklm_untyped``: any entity may replace any,
-:meth:`TypedEntities.untyped`), the shortcut the type constraint avoids. The paper continues from BERT-base; we
-pretrain both variants from one random init, the only fair start with no
-MLM-headed BERT available offline.
+:meth:`TypedEntities.untyped`), the shortcut the type constraint avoids.
+
+The zero-shot fact completion probe is the shared MLM probe
+(:class:`kbench.probes.MaskedLMScorer`), as the authors'
+``scripts/evaluate_kdn_lama.py`` does: it ranks candidates by the MLM head's
+log-probability of the candidate's first token with [MASK] in the slot (its
+head-based scoring line is commented out). :class:`ReplacementScorer` is our
+addition, a second reading of the head.
 """
 from __future__ import annotations
 
@@ -78,6 +89,7 @@ MLM_RATE = 0.05             # the paper: MLM at 5%, outside entity mentions
 ORIGINAL, REPLACED = 0, 1   # the replaced-or-not head's labels
 VARIANTS = (Variant("mlm", "BERT (MLM on 15% of tokens)", {"objective": "mlm"}),
             Variant("wklm", "WKLM (same-type replacement + 5% MLM)", {"objective": "wklm"}),
+            Variant("wklm_nohead", "control: 5% MLM outside mentions, no head", {"objective": "wklm_nohead"}),
             Variant("wklm_untyped", "WKLM with untyped replacement (the shortcut)", {"objective": "wklm_untyped"}))
 
 
@@ -215,6 +227,14 @@ def alias_ids(entities: TypedEntities, tokenizer) -> list[list[np.ndarray]]:
                                  "cannot write it")
             rows.append(ids)
         table.append(rows)
+    spelled: dict[tuple[int, ...], str] = {}
+    for name, forms, rows in zip(entities.names, entities.aliases, table):
+        for form, ids in zip(forms, rows):
+            other = spelled.setdefault(tuple(int(i) for i in ids), name)
+            if other != name:
+                raise InputError(f"{other!r} and {name!r} are written with the same word pieces ({form!r}): the "
+                                 "tokenizer cannot tell them apart (an uncased vocabulary folds case), so a mention "
+                                 "of one could not be linked to one entity; keep one of them")
     return table
 
 
@@ -238,7 +258,8 @@ class ReplacementCollator:
     """
 
     def __init__(self, vocab: MaskVocab, pad_id: int, entities: TypedEntities, aliases: Sequence[Sequence[np.ndarray]],
-                 seed: int = 0, replace_rate: float = REPLACE_RATE, mlm_rate: float = MLM_RATE):
+                 seed: int = 0, replace_rate: float = REPLACE_RATE, mlm_rate: float = MLM_RATE,
+                 max_length: int | None = None):
         if not 0.0 <= replace_rate <= 1.0:
             raise InputError(f"replace_rate must be in [0, 1], got {replace_rate}")
         if not 0.0 <= mlm_rate < 1.0:
@@ -246,7 +267,7 @@ class ReplacementCollator:
         if len(aliases) != len(entities):
             raise InputError(f"{len(aliases)} alias lists for {len(entities)} entities")
         self.vocab, self.pad_id, self.entities, self.aliases = vocab, pad_id, entities, aliases
-        self.replace_rate, self.mlm_rate = replace_rate, mlm_rate
+        self.replace_rate, self.mlm_rate, self.max_length = replace_rate, mlm_rate, max_length
         self.same_type = entities.same_type()
         self.pool = vocab.replacement_pool()
         self.rng = np.random.default_rng(seed)
@@ -269,13 +290,22 @@ class ReplacementCollator:
 
     def replace(self, sentence: MentionSentence) -> Replaced:
         """Return ``sentence`` with each mention replaced by a same-type entity with probability ``replace_rate``,
-        never right after a replaced mention."""
+        never right after a replaced mention.
+
+        With ``max_length``, a replacement whose longer alias would push the
+        sentence past it is not made (the mention stays true). A mention at
+        position 0 (no token before it for the head to read) is an
+        :class:`~kbench.errors.InputError`.
+        """
         ids, pieces, spans, labels, written = sentence.ids, [], [], [], []
         position = length = 0
         previous = False
         for start, end, entity in self.mentions_of(sentence):
             if start < position:
                 raise InputError(f"mention [{start}, {end}) overlaps the mention before it")
+            if start < 1 or end >= len(ids):
+                raise InputError(f"mention [{start}, {end}) has no token before or after it in a sentence of "
+                                 f"{len(ids)} tokens: the head reads the tokens around a mention ([CLS] ... [SEP])")
             others = self.same_type[entity]
             replace = (not previous and len(others) > 0 and self.replace_rate > 0
                        and self.rng.random() < self.replace_rate)
@@ -283,6 +313,8 @@ class ReplacementCollator:
                 other = int(others[self.rng.integers(len(others))])
                 forms = self.aliases[other]
                 new = forms[int(self.rng.integers(len(forms)))]
+                if self.max_length and len(ids) + length - position + len(new) - (end - start) > self.max_length:
+                    other, new, replace = entity, ids[start:end], False
             else:
                 other, new = entity, ids[start:end]
             pieces += [ids[position:start], new]
@@ -346,8 +378,9 @@ class ReplacementCollator:
 class WKLM(MaskedLM):
     """BERT's masked LM plus WKLM's replaced-or-not head over ``[h_{s-1}; h_e]``; ``loss = L_entity + L_MLM``."""
 
-    def __init__(self, lm, tokenizer, collate: ReplacementCollator, description: str = ""):
+    def __init__(self, lm, tokenizer, collate: ReplacementCollator, description: str = "", head: bool = True):
         super().__init__(lm, tokenizer, collate, description)
+        self.head = head            # False: the no-head control (the head is built, never trained)
         config = lm.config
         self.replacement_dropout = nn.Dropout(config.hidden_dropout_prob)
         self.replacement_head = nn.Linear(2 * config.hidden_size, 2)
@@ -375,7 +408,7 @@ class WKLM(MaskedLM):
         mlm_loss = nn.functional.cross_entropy(out["logits"], labels[keep]) if keep.any() else states.sum() * 0.0
         out["mlm_loss"] = mlm_loss
         loss = mlm_loss
-        if "entity_logits" in out and entity_labels is not None:
+        if self.head and "entity_logits" in out and entity_labels is not None:
             out["entity_loss"] = nn.functional.cross_entropy(out["entity_logits"], entity_labels)
             loss = loss + out["entity_loss"]
         out["loss"] = loss
@@ -384,9 +417,11 @@ class WKLM(MaskedLM):
 
 def pretrainer(entities: TypedEntities, base_model: str = "tiny", objective: str = "wklm", seed: int = 0,
                layers: int | None = None, vocab: str | None = None, rate: float = RATE,
-               mlm_rate: float = MLM_RATE, replace_rate: float = REPLACE_RATE) -> MaskedLM:
-    """Return a pretraining model: ``wklm``, ``wklm_untyped`` (any entity replaces any) or ``mlm`` (BERT's token
-    MLM at ``rate``), from the same init.
+               mlm_rate: float = MLM_RATE, replace_rate: float = REPLACE_RATE, max_length: int | None = None
+               ) -> MaskedLM:
+    """Return a pretraining model: ``wklm``, ``wklm_untyped`` (any entity replaces any), ``wklm_nohead`` (WKLM's
+    5% MLM outside mentions, no replacement, no head loss: the control) or ``mlm`` (BERT's token MLM at ``rate``),
+    from the same init (``base_model``: a size, or the shared warm-up's checkpoint).
 
     Both take the same seeded :func:`kbench.pretrain.masked_lm`, so
     :func:`kbench.experiment.compare_objectives` finds equal encoder weights;
@@ -397,14 +432,16 @@ def pretrainer(entities: TypedEntities, base_model: str = "tiny", objective: str
     if objective == "mlm":
         return MaskedLM(lm, tokenizer, MaskingCollator(vocabulary, tokenizer.pad_token_id, "token", seed, rate),
                         description + f", MLM on {rate:.0%} of tokens")
-    if objective not in ("wklm", "wklm_untyped"):
-        raise InputError(f"unknown objective {objective!r}: use 'wklm', 'wklm_untyped' or 'mlm'")
+    if objective not in ("wklm", "wklm_untyped", "wklm_nohead"):
+        raise InputError(f"unknown objective {objective!r}: use 'wklm', 'wklm_untyped', 'wklm_nohead' or 'mlm'")
     if objective == "wklm_untyped":
         entities, description = entities.untyped(), description + ", untyped replacement"
+    head = objective != "wklm_nohead"
     torch.manual_seed(seed + 1)
     collate = ReplacementCollator(vocabulary, tokenizer.pad_token_id, entities, alias_ids(entities, tokenizer), seed,
-                                  replace_rate, mlm_rate)
-    return WKLM(lm, tokenizer, collate, description + ", WKLM replacement head")
+                                  replace_rate if head else 0.0, mlm_rate, max_length)
+    return WKLM(lm, tokenizer, collate, description + (", WKLM replacement head" if head else
+                                                       f", {mlm_rate:.0%} MLM outside mentions, no head"), head)
 
 
 def replacement_rates(collate: ReplacementCollator, corpus: Corpus, rounds: int = 1) -> dict[str, float]:
@@ -417,7 +454,7 @@ def replacement_rates(collate: ReplacementCollator, corpus: Corpus, rounds: int 
     ``mlm_inside``: the share of mention tokens predicted (0 by design).
     """
     probe = ReplacementCollator(collate.vocab, collate.pad_id, collate.entities, collate.aliases, 0,
-                                collate.replace_rate, collate.mlm_rate)
+                                collate.replace_rate, collate.mlm_rate, collate.max_length)
     probe.rng.bit_generator.state = collate.rng.bit_generator.state
     mentions = replaced = free = free_replaced = 0
     outside = outside_hit = inside = inside_hit = 0
@@ -461,6 +498,9 @@ def replacement_scores(model: WKLM, replaced: Sequence[Replaced]) -> list[np.nda
         if not rows:
             return [np.zeros(0) for _ in replaced]
         before = [start - 1 for r in replaced for start, _ in r.spans]
+        if any(b < 0 for b in before) or any(end >= len(r.ids) for r in replaced for _, end in r.spans):
+            raise InputError("a mention at the sentence's first or last position: the head reads the tokens "
+                             "before and after it")
         after = [end for r in replaced for _, end in r.spans]
         states = model.hidden(torch.from_numpy(batch["input_ids"]).to(device),
                               torch.from_numpy(batch["attention_mask"]).to(device))
@@ -476,34 +516,73 @@ def replacement_scores(model: WKLM, replaced: Sequence[Replaced]) -> list[np.nda
     return out
 
 
+def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Return the area under the ROC curve of ``scores`` for ``labels`` (1: replaced): the chance that a replaced
+    mention scores above an original one, ties counting half (0.5: no separation, whatever the prior).
+
+    NaN when one class is absent.
+    """
+    scores, labels = np.asarray(scores, float), np.asarray(labels, int)
+    positive, negative = scores[labels == REPLACED], scores[labels == ORIGINAL]
+    if not len(positive) or not len(negative):
+        return float("nan")
+    greater = (positive[:, None] > negative[None, :]).sum() + 0.5 * (positive[:, None] == negative[None, :]).sum()
+    return float(greater / (len(positive) * len(negative)))
+
+
 def replacement_judgement(model: WKLM, sentences: Sequence[MentionSentence], seed: int = 0, batch_size: int = 64,
-                          entities: TypedEntities | None = None) -> dict[str, float]:
-    """Return the head's ``accuracy`` at telling replaced mentions from original ones on ``sentences``, and the
-    ``original`` share of those very mentions (what always answering "original" scores).
+                          entities: TypedEntities | None = None,
+                          groups: Sequence[Sequence[str]] | None = None) -> dict[str, float]:
+    """Return how well the head tells replaced mentions from original ones on ``sentences``: ``auc`` (the
+    prior-free measure: 0.5 is no separation), ``accuracy`` at 0.5, ``log_loss`` beside ``prior_entropy``
+    (the log-loss of always answering the share of replaced mentions), and the ``original`` share of those very
+    mentions (what always answering "original" scores).
 
     Fresh replacements are drawn with ``seed`` among ``entities``' types (default:
     the model's own; ``entities.untyped()`` lets any entity replace any), with no
-    MLM masking.
+    MLM masking. ``groups`` names each sentence's mentions (in order, e.g.
+    ``"subject"`` / ``"object"``); each group gets ``auc_<group>``,
+    ``original_<group>`` and ``mentions_<group>``.
     """
     if not isinstance(model, WKLM):
         raise InputError("only a WKLM model has a replaced-or-not head")
+    if groups is not None and len(groups) != len(sentences):
+        raise InputError(f"{len(groups)} group lists for {len(sentences)} sentences")
     collate = model.collate
     entities = entities or collate.entities
     if entities.names != collate.entities.names:
         raise InputError("the entities to replace with must be the model's own (in another typing)")
     judge = ReplacementCollator(collate.vocab, collate.pad_id, entities, collate.aliases, seed,
-                                collate.replace_rate, 0.0)
-    right = total = original = 0
+                                collate.replace_rate or REPLACE_RATE, 0.0, collate.max_length)
+    all_scores, all_labels, all_groups = [], [], []
     for first in range(0, len(sentences), batch_size):
         chunk = [judge.replace(s) for s in sentences[first:first + batch_size]]
-        for result, scores in zip(chunk, replacement_scores(model, chunk)):
-            labels = np.asarray(result.labels, int)
-            right += int(((scores > 0.5).astype(int) == labels).sum())
-            original += int((labels == ORIGINAL).sum())
-            total += len(labels)
-    if not total:
+        for offset, (result, scores) in enumerate(zip(chunk, replacement_scores(model, chunk))):
+            all_scores += [float(x) for x in scores]
+            all_labels += [int(x) for x in result.labels]
+            if groups is not None:
+                names = list(groups[first + offset])
+                if len(names) != len(result.labels):
+                    raise InputError(f"sentence {first + offset} has {len(result.labels)} mentions, "
+                                     f"{len(names)} group names")
+                all_groups += names
+    if not all_labels:
         raise InputError("no mention to judge: the sentences have no linked mentions")
-    return {"accuracy": right / total, "original": original / total, "mentions": float(total)}
+    scores, labels = np.asarray(all_scores), np.asarray(all_labels)
+    share = float(labels.mean())
+    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+    entropy = lambda p: float(-(p * np.log(p) + (1 - p) * np.log(1 - p))) if 0 < p < 1 else 0.0
+    out = {"accuracy": float(((scores > 0.5).astype(int) == labels).mean()), "auc": auc(scores, labels),
+           "log_loss": float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))),
+           "prior_entropy": entropy(share), "original": 1.0 - share, "mentions": float(len(labels))}
+    if groups is not None:
+        names = np.asarray(all_groups)
+        for group in sorted(set(all_groups)):
+            chosen = names == group
+            out[f"auc_{group}"] = auc(scores[chosen], labels[chosen])
+            out[f"original_{group}"] = float((labels[chosen] == ORIGINAL).mean())
+            out[f"mentions_{group}"] = float(chosen.sum())
+    return out
 
 
 def replacement_accuracy(model: WKLM, sentences: Sequence[MentionSentence], seed: int = 0, batch_size: int = 64,
@@ -516,10 +595,11 @@ class ReplacementScorer:
     """Score probe candidates with WKLM's replaced-or-not head: each candidate written in the slot, scored by
     ``log p(original)`` at its borders (a :func:`kbench.probes.run_probe` scorer).
 
-    The shared probe (:class:`kbench.probes.MaskedLMScorer`) asks the MLM head,
-    which WKLM trains at 5% and never on entity tokens; this asks the head
-    WKLM's knowledge objective trains: is this statement, with this entity in
-    it, the original? One forward pass per (item, candidate).
+    Our addition, not the paper's evaluation: the authors'
+    ``evaluate_kdn_lama.py`` ranks by the MLM head (the shared probe,
+    :class:`kbench.probes.MaskedLMScorer`), its head-based line commented out.
+    This asks the head WKLM's knowledge objective trains: is this statement,
+    with this entity in it, the original? One forward pass per (item, candidate).
     """
 
     def __init__(self, model: WKLM, batch_size: int = 256):
@@ -538,6 +618,8 @@ class ReplacementScorer:
         pieces = {name: self._ids(name) for item in items for name in item.candidates}
         rows = []                               # (item index, candidate, ids, start, end)
         for index, item in enumerate(items):
+            if item.statement.count(SLOT) != 1:
+                raise InputError(f"a probe statement needs exactly one {SLOT}: {item.statement!r}")
             left, right = item.statement.split(SLOT)
             left_ids, right_ids = self._ids(left), self._ids(right)
             for name in item.candidates:

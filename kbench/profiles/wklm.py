@@ -1,7 +1,10 @@
 """WKLM's two profiles as data, for ``notebooks/08_wklm.ipynb``.
 
-Both pretrain a random-init BERT twice from the same init — BERT's MLM and
-WKLM's objective — on statements written from a typed KG's facts, each fact's
+Both follow the paper's design at our scale: a random-init BERT is first
+pretrained with MLM for a shared warm-up (``warmup_steps``; the paper starts
+from a fully trained BERT-base), then branched from that checkpoint into
+BERT's MLM, WKLM's objective and the no-head control (5% MLM outside the
+mentions, no replacement) for the same further ``steps`` — on statements written from a typed KG's facts, each fact's
 probe template held out (:func:`kbench.data.fact_corpus.fact_corpus`); then
 the knowledge probe (the paper's zero-shot fact completion) on the
 held-out statements, and entity typing after fine-tuning (the paper's FIGER)
@@ -20,7 +23,7 @@ that a test entity is typed only from what pretraining taught about it.
   sampled synsets (the labelled word quoted), split by synset. A random-init
   ``mini`` BERT (4 layers, 256 hidden) over the pieces these texts use.
 
-``smoke`` also pretrains the untyped ablation (any entity may replace any:
+``smoke`` also branches into the untyped ablation (any entity may replace any:
 the shortcut); ``full`` leaves it out to stay within its CPU budget.
 
 Each entity is written under its name only, so its one alias is its name: a
@@ -41,11 +44,11 @@ from kbench.train import TrainConfig
 # whose replacements the type alone gives away; at 1e-3 MLM's probe is as good (seed 0: 0.382 vs 0.378)
 CHOICES = {
     "smoke": dict(kg="world", size="tiny", people=(30, 1, 1), countries_per_continent=2, entities=0,
-                  statements_per_fact=2, max_length=24, steps=300, batch_size=32, learning_rate=1e-3,
+                  statements_per_fact=2, max_length=24, warmup_steps=200, steps=150, batch_size=32, learning_rate=1e-3,
                   probe_size=0, probe_candidates=0, typing_per_entity=3, epochs=8, finetune_batch_size=16, finetune_learning_rate=1e-3,
                   patience=8, precision="no", untyped_ablation=True),
     "full": dict(kg="wordnet", size="mini", people=(0, 0, 0), countries_per_continent=0, entities=4000,
-                 statements_per_fact=2, max_length=32, steps=600, batch_size=32, learning_rate=1e-3,
+                 statements_per_fact=2, max_length=32, warmup_steps=400, steps=300, batch_size=32, learning_rate=1e-3,
                  probe_size=600, probe_candidates=100, typing_per_entity=2, epochs=4, finetune_batch_size=32, finetune_learning_rate=5e-4,
                  patience=4, precision="auto", untyped_ablation=False),
 }
@@ -67,7 +70,8 @@ class WKLMSetup(Setup):
     texts: list = field(default_factory=list)               # pretraining statements
     probe: list = field(default_factory=list)               # kbench.probes.ProbeItem s (held-out templates)
     vocab: str | None = None                                # the vocabulary file of the random-init base
-    pretrain_config: TrainConfig | None = None
+    pretrain_config: TrainConfig | None = None            # each branch's, after the warm-up
+    warmup_config: TrainConfig | None = None              # the shared MLM warm-up's
     max_length: int = 24
     typing_entities: tuple = ((), (), ())                   # the entities of each typing split
     source: str = ""
@@ -136,7 +140,8 @@ def wordnet_typed_kg(wordnet, size: int, seed: int = 0):
 
     ``size`` noun synsets with a hypernym are drawn at random; the entities are
     them, their hypernyms and part holonyms. An entity's name is its first
-    lemma (``_`` as spaces); a name two entities share, or a word of the
+    lemma (``_`` as spaces); a name two entities share — compared without case,
+    as an uncased tokenizer writes ``Key`` and ``key`` alike — or a word of the
     templates, is left out with its facts (a mention must name one entity).
     ``examples`` are ``(words, start, end, name)`` for each example sentence
     of an entity's synset in which one of its lemmas occurs.
@@ -152,8 +157,8 @@ def wordnet_typed_kg(wordnet, size: int, seed: int = 0):
         facts += [(synset, "part of", other) for other in synset.part_holonyms()]
     name = lambda s: s.lemmas()[0].name().replace("_", " ")
     template_words = {w for forms in WORDNET_TEMPLATES.values() for f in forms for w in f.split()}
-    owners = Counter(name(s) for s in {x for s, _, o in facts for x in (s, o)})
-    usable = lambda s: owners[name(s)] == 1 and name(s).lower() not in template_words and name(s)[0].isalpha()
+    owners = Counter(name(s).lower() for s in {x for s, _, o in facts for x in (s, o)})
+    usable = lambda s: owners[name(s).lower()] == 1 and name(s).lower() not in template_words and name(s)[0].isalpha()
     triples = [(name(s), relation, name(o)) for s, relation, o in facts if usable(s) and usable(o)]
     types = {name(x): x.lexname() for s, _, o in facts for x in (s, o) if usable(x)}
     types = {n: t for n, t in types.items() if any(n in (s, o) for s, _, o in triples)}
@@ -247,22 +252,34 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
                          learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
                          precision=precision, seed=seed, progress=False)
+    # the branches draw their own batch order and masks (seed + 1): not the warm-up's first batches again
     pretrain_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
-                                  device=device, precision=precision, seed=seed, progress=False,
+                                  device=device, precision=precision, seed=seed + 1, progress=False,
                                   max_steps=chosen["steps"])
+    warmup_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
+                                device=device, precision=precision, seed=seed, progress=False,
+                                max_steps=chosen["warmup_steps"])
     about = (f"{source}: {len(texts)} statements, probe {len(probe)} held-out statements; typing: {typing}, "
              f"{' / '.join(str(len(p[0])) for p in splits)} sentences; base {base} from random init, "
-             f"{chosen['steps']} steps of {chosen['batch_size']}")
+             f"{chosen['warmup_steps']} steps of {chosen['batch_size']} of shared MLM warm-up, then "
+             f"{chosen['steps']} steps per branch")
     return WKLMSetup(profile=profile, seed=seed, device=device, base_model=base, labels=labels, splits=splits,
                      options=dict(max_length=chosen["max_length"]), config=config, about=about, entities=entities,
                      texts=texts, probe=probe, vocab=vocab, pretrain_config=pretrain_config,
+                     warmup_config=warmup_config,
                      max_length=chosen["max_length"], typing_entities=tuple(tuple(p) for p in parts), source=source,
-                     variants=VARIANTS if chosen["untyped_ablation"] else VARIANTS[:2])
+                     variants=VARIANTS if chosen["untyped_ablation"] else VARIANTS[:3])
 
 
 def pretrainer_options(s: WKLMSetup) -> dict:
     """Return the keyword options of :func:`kbench.models.wklm.pretrainer` for this setup."""
-    return dict(entities=s.entities, base_model=s.base_model, vocab=s.vocab)
+    return dict(entities=s.entities, base_model=s.base_model, vocab=s.vocab, max_length=s.max_length)
+
+
+def branch_options(s: WKLMSetup, warmup_checkpoint: str) -> dict:
+    """Return :func:`pretrainer_options` for the branches: every variant starts from the shared warm-up's
+    checkpoint (its weights, MLM head and vocabulary)."""
+    return dict(pretrainer_options(s), base_model=str(warmup_checkpoint), vocab=None)
 
 
 def classifier_options(s: WKLMSetup) -> dict:
