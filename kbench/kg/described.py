@@ -36,7 +36,7 @@ class DescribedKG:
     name: str
     triples: list[Triple]
     descriptions: dict[str, str]
-    aliases: dict[str, list[str]] = field(default_factory=dict)   # the words an entity is written as (default: its name)
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # words an entity is written as (default: its name)
 
     def names(self, entity: str) -> list[str]:
         """Return the words ``entity`` is written as in text: its aliases, else its own name."""

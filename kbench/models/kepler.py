@@ -339,8 +339,8 @@ def mean_offsets(vectors: torch.Tensor, index: dict[str, int], triples: Sequence
                  relations: Sequence[str]) -> torch.Tensor:
     """Return per relation ``r = mean(t - h)`` over ``triples``: the least-squares best L2 TransE relation vectors.
 
-    The relation table an encoder without KE training gets (the MLM-only
-    baseline): the ``r`` minimising ``Σ ||h + r - t||²`` for fixed entity vectors.
+    The relation table an encoder without KE training gets when scoring with L2 (:func:`best_offsets`;
+    L1 takes :func:`median_offsets`): the ``r`` minimising ``Σ ||h + r - t||²`` for fixed entity vectors.
     A relation with no triple gets zeros.
     """
     table = torch.zeros(len(relations), vectors.shape[1])
