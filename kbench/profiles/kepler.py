@@ -7,14 +7,15 @@ prediction (:func:`kbench.kg.described.ke_split`), beside PyKEEN's TransE on
 the transductive triples.
 
 ``smoke``: the knowledge world's entities with generated descriptions
-(:func:`kbench.kg.described.world_described_kg`); MLM text: the world's fact
-statements with each fact's probe template held out
+(:func:`kbench.kg.described.world_described_kg`); MLM text: fact statements of
+the KE *training* triples only — no test fact and no unseen entity is written
+in it — with each fact's probe template held out
 (:func:`kbench.data.fact_corpus.fact_corpus`), so the knowledge probe runs too;
 a ``tiny`` BERT (2 layers, 128 hidden) over the word pieces the world uses.
 ``full``: 3,000 WordNet noun synsets grown from random seeds, each described
 by its lemmas and gloss, WordNet's relations between them as triples; MLM
-text: WordNet's example sentences and the glosses of synsets *outside* the KG
-(never a description); the ``mini`` size (4 layers, 256 hidden) over the full
+text: WordNet's example sentences and glosses of synsets *outside* the KG
+(no text of a KG synset, so none of an unseen test synset); the ``mini`` size (4 layers, 256 hidden) over the full
 uncased vocabulary. No probe in ``full`` (WordNet has no held-out fact
 statements).
 """
