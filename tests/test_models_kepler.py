@@ -349,6 +349,13 @@ def test_evaluate_links_scores_a_kepler_with_its_own_table(models, smoke):
     n = len(split.inductive)
     assert result.inductive["mrr"] == pytest.approx((len(named) * result.inductive_named["mrr"]
                                                      + (n - len(named)) * result.inductive_unnamed["mrr"]) / n)
+    # the authors' protocol: both entities unseen, candidates the unseen entities, filtered by those triples alone
+    unseen = list(split.unseen)
+    both = [t for t in split.inductive if t[0] in unseen and t[2] in unseen]
+    rows = torch.tensor([index[e] for e in unseen])
+    assert result.disjoint == len(both) > 0
+    assert result.inductive_disjoint == link_prediction(result.vectors[rows], unseen, table, kepler.relations, both,
+                                                        both)
     # an encoder without a table gets the L1-best offsets of its own vectors
     plain = evaluate_links(mlm, kg, split, 24)
     assert plain.offsets_inductive is None
