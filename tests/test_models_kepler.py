@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from kbench.errors import InputError
 from kbench.pretrain import build_corpus
-from kbench.kg.described import DescribedKG, ke_split
-from kbench.models.kepler import GAMMA, NegativeSampler, ke_loss, link_prediction, mean_offsets, pretrainer, transe_distance
+from kbench.kg.described import DescribedKG, answer_named, ke_split
+from kbench.models.kepler import (GAMMA, Kepler, NegativeSampler, best_offsets, entity_embeddings, evaluate_links,
+                                  ke_loss, link_prediction, mean_offsets, median_offsets, pretrainer, transe_distance)
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +146,36 @@ def test_world_descriptions_state_facts_and_every_entity_has_one(smoke):
     assert set(kg.descriptions) >= set(kg.entities)
     texts = {t.lower() for t in smoke.texts}
     assert not texts & {d.lower() for d in kg.descriptions.values()}     # MLM text is separate text
+    # nor does any MLM text contain a description's sentence (without its final full stop)
+    bodies = {d.lower().rstrip(" .") for d in kg.descriptions.values()}
+    assert not any(body in text for text in texts for body in bodies)
+
+
+def test_mlm_text_states_no_test_fact_and_names_no_unseen_entity(smoke):
+    import re
+
+    split = smoke.split
+    written = lambda name, text: re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", text.lower())
+    unseen = set(split.unseen)
+    assert not [t for t in smoke.texts if any(written(u, t) for u in unseen)]
+    assert not [item for item in smoke.probe if any(written(u, item.statement) for u in unseen)]
+    # a transductive test fact is written in no MLM sentence (unless a training fact links the same two entities)
+    linked = {frozenset((h, t)) for h, _, t in split.train}
+    for head, _, tail in split.transductive:
+        if frozenset((head, tail)) not in linked:
+            assert not [t for t in smoke.texts if written(head, t) and written(tail, t)], (head, tail)
+
+
+def test_answer_named_is_a_whole_word_in_the_other_description():
+    kg = DescribedKG("t", [("ann", "born in", "lyon"), ("bob", "born in", "lyon"), ("cat", "is a", "dog.n.01")],
+                     {"ann": "Ann is a teacher born in Lyon .", "bob": "Bob likes the Lyonnais .", "lyon": "a city .",
+                      "cat": "a small domestic animal .", "dog.n.01": "dog, domestic dog: a member of the genus"},
+                     {"dog.n.01": ["dog", "domestic dog"]})
+    assert answer_named(kg, ("ann", "born in", "lyon"))
+    assert not answer_named(kg, ("bob", "born in", "lyon"))          # "Lyonnais" is not "Lyon"
+    assert not answer_named(kg, ("cat", "is a", "dog.n.01"))
+    kg.descriptions["cat"] = "a small domestic dog ."                 # an alias of the answer, written
+    assert answer_named(kg, ("cat", "is a", "dog.n.01"))
 
 
 def test_missing_description_is_a_named_error():
@@ -173,10 +204,36 @@ def test_same_init_and_the_loss_is_mlm_plus_ke(models):
     kepler.eval()
     out = kepler(**batch)
     assert float(out["loss"]) == pytest.approx(float(out["mlm_loss"] + out["ke_loss"]), rel=1e-6)
-    positive, negative = kepler.ke_distances(*(batch[k] for k in ("ke_ids", "ke_mask", "ke_heads", "ke_relations",
-                                                                 "ke_tails", "ke_negatives")))
-    assert float(out["ke_loss"]) == pytest.approx(float(ke_loss(positive, negative)), rel=1e-6)
+    # L_KE by hand: entity states, L1 distances and the log-sigmoid sums written out, not the module's ke_loss
+    with torch.no_grad():
+        states = kepler.bert(input_ids=batch["ke_ids"], attention_mask=batch["ke_mask"]).last_hidden_state[:, 0]
+        table = kepler.relation_embeddings.weight
+    log_sigmoid = lambda x: -math.log1p(math.exp(-x))
+    rows = []
+    for i in range(len(batch["ke_heads"])):
+        r = table[batch["ke_relations"][i]]
+        d = float((states[batch["ke_heads"][i]] + r - states[batch["ke_tails"][i]]).abs().sum())
+        negatives = [float((states[h] + r - states[t]).abs().sum()) for h, t in batch["ke_negatives"][i].tolist()]
+        rows.append(-log_sigmoid(GAMMA - d) - sum(log_sigmoid(n - GAMMA) for n in negatives) / len(negatives))
+    assert float(out["ke_loss"]) == pytest.approx(sum(rows) / len(rows), rel=1e-5)
     kepler.train()
+
+
+def test_ke_pass_runs_without_dropout_and_mlm_keeps_it(smoke):
+    make = lambda **kw: pretrainer(smoke.described, smoke.split.train, smoke.base_model, "kepler", seed=0,
+                                   vocab=smoke.vocab, ke_batch_size=4, max_length=24, **kw)
+    kepler, authors = make(), make(ke_dropout=True)
+    batch = kepler.collate.ke_batch()
+    kepler.train()
+    authors.train()
+    with torch.no_grad():
+        first, second = (kepler.entity_states(batch["ke_ids"], batch["ke_mask"]) for _ in range(2))
+        assert torch.equal(first, second) and kepler.training and kepler.lm.training   # mode restored
+        a, b = (authors.entity_states(batch["ke_ids"], batch["ke_mask"]) for _ in range(2))
+        assert not torch.allclose(a, b)                                                 # the authors' way: dropout
+        # the MLM pass still has dropout
+        assert not torch.allclose(kepler.hidden(batch["ke_ids"], batch["ke_mask"]),
+                                  kepler.hidden(batch["ke_ids"], batch["ke_mask"]))
 
 
 def test_the_description_reaches_the_entity_vector_and_the_loss(models, smoke):
@@ -238,6 +295,74 @@ def test_link_prediction_filters_other_true_answers():
         link_prediction(vectors, names, r, ["r"], [("h", "r", "nobody")])
 
 
+def test_ties_rank_pessimistically():
+    vectors = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    # tails (h, r, ?), h + r = h: h itself at L1 distance 0, gold "a" and "b" both at 1: pessimistic rank 3
+    # (optimistic would be 2); heads (?, r, a): a itself at 0, gold h at 1, b at 2: rank 2
+    scores = link_prediction(vectors, ["h", "a", "b", "far"], torch.zeros(1, 2), ["r"], [("h", "r", "a")])
+    assert scores["mrr"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+
+
+def test_median_offsets_are_the_l1_optimum():
+    torch.manual_seed(1)
+    vectors = torch.randn(8, 3)
+    names = [f"e{i}" for i in range(8)]
+    triples = [("e0", "r", "e1"), ("e2", "r", "e3"), ("e4", "r", "e5"), ("e6", "r", "e7")]
+    index = {e: i for i, e in enumerate(names)}
+    best = median_offsets(vectors, index, triples, ["r", "unused"])
+    assert torch.equal(best[1], torch.zeros(3))
+    cost = lambda r: sum(float((vectors[index[h]] + r - vectors[index[t]]).abs().sum()) for h, _, t in triples)
+    for _ in range(5):
+        assert cost(best[0]) <= cost(best[0] + 0.1 * torch.randn(3)) + 1e-6
+    assert torch.equal(best_offsets(vectors, index, triples, ["r"], 1)[0], best[0])
+    assert torch.equal(best_offsets(vectors, index, triples, ["r"], 2), mean_offsets(vectors, index, triples, ["r"]))
+
+
+def test_entity_embeddings_run_without_dropout_and_restore_the_mode(models, smoke):
+    mlm, _ = models
+    mlm.train()
+    names = smoke.described.entities[:6]
+    first = entity_embeddings(mlm, smoke.described, names, 24)
+    assert mlm.training                                          # training mode restored
+    assert torch.equal(first, entity_embeddings(mlm, smoke.described, names, 24))   # dropout off: equal
+    ids = mlm.tokenizer([smoke.described.descriptions[n] for n in names], padding=True, return_tensors="pt")
+    with torch.no_grad():                                        # while dropout on would make them differ
+        assert not torch.allclose(mlm.hidden(ids["input_ids"], ids["attention_mask"])[:, 0], first)
+
+
+def test_evaluate_links_scores_a_kepler_with_its_own_table(models, smoke):
+    mlm, kepler = models
+    kg, split = smoke.described, smoke.split
+    result = evaluate_links(kepler, kg, split, 24)
+    table = kepler.relation_embeddings.weight.detach()
+    assert isinstance(kepler, Kepler) and torch.equal(result.relation_vectors, table)
+    index = {e: i for i, e in enumerate(result.entities)}
+    offsets = best_offsets(result.vectors, index, split.train, kg.relations)
+    assert not torch.allclose(result.relation_vectors, offsets)
+    assert result.inductive == link_prediction(result.vectors, result.entities, table, kepler.relations,
+                                               split.inductive, kg.triples)
+    assert result.offsets_inductive == link_prediction(result.vectors, result.entities, offsets, kg.relations,
+                                                       split.inductive, kg.triples)
+    # the named / unnamed parts cover the inductive triples
+    named = [t for t in split.inductive if answer_named(kg, t)]
+    assert result.named == len(named) and 0 < len(named) < len(split.inductive)
+    n = len(split.inductive)
+    assert result.inductive["mrr"] == pytest.approx((len(named) * result.inductive_named["mrr"]
+                                                     + (n - len(named)) * result.inductive_unnamed["mrr"]) / n)
+    # the authors' protocol: both entities unseen, candidates the unseen entities, filtered by those triples alone
+    unseen = list(split.unseen)
+    both = [t for t in split.inductive if t[0] in unseen and t[2] in unseen]
+    rows = torch.tensor([index[e] for e in unseen])
+    assert result.disjoint == len(both) > 0
+    assert result.inductive_disjoint == link_prediction(result.vectors[rows], unseen, table, kepler.relations, both,
+                                                        both)
+    # an encoder without a table gets the L1-best offsets of its own vectors
+    plain = evaluate_links(mlm, kg, split, 24)
+    assert plain.offsets_inductive is None
+    assert torch.equal(plain.relation_vectors,
+                       median_offsets(plain.vectors, index, split.train, kg.relations))
+
+
 def test_mean_offsets_are_the_least_squares_relation():
     torch.manual_seed(0)
     vectors = torch.randn(6, 3)
@@ -273,7 +398,10 @@ def test_wordnet_kg_describes_synsets_by_lemmas_and_gloss_and_mlm_text_avoids_th
     assert all(wordnet.synset(h) != wordnet.synset(t) for h, _, t in kg.triples)
     texts = wordnet_texts(wordnet, set(kg.entities), set(kg.descriptions.values()), 500, seed=3)
     definitions = {wordnet.synset(name).definition() for name in kg.entities}
-    assert len(texts) == 500 and not set(texts) & definitions
+    examples = {e for name in kg.entities for e in wordnet.synset(name).examples()}
+    assert len(texts) == 500 and not set(texts) & definitions and not set(texts) & examples
+    assert kg.names(kg.entities[0]) == list(dict.fromkeys(
+        lemma.name().replace("_", " ") for lemma in wordnet.synset(kg.entities[0]).lemmas()))
     with pytest.raises(InputError, match="at least 10"):
         wordnet_described_kg(wordnet, 5)
 

@@ -20,8 +20,9 @@ triples touch an entity whose description and triples training never sees,
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kbench.errors import InputError
 
@@ -35,6 +36,11 @@ class DescribedKG:
     name: str
     triples: list[Triple]
     descriptions: dict[str, str]
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # words an entity is written as (default: its name)
+
+    def names(self, entity: str) -> list[str]:
+        """Return the words ``entity`` is written as in text: its aliases, else its own name."""
+        return list(self.aliases.get(entity) or [entity])
 
     def __post_init__(self) -> None:
         self.triples = list(dict.fromkeys(tuple(t) for t in self.triples))
@@ -63,6 +69,20 @@ def check_descriptions(entities: Iterable[str], descriptions: dict[str, str]) ->
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"entity {entity!r} has no description: KEPLER embeds an entity by its description "
                              "text, so every entity of the KG needs one")
+
+
+def answer_named(kg: DescribedKG, triple: Triple) -> bool:
+    """Return whether one entity of ``triple`` is written (a whole word or phrase, any case) in the other's description.
+
+    Such a test triple can be ranked by word overlap alone: the description of
+    the query entity contains the answer's name (or the answer's, the query's).
+    """
+    head, _, tail = triple
+
+    def written(entity: str, text: str) -> bool:
+        return any(re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", text.lower()) for name in kg.names(entity))
+
+    return written(tail, kg.descriptions[head]) or written(head, kg.descriptions[tail])
 
 
 # --- the knowledge world, described -------------------------------------------------------------------------
@@ -137,7 +157,9 @@ def wordnet_described_kg(wordnet, size: int = 3000, seed: int = 0, pos: str = "n
     triples = [t for synset in chosen.values() for t in sorted(relation_triples(synset, relations))
                if t[2] in chosen and t[0] != t[2]]
     entities = dict.fromkeys(e for h, _, t in triples for e in (h, t))
-    return DescribedKG("WordNet", triples, {name: synset_description(chosen[name]) for name in entities})
+    return DescribedKG("WordNet", triples, {name: synset_description(chosen[name]) for name in entities},
+                       {name: list(dict.fromkeys(lemma.name().replace("_", " ") for lemma in chosen[name].lemmas()))
+                        for name in entities})
 
 
 def _neighbours(synset, relations):

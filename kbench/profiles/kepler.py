@@ -7,14 +7,15 @@ prediction (:func:`kbench.kg.described.ke_split`), beside PyKEEN's TransE on
 the transductive triples.
 
 ``smoke``: the knowledge world's entities with generated descriptions
-(:func:`kbench.kg.described.world_described_kg`); MLM text: the world's fact
-statements with each fact's probe template held out
+(:func:`kbench.kg.described.world_described_kg`); MLM text: fact statements of
+the KE *training* triples only — no test fact and no unseen entity is written
+in it — with each fact's probe template held out
 (:func:`kbench.data.fact_corpus.fact_corpus`), so the knowledge probe runs too;
 a ``tiny`` BERT (2 layers, 128 hidden) over the word pieces the world uses.
 ``full``: 3,000 WordNet noun synsets grown from random seeds, each described
 by its lemmas and gloss, WordNet's relations between them as triples; MLM
-text: WordNet's example sentences and the glosses of synsets *outside* the KG
-(never a description); the ``mini`` size (4 layers, 256 hidden) over the full
+text: WordNet's example sentences and glosses of synsets *outside* the KG
+(no text of a KG synset, so none of an unseen test synset); the ``mini`` size (4 layers, 256 hidden) over the full
 uncased vocabulary. No probe in ``full`` (WordNet has no held-out fact
 statements).
 """
@@ -68,7 +69,9 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         world = make_world(people=tuple(chosen["people"]), sentences_per_person=1, countries_per_continent=1,
                            seed=seed)
         described = world_described_kg(world.kg, seed)
-        facts = fact_corpus(list(world.kg), WORLD_TEMPLATES, 2, seed)
+        split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed)
+        # MLM text states the KE training facts only: no test fact (inductive or transductive) is written in it
+        facts = fact_corpus(list(split.train), WORLD_TEMPLATES, 2, seed)
         texts, probe = facts.texts, facts.probe
         if not base_model:
             vocab = str(corpus_vocabulary([*texts, *described.descriptions.values(),
@@ -83,7 +86,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         texts = wordnet_texts(wordnet, set(described.entities), set(described.descriptions.values()),
                               chosen["texts"], seed)
         source = f"WordNet ({len(described.entities)} noun synsets, glosses as descriptions)"
-    split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed)
+        split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed)
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          max_steps=chosen["steps"], seed=seed, device=device, precision=chosen["precision"],
                          progress=False)
@@ -99,18 +102,18 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
 
 
 def wordnet_texts(wordnet, kg_synsets: set[str], descriptions: set[str], size: int, seed: int = 0) -> list[str]:
-    """Return ``size`` distinct WordNet texts for MLM: example sentences, and glosses of synsets outside the KG.
+    """Return ``size`` distinct WordNet texts for MLM: example sentences and glosses of synsets outside the KG.
 
-    No text is a description of the KG (checked by content), so the MLM
-    objective never reads the descriptions the KE objective encodes.
+    No text belongs to a synset of the KG (neither its gloss nor its examples,
+    so no unseen test synset's text reaches MLM), and no text is the gloss part
+    of a description (``lemmas: gloss``; checked by content).
     """
-    from kbench.kg.described import synset_description
-
+    glosses = {d.split(": ", 1)[-1] for d in descriptions}
     texts = []
     for synset in wordnet.all_synsets():
-        texts.extend(synset.examples())
         if synset.name() not in kg_synsets:
+            texts.extend(synset.examples())
             texts.append(synset.definition())
-    texts = [t for t in dict.fromkeys(texts) if t.strip() and t not in descriptions]
+    texts = [t for t in dict.fromkeys(texts) if t.strip() and t not in glosses and t not in descriptions]
     random.Random(seed).shuffle(texts)
     return texts[:size]
