@@ -141,3 +141,22 @@ def test_plain_text_removes_markers_and_joins_tokens():
     assert plain_text("number in [[ nouns ]] and << reflexive pronouns >> here") == \
         "number in nouns and reflexive pronouns here"
     assert plain_text(["APC2", "is", "a", "gene"]) == "APC2 is a gene"
+
+
+def test_tokenization_view_frames_words_and_shades_the_cut_ones(vocabularies):
+    from kbench.viz.vocabulary import CUT, UNKNOWN, overlap_heatmap, tokenization_rows_html
+
+    general, science = vocabularies
+    html = tokenization_rows_html("photosynthesis in chloroplasts", {"general": general, "science": science},
+                                  caption="one sentence")
+    general_row, science_row = html.split("</table>")[0].split("<tr>")[1:3]
+    assert "3 pieces, 0 of 3 words cut" in science_row and CUT not in science_row
+    assert "of 3 words cut" in general_row and CUT in general_row and "0 of 3 words cut" not in general_row
+    assert "<script" not in html and "one sentence" in html
+    assert UNKNOWN in tokenization_rows_html("zzz", {"general": general}).split("</table>")[0]
+    with pytest.raises(InputError, match="no words"):
+        tokenization_rows_html("  ", {"general": general})
+    figure = overlap_heatmap(["a", "b"], [[1, 0.25], [0.25, 1]])
+    assert figure.data[0].z.tolist() == [[100.0, 25.0], [25.0, 100.0]]
+    with pytest.raises(InputError, match="2 x 2 matrix"):
+        overlap_heatmap(["a", "b"], [[1]])
