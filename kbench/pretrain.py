@@ -31,7 +31,7 @@ from transformers import BertForMaskedLM
 from kbench.encoders import EMBEDDED_ALIASES, SIZES, _checkpoint, init_bert_weights, load_encoder
 from kbench.errors import InputError
 from kbench.text.masking import IGNORE, RATE, MaskVocab, Span, char_spans_to_tokens, mask_units, word_units
-from kbench.train import Examples, History, TrainConfig, fit, token_batch
+from kbench.train import Examples, History, TrainConfig, eval_mode, fit, token_batch
 
 #: Masking strategies and the unit kind each masks whole ("token": every token alone, BERT's masking).
 STRATEGIES: dict[str, str | None] = {"token": None, "whole_word": "word", "phrase": "phrase", "entity": "entity"}
@@ -354,12 +354,8 @@ def top_predictions(lm: BertForMaskedLM, tokenizer, text: str, k: int = 5) -> li
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if not len(positions):
         raise InputError(f"{text!r} has no {tokenizer.mask_token}")
-    was_training = lm.training
-    lm.eval()
-    try:
+    with eval_mode(lm):
         logits = lm(**{k_: v.to(lm.device) for k_, v in encoded.items()}).logits[0, positions].float().cpu()
-    finally:
-        lm.train(was_training)
     probabilities = logits.softmax(-1)
     values, indices = probabilities.topk(k, dim=-1)
     return [[(tokenizer.convert_ids_to_tokens(int(i)), float(v)) for v, i in zip(row_v, row_i)]

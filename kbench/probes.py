@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from kbench.errors import InputError
+from kbench.train import eval_mode
 
 SLOT = "[Y]"
 
@@ -127,9 +128,7 @@ class MaskedLMScorer:
         queries = sorted({(index, len(pieces[name])) for index, item in enumerate(items) for name in item.candidates})
         log_probs: dict[tuple[int, int], torch.Tensor] = {}
         device = next(self.lm.parameters()).device
-        was_training = self.lm.training
-        self.lm.eval()
-        try:
+        with eval_mode(self.lm):
             for first in range(0, len(queries), self.batch_size):
                 chunk = queries[first:first + self.batch_size]
                 texts = [items[i].statement.replace(SLOT, " ".join([self.tokenizer.mask_token] * k)) for i, k in chunk]
@@ -139,8 +138,6 @@ class MaskedLMScorer:
                 for row, key in enumerate(chunk):
                     positions = masks[row].nonzero().flatten()
                     log_probs[key] = logits[row, positions.to(device)].log_softmax(-1).cpu()
-        finally:
-            self.lm.train(was_training)
         tables = []
         for index, item in enumerate(items):
             table = {}

@@ -10,6 +10,7 @@ turns into a batch dict (K-BERT builds its visible matrix there, per batch).
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import os
 import random
 import time
@@ -245,6 +246,17 @@ def predict(model: torch.nn.Module, data, batch_size: int = 64, device: str = "a
             collate: Callable | None = None) -> torch.Tensor:
     """Return the model's logits for every example of ``data`` (on the CPU)."""
     return predict_with_labels(model, data, batch_size, device, precision, collate)[0]
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Run the block with ``model`` in eval mode (no dropout), then put back the mode it had, even on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def evaluate(model: torch.nn.Module, data, metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,

@@ -186,3 +186,25 @@ def test_labelled_examples_check_counts_before_building():
     with pytest.raises(InputError, match="2 documents but 1 labels"):
         train.labelled_examples(["a", "b"], [1], lambda index, text: built.append("too early"), noun="documents")
     assert "too early" not in built
+
+
+def test_eval_mode_turns_dropout_off_and_puts_the_mode_back_even_on_error():
+    import pytest
+    import torch
+
+    from kbench.train import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5))
+    with eval_mode(model):
+        assert not model.training and not model[0].training
+        x = torch.ones(100)
+        assert torch.equal(model(x), x)
+    assert model.training and model[0].training
+    with pytest.raises(RuntimeError, match="inside"):
+        with eval_mode(model):
+            raise RuntimeError("inside")
+    assert model.training
+    model.eval()
+    with eval_mode(model):
+        pass
+    assert not model.training                                   # an eval-mode model stays in eval mode

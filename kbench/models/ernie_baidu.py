@@ -59,7 +59,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant, compare_objectives
 from kbench.pretrain import STRATEGIES, Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
 from kbench.text.masking import IGNORE, RATE, MaskVocab, Span
-from kbench.train import token_batch
+from kbench.train import eval_mode, token_batch
 
 CITATION = {
     "title": "ERNIE: Enhanced Representation through Knowledge Integration",
@@ -445,10 +445,8 @@ def dialogue_accuracy(model: ErnieDLM, dialogues: Sequence[Dialogue], seed: int 
     if len(dialogues) < 2:
         raise InputError("dialogue accuracy needs at least two dialogues (a fake borrows a turn from another)")
     rng = np.random.default_rng(seed)
-    was_training = model.training
-    model.eval()
     right = total = 0
-    try:
+    with eval_mode(model):
         for first in range(0, len(dialogues), batch_size):
             chunk = list(dialogues[first:first + batch_size])
             examples, labels = [], []
@@ -464,6 +462,4 @@ def dialogue_accuracy(model: ErnieDLM, dialogues: Sequence[Dialogue], seed: int 
                                            torch.from_numpy(roles).to(device))
             right += int((logits.argmax(-1).cpu() == torch.tensor(labels)).sum())
             total += len(labels)
-    finally:
-        model.train(was_training)
     return right / total

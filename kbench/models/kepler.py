@@ -93,7 +93,7 @@ from kbench.experiment import Variant
 from kbench.kg.described import DescribedKG, check_descriptions
 from kbench.pretrain import MaskedLM, MaskingCollator, masked_lm
 from kbench.text.masking import RATE, MaskVocab
-from kbench.train import token_batch
+from kbench.train import eval_mode, token_batch
 
 CITATION = {
     "title": "KEPLER: A Unified Model for Knowledge Embedding and Pre-trained Language Representation",
@@ -326,17 +326,13 @@ def entity_embeddings(model: MaskedLM, kg: DescribedKG, entities: Sequence[str],
     check_descriptions(entities, kg.descriptions)
     tokenizer = model.tokenizer
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     rows = []
-    try:
+    with eval_mode(model):
         for first in range(0, len(entities), batch_size):
             chunk = [kg.descriptions[e] for e in entities[first:first + batch_size]]
             encoded = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
             rows.append(model.hidden(encoded["input_ids"].to(device),
                                      encoded["attention_mask"].to(device))[:, 0].float().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(rows)
 
 

@@ -55,7 +55,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm
 from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
-from kbench.train import pad_rows
+from kbench.train import eval_mode, pad_rows
 
 CITATION = {
     "title": "Specializing Unsupervised Pretraining Models for Word-Level Semantic Similarity",
@@ -353,18 +353,14 @@ def encode_pairs(model: BertPretrainer, pairs: Sequence[LexicalPair], read, batc
     if not pairs:
         raise InputError("no word pairs to encode")
     tokenizer, device = model.tokenizer, next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     rows = []
-    try:
+    with eval_mode(model):
         for first in range(0, len(pairs), batch_size):
             chunk = pairs[first:first + batch_size]
             encoded = tokenizer([p.w1 for p in chunk], [p.w2 for p in chunk], padding=True, truncation=True,
                                 max_length=LRC_MAX_LENGTH, return_tensors="pt")
             rows.append(read(model, *(encoded[k].to(device) for k in ("input_ids", "attention_mask",
                                                                        "token_type_ids"))).float().cpu().numpy())
-    finally:
-        model.train(was_training)
     return np.concatenate(rows)
 
 
@@ -479,10 +475,8 @@ def text_vectors(model: MaskedLM, texts: Sequence[str], max_length: int = 16, ba
     if not texts:
         raise InputError("no texts to encode")
     tokenizer, device = model.tokenizer, next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     rows = []
-    try:
+    with eval_mode(model):
         for first in range(0, len(texts), batch_size):
             encoded = tokenizer(list(texts[first:first + batch_size]), padding=True, truncation=True,
                                 max_length=max_length, return_tensors="pt")
@@ -491,8 +485,6 @@ def text_vectors(model: MaskedLM, texts: Sequence[str], max_length: int = 16, ba
             mask[torch.arange(len(mask)), encoded["attention_mask"].sum(1) - 1] = 0   # [SEP]
             states = model.hidden(encoded["input_ids"].to(device), encoded["attention_mask"].to(device)).float().cpu()
             rows.append(((states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)).numpy())
-    finally:
-        model.train(was_training)
     return np.concatenate(rows)
 
 

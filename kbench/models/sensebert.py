@@ -75,7 +75,7 @@ from kbench.experiment import Variant
 from kbench.kg.wordnet import LEXNAMES
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
 from kbench.text.masking import IGNORE, RATE, MaskVocab, check_units
-from kbench.train import token_batch
+from kbench.train import eval_mode, token_batch
 
 CITATION = {
     "title": "SenseBERT: Driving Some Sense into BERT",
@@ -552,11 +552,9 @@ def _matrix(lexicon, tokenizer) -> torch.Tensor:
 def word_states(model: MaskedLM, items: Sequence[tuple[list[str], int, int]], batch_size: int = 64) -> torch.Tensor:
     """Return the frozen output state of each item's marked words (``words[start:end]``): the mean of its pieces."""
     tokenizer = model.tokenizer
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     rows = []
-    try:
+    with eval_mode(model):
         for first in range(0, len(items), batch_size):
             chunk = items[first:first + batch_size]
             encoded = tokenizer([words for words, _, _ in chunk], is_split_into_words=True, truncation=True,
@@ -568,8 +566,6 @@ def word_states(model: MaskedLM, items: Sequence[tuple[list[str], int, int]], ba
                 if not pieces:
                     raise InputError(f"the marked words {chunk[index][0][start:end]} were truncated away")
                 rows.append(states[index, pieces].mean(0))
-    finally:
-        model.train(was_training)
     return torch.stack(rows)
 
 
@@ -642,9 +638,7 @@ def supersense_predictions(model: SenseBERT, text: str, lexicon, mask: str | Non
             raise InputError(f"{mask!r} is not a word of {text!r}")
         masked = hits[0]                                  # the first occurrence only
         ids[0, spans[masked]] = tokenizer.mask_token_id
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         device = next(model.parameters()).device
         states = model.hidden(ids.to(device), encoded["attention_mask"].to(device))[0].float().cpu()
         rows = []
@@ -657,6 +651,4 @@ def supersense_predictions(model: SenseBERT, text: str, lexicon, mask: str | Non
                          "allowed": [SUPERSENSES[i] for i in allowed],
                          "best_allowed": (SUPERSENSES[max(allowed, key=lambda s: float(probabilities[s]))]
                                           if allowed else None)})
-    finally:
-        model.train(was_training)
     return rows

@@ -74,7 +74,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, masked_lm
 from kbench.text.masking import IGNORE, RATE, MaskVocab
-from kbench.train import token_batch
+from kbench.train import eval_mode, token_batch
 
 CITATION = {
     "title": "Pretrained Encyclopedia: Weakly Supervised Knowledge-Pretrained Language Model",
@@ -489,10 +489,8 @@ def replacement_scores(model: WKLM, replaced: Sequence[Replaced]) -> list[np.nda
     """Return, for each replaced sentence (unmasked), the head's probability that each mention was replaced."""
     if not isinstance(model, WKLM):
         raise InputError("only a WKLM model has a replaced-or-not head")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
+    with eval_mode(model):
         batch = token_batch([r.ids for r in replaced], model.tokenizer.pad_token_id)
         rows = [row for row, r in enumerate(replaced) for _ in r.spans]
         if not rows:
@@ -507,8 +505,6 @@ def replacement_scores(model: WKLM, replaced: Sequence[Replaced]) -> list[np.nda
         long = lambda values: torch.tensor(values, dtype=torch.long, device=device)
         probabilities = model.replacement_logits(states, long(rows), long(before), long(after)
                                                  ).float().softmax(-1)[:, REPLACED].cpu().numpy()
-    finally:
-        model.train(was_training)
     out, first = [], 0
     for r in replaced:
         out.append(probabilities[first:first + len(r.spans)])

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from kbench.errors import InputError
+from kbench.train import eval_mode
 
 
 def _unit_rows(vectors, what: str) -> np.ndarray:
@@ -54,17 +55,13 @@ def sentence_vectors(encoder: torch.nn.Module, tokenizer, texts: Sequence[str], 
     """Return one vector per text: the mean of ``encoder``'s last hidden states over its real tokens (eval mode)."""
     if not texts:
         raise InputError("no texts to embed")
-    was_training = encoder.training
-    encoder.eval()
     device = next(encoder.parameters()).device
     rows = []
-    try:
+    with eval_mode(encoder):
         for first in range(0, len(texts), batch_size):
             batch = tokenizer(list(texts[first:first + batch_size]), padding=True, truncation=True,
                               max_length=max_length, return_tensors="pt").to(device)
             states = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
             rows.append(((states * mask).sum(1) / mask.sum(1)).float().cpu().numpy())
-    finally:
-        encoder.train(was_training)
     return np.concatenate(rows)
