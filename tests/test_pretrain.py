@@ -202,3 +202,20 @@ def test_the_chinese_pretraining_text_holds_no_dev_or_test_text(tmp_path, mirror
     assert set(text.texts) == train - held_out - {""}        # and it drops nothing else
     assert len(text.texts) == len(set(text.texts)) and text.language == "zh"
     assert text.vocab.endswith("google_vocab.txt") and "高血压" in text.entity_names
+
+
+def test_continue_pretraining_saves_a_base_and_refuses_held_out_text(tmp_path):
+    from kbench.encoders import load_encoder
+    from kbench.pretrain import continue_pretraining
+
+    texts = [f"the {w} cell divides in the {v} tissue ." for w in ("red", "white", "stem", "nerve") for v in ("lung", "skin")]
+    config = TrainConfig(batch_size=4, learning_rate=1e-3, max_steps=3, seed=0, progress=False, precision="no")
+    out, history = continue_pretraining("tiny", texts, config, tmp_path / "adapted", max_length=16)
+    assert history.steps == 3 and (out / "config.json").is_file()
+    before, after = load_encoder("tiny", seed=0).model, load_encoder(str(out)).model
+    assert not torch.equal(before.embeddings.word_embeddings.weight, after.embeddings.word_embeddings.weight)
+    with pytest.raises(InputError, match="excluded"):
+        continue_pretraining("tiny", texts, config, tmp_path / "leak", exclude=[["The", "RED", "cell", "divides", "in",
+                                                                                  "the", "lung", "tissue", "."]])
+    with pytest.raises(InputError, match="empty"):
+        continue_pretraining("tiny", [], config, tmp_path / "none")

@@ -160,3 +160,10 @@ def test_tokenization_view_frames_words_and_shades_the_cut_ones(vocabularies):
     assert figure.data[0].z.tolist() == [[100.0, 25.0], [25.0, 100.0]]
     with pytest.raises(InputError, match="2 x 2 matrix"):
         overlap_heatmap(["a", "b"], [[1]])
+
+
+def test_a_sentence_and_its_word_list_have_one_key():
+    from kbench.text.vocabulary import text_key
+
+    assert text_key("Heart  failure, in the LUNG.") == text_key(["heart", "failure", ",", "in", "the", "lung", "."])
+    assert text_key("heart failure") != text_key("heart-failure")

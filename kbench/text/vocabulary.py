@@ -79,6 +79,14 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text)
 
 
+def text_key(text: str | Sequence[str]) -> str:
+    """Return a text's identity for de-duplication and leak checks: its :func:`words_of`, lower-cased.
+
+    A sentence and its word list (a tagging task's form) compare equal, whatever the spacing or case.
+    """
+    return " ".join(words_of(text) if isinstance(text, str) else text).lower()
+
+
 def pieces_per_word(tokenizer, texts: Iterable[str]) -> dict[str, float]:
     """Return how ``tokenizer`` cuts the words of ``texts``: mean pieces per word, the share cut into 2+ pieces,
     and the share it cannot spell at all (a single [UNK]: one "piece", yet no word kept whole).
