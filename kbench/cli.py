@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     spread.add_argument("--seeds", default="0-4", help="seeds as a range or list: 0-9, or 0,3,7 (default 0-4)")
     spread.add_argument("--on", default="", help="where it ran (default: CPU and its cores)")
     spread.add_argument("--quiet", action="store_true", help="no per-cell progress lines on stderr")
+    rep = commands.add_parser("report", help="one offline HTML page of every notebook's baselines and latest run")
+    rep.add_argument("--runs", action="append", default=[], metavar="DIR",
+                     help="a directory of executed notebooks (default runs/; repeatable)")
+    rep.add_argument("--out", default="runs/report.html", help="the HTML file to write (default runs/report.html)")
     pre = commands.add_parser("pretrain", help="pretrain a BERT on a corpus; write a checkpoint directory")
     pre.add_argument("--corpus", required=True, help="world, kbert-zh, scientific, or a text file (one text a line)")
     pre.add_argument("--base", default="tiny", help="a size (tiny, mini, small, base), 'embedded', or a directory")
@@ -66,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                                     progress)
             print(report(results))
             if results:
-                print(f"\nexecuted notebooks and HTML: {results[0].executed.parent}")
+                out_dir = results[0].executed.parent
+                print(f"\nexecuted notebooks and HTML: {out_dir}\nresults report: {out_dir / 'report.html'}")
             return 0 if all(r.ok for r in results) else 1
         if args.command == "spread":
             from kbench.runner import record_spread
@@ -77,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                 mean = sum(runs) / len(runs)
                 print(f"{name:<36} mean {mean:.4f}  min {min(runs):.4f}  max {max(runs):.4f}  "
                       + " ".join(f"{v:.3f}" for v in runs))
+            return 0
+        if args.command == "report":
+            from pathlib import Path
+
+            from kbench.report import RUNS_DIR, write_report
+
+            print(write_report(Path(args.out), runs_dirs=[Path(d) for d in args.runs] or [RUNS_DIR]))
             return 0
         if args.command == "pretrain":
             from kbench.pretrain import run_pretraining

@@ -229,6 +229,9 @@ def run(profile: str = "smoke", only: str | None = None, update_baselines: bool 
         progress: Callable[[str], None] | None = None) -> list[NotebookResult]:
     """Execute the selected notebooks in ``profile``; return their results (see :func:`report`).
 
+    The results report of every notebook (:mod:`kbench.report`: baselines and
+    latest runs, this one included) is written to ``out_dir/report.html``.
+
     ``parameters`` override the notebooks' parameters cell (``profile`` is set
     from ``profile``); ``progress`` receives a line as each cell starts.
     """
@@ -236,10 +239,14 @@ def run(profile: str = "smoke", only: str | None = None, update_baselines: bool 
         raise UnknownNameError(f"unknown profile {profile!r}: use {' or '.join(PROFILES)}")
     if parameters and update_baselines:
         raise UnknownNameError("--update-baselines records the profile's defaults: run it without parameters")
+    from kbench.report import RUNS_DIR, write_report
+
     ensure_kernel()
     out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
-    return [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters, progress)
-            for path in notebooks(only)]
+    results = [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters, progress)
+               for path in notebooks(only)]
+    write_report(out_dir / "report.html", runs_dirs=[RUNS_DIR, out_dir])
+    return results
 
 
 def record_spread(only: str, profile: str = "smoke", seeds: list[int] = tuple(range(5)), on: str = "",

@@ -25,6 +25,13 @@ def test_every_notebook_checked_a_lesson(smoke_run):
         assert result.lessons and all(lesson.ok for lesson in result.lessons), report([result])
 
 
+def test_the_run_writes_a_report_where_every_notebook_passed(smoke_run):
+    page = (smoke_run[0].executed.parent / "report.html").read_text(encoding="utf-8")
+    for result in smoke_run:
+        row = re.search(rf'<tr><td><a href="#{result.name}">{result.name}</a></td><td>(.*?)</td>', page)
+        assert row and ">ok<" in row.group(1), f"{result.name}: the report says {row and row.group(1)}"
+
+
 def test_html_export_loads_nothing_from_the_network(smoke_run):
     """A static check of every smoke export (the browser test in tests/browser records real requests)."""
     for result in smoke_run:
