@@ -111,3 +111,12 @@ def test_cli_parameters_are_parsed_and_checked(capsys):
     assert "NAME=VALUE" in capsys.readouterr().err
     assert main(["run", "-p", "limit=3", "--update-baselines"]) == 2
     assert "without parameters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", PAPERS)
+def test_every_paper_declares_its_place_on_the_map(module):
+    from kbench.taxonomy import KNOWLEDGE, WHERE, Place
+
+    place = getattr(importlib.import_module(f"kbench.models.{module}"), "PLACE", None)
+    assert isinstance(place, Place), f"kbench.models.{module} declares no PLACE = kbench.taxonomy.Place(...)"
+    assert place.where in WHERE and set(place.knowledge) <= set(KNOWLEDGE) and place.name

@@ -26,6 +26,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.kg_transformer import KGTransformer
 from kbench.models.ernie_thu import ErnieClassifier
+from kbench.taxonomy import Place
 
 CITATION = {
     "title": "BERT-MK: Integrating Graph Contextualized Knowledge into Pre-trained Language Models",
@@ -34,6 +35,8 @@ CITATION = {
     "code": None,
 }
 NOTEBOOK = "07_bert_mk"
+PLACE = Place('BERT-MK', 'fused entity vectors', ('KG',),
+              'entity vectors from a graph transformer over KG subgraphs (nodes and relations) fused as ERNIE does')
 
 
 def knowledge_variants(transe, kg_transformer: KGTransformer) -> tuple[Variant, ...]:

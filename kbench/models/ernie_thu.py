@@ -64,6 +64,7 @@ from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_b
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
+from kbench.taxonomy import Place
 from kbench.train import Examples, labelled_examples, pad_rows, token_batch
 
 CITATION = {
@@ -73,6 +74,9 @@ CITATION = {
     "code": "https://github.com/thunlp/ERNIE",
 }
 NOTEBOOK = "05_ernie_thu"
+PLACE = Place('ERNIE (THU)', 'fused entity vectors', ('KG',),
+              'TransE entity vectors fused into the token states by aggregator layers, trained with a denoising '
+              'entity auto-encoder')
 
 #: The paper's mark tokens, carried by the vocabulary's unused tokens (present in every BERT vocabulary).
 MARKS = {"ENT": "[unused1]", "HD": "[unused2]", "TL": "[unused3]"}

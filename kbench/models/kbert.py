@@ -39,6 +39,7 @@ from kbench.encoders import EMBEDDED, fast_tokenize, load_encoder, load_tokenize
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg import KnowledgeGraph
+from kbench.taxonomy import Place
 from kbench.text import SPECIAL_TOKENS, MentionDetector
 from kbench.train import Examples
 
@@ -49,6 +50,9 @@ CITATION = {
     "code": "https://github.com/autoliuweijie/K-BERT",
 }
 NOTEBOOK = "01_k_bert"
+PLACE = Place('K-BERT', 'input', ('KG',),
+              'KG triples injected into the sentence as branches of a tree; soft positions and a visible matrix '
+              'keep them from changing its meaning')
 PAD = "[PAD]"
 UNK = "[UNK]"
 

@@ -92,6 +92,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.described import DescribedKG, check_descriptions
 from kbench.pretrain import MaskedLM, MaskingCollator, masked_lm
+from kbench.taxonomy import Place
 from kbench.text.masking import RATE, MaskVocab
 from kbench.train import eval_mode, token_batch
 
@@ -102,6 +103,8 @@ CITATION = {
     "code": "https://github.com/THU-KEG/KEPLER",
 }
 NOTEBOOK = "03_kepler"
+PLACE = Place('KEPLER', 'objective', ('KG',),
+              'entity descriptions encoded by the language model trained as KG embeddings (TransE loss) beside MLM')
 
 GAMMA = 4.0          # the margin of the language-model setting
 NORM = 1             # the paper; the authors' code uses 2: see the module docstring

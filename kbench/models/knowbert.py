@@ -78,6 +78,7 @@ from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_b
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
+from kbench.taxonomy import Place
 from kbench.train import Examples, labelled_examples, token_batch
 
 CITATION = {
@@ -88,6 +89,9 @@ CITATION = {
     "code": "https://github.com/allenai/kb",
 }
 NOTEBOOK = "02_knowbert"
+PLACE = Place('KnowBert', 'fused entity vectors', ('KG',),
+              'a knowledge attention and recontextualization layer links mentions to KG entity embeddings and adds '
+              'them back into the word states')
 MASKED = -10000.0   # the authors' score for an invalid candidate
 
 #: BERT without knowledge; KnowBert with KAR after the chosen layer and the linker's gold-link loss; and

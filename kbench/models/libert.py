@@ -54,6 +54,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm
+from kbench.taxonomy import Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
 from kbench.train import eval_mode, pad_rows
 
@@ -64,6 +65,8 @@ CITATION = {
     "code": "https://github.com/anlausch/LIBERT",
 }
 NOTEBOOK = "09_libert"
+PLACE = Place('LIBERT', 'objective', ('lexical',),
+              'a lexical relation classification task (WordNet synonyms and hypernyms) trained beside MLM and NSP')
 
 NEXT, RANDOM_NEXT = 0, 1            # BertForPreTraining's next_sentence_label: 0 = B follows A
 NEXT_SHARE = 0.5                    # BERT: half of the pairs are true next segments

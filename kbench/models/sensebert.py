@@ -74,6 +74,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.wordnet import LEXNAMES
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
+from kbench.taxonomy import Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab, check_units
 from kbench.train import eval_mode, token_batch
 
@@ -84,6 +85,8 @@ CITATION = {
     "code": "https://github.com/AI21Labs/sense-bert",
 }
 NOTEBOOK = "10_sensebert"
+PLACE = Place('SenseBERT', 'objective', ('lexical',),
+              'WordNet supersenses predicted at masked words and added to the input embeddings')
 
 SUPERSENSES = tuple(LEXNAMES)          # D_S = 45 (§3.2)
 SINGLE_SHARE = 0.5                     # §3.5: half of the single-supersensed words are chosen ...

@@ -73,6 +73,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, masked_lm
+from kbench.taxonomy import Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab
 from kbench.train import eval_mode, token_batch
 
@@ -83,6 +84,9 @@ CITATION = {
     "code": "https://github.com/xwhan/fairseq-wklm",
 }
 NOTEBOOK = "08_wklm"
+PLACE = Place('WKLM', 'objective', ('KG',),
+              'entity mentions replaced by same-type entities; the model learns to tell the true statement from the'
+              ' false')
 
 REPLACE_RATE = 0.5          # the paper: a mention is replaced with probability 0.5
 MLM_RATE = 0.05             # the paper: MLM at 5%, outside entity mentions
