@@ -1,0 +1,103 @@
+"""What has been enhanced? Two encoders — a base and its knowledge-enhanced variant — read the same sentence.
+
+After Hou, Fu, Zhou, Yuan, Hong, Zhang, Yang, Zhang, Song, Kong. *What Has Been
+Enhanced in my Knowledge-Enhanced Language Model?* Findings of EMNLP 2022
+(arXiv 2202.00964), whose question is which part of a model knowledge
+integration changed. Three views answer it for one sentence and one pair of
+models that share a tokenizer and a depth (a base and the same base after
+continued pretraining, adapter training or fine-tuning):
+
+- **states**: the cosine similarity of the two models' hidden state of every
+  token at every layer (the embedding output first) — where in depth, and at
+  which words, the enhanced model's representation moved;
+- **attention**: for every layer and head, how far the attention distributions
+  moved, as the total variation distance ``1/2 sum_j |a_ij - b_ij|`` averaged
+  over the query tokens ``i`` (0: the same attention, 1: disjoint);
+- **predictions**: for models with an MLM head, the top tokens each predicts at
+  every ``[MASK]`` (:func:`kbench.pretrain.top_predictions`).
+
+A change below the first changed layer is impossible (a layer reads only the
+layers beneath it): the tests check that a perturbed top layer leaves every
+lower row at similarity 1 and attention shift 0.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from kbench.errors import InputError
+from kbench.train import eval_mode
+
+
+@dataclass
+class Enhancement:
+    """The comparison of two encoders on one sentence (see the module docstring)."""
+
+    sentence: str
+    tokens: list[str]
+    similarity: np.ndarray             # (layers + 1, tokens): cosine of the two states, embedding output first
+    attention_shift: np.ndarray        # (layers, heads): total variation between attention rows, mean over queries
+    predictions: dict[str, list[list[tuple[str, float]]]] = field(default_factory=dict)
+
+    def changed_layers(self, tolerance: float = 1e-5) -> list[int]:
+        """Return the layers (0 = embeddings) at which some token's state moved by more than ``tolerance``."""
+        return [layer for layer, row in enumerate(self.similarity) if (1 - row).max() > tolerance]
+
+
+@contextlib.contextmanager
+def _eager(model: nn.Module):
+    """Run ``model`` with eager attention (the only kind that returns its weights), then restore its own."""
+    before = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        yield model
+    finally:
+        model.set_attn_implementation(before)
+
+
+@torch.no_grad()
+def _read(model: nn.Module, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    with eval_mode(model), _eager(model):
+        out = model(**batch, output_hidden_states=True, output_attentions=True)
+    return [h[0] for h in out.hidden_states], [a[0] for a in out.attentions]
+
+
+def compare_encoders(base: nn.Module, enhanced: nn.Module, tokenizer, sentence: str, lms: dict | None = None,
+                     k: int = 5, max_length: int = 64) -> Enhancement:
+    """Return how ``enhanced`` reads ``sentence`` differently from ``base`` (two ``BertModel`` s, one tokenizer).
+
+    ``lms`` maps a name to an MLM model (``BertForMaskedLM``) whose top-``k``
+    predictions at each ``[MASK]`` of the sentence are reported.
+    """
+    if not sentence.strip():
+        raise InputError("give a sentence to compare the two models on")
+    for name, model in (("base", base), ("enhanced", enhanced)):
+        if model.config.vocab_size != len(tokenizer):
+            raise InputError(f"the {name} model has a vocabulary of {model.config.vocab_size} tokens, the tokenizer "
+                             f"{len(tokenizer)}: compare models that share their tokenizer")
+    if base.config.hidden_size != enhanced.config.hidden_size:
+        raise InputError(f"the models differ in width ({base.config.hidden_size} vs {enhanced.config.hidden_size}): "
+                         "compare a base with its own variant")
+    if base.config.num_hidden_layers != enhanced.config.num_hidden_layers:
+        raise InputError(f"the models differ in depth ({base.config.num_hidden_layers} vs "
+                         f"{enhanced.config.num_hidden_layers} layers): compare a base with its own variant")
+    batch = dict(tokenizer(sentence, return_tensors="pt", truncation=True, max_length=max_length))
+    batch.pop("token_type_ids", None)
+    states_a, attention_a = _read(base, batch)
+    states_b, attention_b = _read(enhanced, batch)
+    similarity = np.stack([nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1).numpy()
+                           for a, b in zip(states_a, states_b)])
+    shift = np.stack([(0.5 * (a - b).abs().sum(-1)).mean(-1).numpy() for a, b in zip(attention_a, attention_b)])
+    predictions = {}
+    if lms:
+        from kbench.pretrain import top_predictions
+
+        if tokenizer.mask_token not in sentence:
+            raise InputError(f"predictions are asked for: write {tokenizer.mask_token} where the models should predict")
+        predictions = {name: top_predictions(lm, tokenizer, sentence, k) for name, lm in lms.items()}
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
+    return Enhancement(sentence, tokens, similarity, shift, predictions)
