@@ -1,0 +1,103 @@
+"""What a method costs beside what it gains: parameters added, and throughput against the plain base.
+
+The head-to-head of every method (``notebooks/12_overview``) sets each one's gain
+against its cost: how many parameters it adds to the base (frozen ones counted, since
+they are carried at run time, and shown apart from the trainable ones), and how many
+tokens per second it trains and infers at, relative to the plain base on the same
+sentences in the same run. Timings on a shared machine vary run to run; the ratio of
+two models timed alternately in one run is what is reported (never asserted by a
+test). The batches are each model's own (its ``collate`` of the same examples), so
+K-BERT's injected branches or ERNIE's entity slots count as the extra work they are.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kbench.errors import InputError
+from kbench.train import eval_mode
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One model's size and speed, and both relative to the reference model of the same run."""
+
+    parameters: int                 # every parameter, tied ones once
+    trainable: int                  # those with requires_grad
+    added: int                      # parameters beyond the reference's
+    train_tokens_per_second: float
+    infer_tokens_per_second: float
+    train_speed: float              # train tokens/s relative to the reference (1.0: as fast)
+    infer_speed: float
+
+
+def parameter_counts(model: nn.Module) -> tuple[int, int]:
+    """Return ``(all, trainable)`` parameter counts, a tied or shared tensor counted once."""
+    parameters = list(model.parameters())          # nn.Module.parameters() yields a shared tensor once
+    total = sum(p.numel() for p in parameters)
+    trainable = sum(p.numel() for p in parameters if p.requires_grad)
+    return total, trainable
+
+
+def _tokens(batch: Mapping[str, torch.Tensor]) -> int:
+    mask = batch.get("attention_mask")
+    if mask is not None and mask.dim() == 2:
+        return int(mask.sum())
+    return int(batch["input_ids"].numel())
+
+
+def _step(model: nn.Module, batch: Mapping[str, torch.Tensor], train: bool) -> None:
+    if train:
+        out = model(**batch)
+        loss = out["loss"] if isinstance(out, Mapping) else out.loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+    else:
+        with torch.no_grad():
+            model(**{k: v for k, v in batch.items() if k != "labels"})
+
+
+def relative_cost(models: Mapping[str, tuple[nn.Module, Sequence[Mapping[str, torch.Tensor]]]], reference: str,
+                  repeats: int = 3) -> dict[str, Cost]:
+    """Return each model's :class:`Cost` against ``models[reference]``.
+
+    ``models`` maps a name to ``(model, batches)``; each model's batches carry
+    ``labels`` so its forward returns a loss. The models are timed alternately
+    (one pass over its batches each, ``repeats`` rounds after one untimed round),
+    training (forward and backward, no optimizer step) then inference (no grad,
+    eval mode), and each model's best round is kept.
+    """
+    if reference not in models:
+        raise InputError(f"the reference {reference!r} is not among the models ({', '.join(models)})")
+    if repeats < 1:
+        raise InputError(f"repeats must be at least 1, got {repeats}")
+    for name, (_, batches) in models.items():
+        if not batches:
+            raise InputError(f"model {name!r} has no batches to time")
+        if any("labels" not in batch for batch in batches):
+            raise InputError(f"model {name!r}: every batch needs labels, so its forward returns a loss")
+    speeds: dict[str, dict[bool, float]] = {name: {True: 0.0, False: 0.0} for name in models}
+    for train in (True, False):
+        for round_ in range(repeats + 1):
+            for name, (model, batches) in models.items():
+                model.train(train)
+                start = time.perf_counter()
+                tokens = 0
+                for batch in batches:
+                    _step(model, batch, train)
+                    tokens += _tokens(batch)
+                if round_:
+                    speeds[name][train] = max(speeds[name][train], tokens / (time.perf_counter() - start))
+    for model, _ in models.values():
+        model.eval()
+    base_total = parameter_counts(models[reference][0])[0]
+    out = {}
+    for name, (model, _) in models.items():
+        total, trainable = parameter_counts(model)
+        out[name] = Cost(total, trainable, total - base_total, speeds[name][True], speeds[name][False],
+                         speeds[name][True] / speeds[reference][True], speeds[name][False] / speeds[reference][False])
+    return out

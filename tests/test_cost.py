@@ -1,0 +1,63 @@
+"""Costs: parameters counted once per tensor, frozen ones apart, and speeds relative to the reference."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kbench.cost import parameter_counts, relative_cost
+from kbench.errors import InputError
+from kbench.pretrain import masked_lm
+
+
+class Toy(nn.Module):
+    def __init__(self, width: int, frozen: bool = False):
+        super().__init__()
+        self.embed = nn.Embedding(10, width)
+        self.out = nn.Linear(width, 10)
+        if frozen:
+            self.embed.weight.requires_grad_(False)
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        logits = self.out(self.embed(input_ids))
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+def batches(n=2):
+    ids = torch.randint(0, 10, (4, 6))
+    mask = torch.ones_like(ids)
+    mask[0, 3:] = 0
+    return [{"input_ids": ids, "attention_mask": mask, "labels": ids} for _ in range(n)]
+
+
+def test_tied_weights_count_once_and_frozen_ones_apart():
+    lm, _, _ = masked_lm("tiny", seed=0)
+    total, trainable = parameter_counts(lm)
+    assert lm.cls.predictions.decoder.weight is lm.bert.embeddings.word_embeddings.weight
+    with_duplicates = sum(p.numel() for _, p in lm.named_parameters(remove_duplicate=False))
+    assert total == trainable == with_duplicates - lm.cls.predictions.decoder.weight.numel()
+    toy = Toy(8, frozen=True)
+    assert parameter_counts(toy) == (10 * 8 + 8 * 10 + 10, 8 * 10 + 10)
+
+
+def test_costs_are_relative_to_the_reference_run_alongside():
+    small, large = Toy(4), Toy(64)
+    costs = relative_cost({"small": (small, batches()), "large": (large, batches())}, reference="small", repeats=1)
+    assert costs["small"].train_speed == 1.0 and costs["small"].infer_speed == 1.0 and costs["small"].added == 0
+    assert costs["large"].added == parameter_counts(large)[0] - parameter_counts(small)[0] == 60 * 10 + 60 * 10
+    assert costs["large"].train_tokens_per_second > 0 and costs["large"].infer_tokens_per_second > 0
+    assert not small.training and not large.training
+    assert all(p.grad is None for p in large.parameters())          # timing leaves no gradients behind
+
+
+def test_bad_inputs_are_named():
+    toy = Toy(4)
+    with pytest.raises(InputError, match="reference 'base'"):
+        relative_cost({"toy": (toy, batches())}, reference="base")
+    with pytest.raises(InputError, match="no batches"):
+        relative_cost({"toy": (toy, [])}, reference="toy")
+    with pytest.raises(InputError, match="needs labels"):
+        relative_cost({"toy": (toy, [{"input_ids": torch.zeros(1, 2, dtype=torch.long)}])}, reference="toy")
+    with pytest.raises(InputError, match="repeats"):
+        relative_cost({"toy": (toy, batches())}, reference="toy", repeats=0)
