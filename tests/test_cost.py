@@ -36,7 +36,9 @@ def test_tied_weights_count_once_and_frozen_ones_apart():
     total, trainable = parameter_counts(lm)
     assert lm.cls.predictions.decoder.weight is lm.bert.embeddings.word_embeddings.weight
     with_duplicates = sum(p.numel() for _, p in lm.named_parameters(remove_duplicate=False))
-    assert total == trainable == with_duplicates - lm.cls.predictions.decoder.weight.numel()
+    head = lm.cls.predictions
+    assert head.decoder.bias is head.bias                       # the decoder's bias is tied too
+    assert total == trainable == with_duplicates - head.decoder.weight.numel() - head.bias.numel()
     toy = Toy(8, frozen=True)
     assert parameter_counts(toy) == (10 * 8 + 8 * 10 + 10, 8 * 10 + 10)
 
