@@ -21,21 +21,26 @@ RIGHT, WRONG, MISSED = "#b7e4b0", "#f4a6a6", "#f7c873"
 
 
 def _row(words: Sequence[str], gold: set, predicted: set) -> str:
-    starts = {span[0]: span for span in predicted | (gold - predicted)}
+    """Write ``words`` with each predicted span shaded (right or wrong) and each missed gold mention underlined.
+
+    A wrong prediction may overlap a missed gold mention ("cystic" for "cystic
+    fibrosis"): its words are shaded and underlined both.
+    """
+    shade, missed = [None] * len(words), [False] * len(words)
+    for start, end, *_ in predicted:
+        for i in range(start, end):
+            shade[i] = (start, end, RIGHT if (start, end, *_) in gold else WRONG)
+    for start, end, *rest in gold - predicted:
+        for i in range(start, end):
+            missed[i] = True
     out, i = [], 0
     while i < len(words):
-        span = starts.get(i)
-        if span is None:
-            out.append(escape(words[i]))
-            i += 1
-            continue
-        text = escape(" ".join(words[span[0]:span[1]]))
-        if span in predicted:
-            color = RIGHT if span in gold else WRONG
-            out.append(f"<span style='background:{color};border-radius:3px;padding:0 2px'>{text}</span>")
-        else:
-            out.append(f"<span style='border-bottom:3px solid {MISSED}'>{text}</span>")
-        i = span[1]
+        end = shade[i][1] if shade[i] else i + 1
+        inner = " ".join(f"<span style='border-bottom:3px solid {MISSED}'>{escape(w)}</span>" if missed[j]
+                         else escape(w) for j, w in zip(range(i, end), words[i:end]))
+        out.append(f"<span style='background:{shade[i][2]};border-radius:3px;padding:0 2px'>{inner}</span>"
+                   if shade[i] else inner)
+        i = end
     return " ".join(out)
 
 
