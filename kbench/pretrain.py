@@ -317,7 +317,8 @@ def pretrain(model: MaskedLM, corpus: Corpus, config: TrainConfig, description: 
 
 def continue_pretraining(base_model: str, texts: Sequence[str], config: TrainConfig, out: str | Path,
                          vocab: str | None = None, max_length: int = 128, stages: str | Sequence[tuple[str, int]] = "token",
-                         exclude: Sequence[str] = (), about: dict | None = None) -> tuple[Path, History]:
+                         exclude: Sequence[str] = (), about: dict | None = None,
+                         freeze_word_embeddings: bool = False) -> tuple[Path, History]:
     """Pretrain ``base_model`` with BERT's MLM on ``texts`` for ``config.max_steps`` steps; save it to ``out``.
 
     The step every domain paper takes — BioBERT's and DAPT/TAPT's continued
@@ -326,8 +327,11 @@ def continue_pretraining(base_model: str, texts: Sequence[str], config: TrainCon
     directory (a ``base_model`` for fine-tuning) and the history. ``exclude``
     holds the texts that must never be pretrained on (a task's dev and test
     sentences, or word lists, compared by their lower-cased words): finding one of them in
-    ``texts`` is an ``InputError``, not a silent leak.
+    ``texts`` is an ``InputError``, not a silent leak. ``freeze_word_embeddings``
+    keeps the word embedding matrix (tied to the MLM decoder) as it was: a CPU
+    budget's knob (its optimizer step is most of a small model's), the same for every variant.
     """
+    texts = [t for t in texts if isinstance(t, str) and t.strip()]
     if not texts:
         raise InputError("the pretraining corpus is empty: give continue_pretraining some texts")
     if exclude:
@@ -338,10 +342,13 @@ def continue_pretraining(base_model: str, texts: Sequence[str], config: TrainCon
         if leaked is not None:
             raise InputError(f"the pretraining corpus holds an excluded (dev or test) text: {leaked[:60]!r}")
     model = mlm_model(base_model, stages, vocab=vocab, seed=config.seed)
+    if freeze_word_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     corpus = build_corpus(list(texts), model.tokenizer, ("word",), max_length=max_length, source=f"{len(texts)} texts")
     history = pretrain(model, corpus, config, description=f"pretrain on {len(texts)} texts")
     saved = save_pretrained(model, out, {"base": base_model, "texts": len(texts), "steps": history.steps,
-                                         "tokens_seen": history.tokens, **(about or {})})
+                                         "tokens_seen": history.tokens, "loss": [round(v, 4) for v in history.train_loss],
+                                         "word_embeddings_frozen": freeze_word_embeddings, **(about or {})})
     return saved, history
 
 

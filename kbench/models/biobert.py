@@ -52,6 +52,7 @@ import torch
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.metrics import bio_spans
+from kbench.taxonomy import Place
 from kbench.text.vocabulary import pieces_per_word, text_key
 
 CITATION = {
@@ -61,6 +62,8 @@ CITATION = {
     "code": "https://github.com/dmis-lab/biobert",
 }
 NOTEBOOK = "14_biobert"
+PLACE = Place('BioBERT', 'data and vocabulary', ('domain',),
+              "a general BERT's pretraining continued on biomedical text, its general vocabulary kept")
 
 TAGS = ("O", "B-Disease", "I-Disease")
 GENERAL, BIOMEDICAL = "general", "biobert"
@@ -106,14 +109,6 @@ def general_checkpoint(out: str | Path, base_model: str = "embedded", layers: in
                                         "role": "the general start (no biomedical pretraining)"})
 
 
-def check_no_leak(texts: Sequence[str], held_out: Iterable[str | Sequence[str]]) -> None:
-    """Raise an ``InputError`` naming the first text of ``texts`` that is also a held-out (dev/test) text."""
-    banned = {text_key(t) for t in held_out}
-    leaked = next((t for t in texts if text_key(t) in banned), None)
-    if leaked is not None:
-        raise InputError(f"the pretraining corpus holds a held-out (dev or test) text: {leaked[:60]!r}")
-
-
 def same_vocabulary(a, b) -> bool:
     """Return whether two tokenizers (or checkpoint directories) have the same vocabulary, token for token, id for id."""
     from kbench.encoders import load_tokenizer
@@ -132,22 +127,15 @@ def continue_biomedical(general: str | Path, texts: Sequence[str], config, out: 
     checked). ``exclude`` holds the task's dev and test texts: finding one in
     ``texts`` is an ``InputError``. ``freeze_word_embeddings`` leaves the word
     embedding matrix (tied to the MLM decoder) as the general model's: the CPU
-    budget's knob, the same for every variant.
+    budget's knob, the same for every variant. The step is the shared
+    :func:`kbench.pretrain.continue_pretraining`; this adds BioBERT's check that
+    the vocabulary is kept.
     """
-    from kbench.pretrain import build_corpus, mlm_model, pretrain, save_pretrained
+    from kbench.pretrain import continue_pretraining
 
-    texts = [t for t in texts if isinstance(t, str) and t.strip()]
-    if not texts:
-        raise InputError("the biomedical corpus is empty: give continue_biomedical some texts")
-    check_no_leak(texts, exclude)
-    model = mlm_model(str(general), "token", seed=config.seed)
-    if freeze_word_embeddings:
-        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    corpus = build_corpus(texts, model.tokenizer, ("word",), max_length=max_length, source=f"{len(texts)} texts")
-    history = pretrain(model, corpus, config, description="continued biomedical pretraining")
-    saved = save_pretrained(model, out, {"base": str(general), "texts": len(texts), "steps": history.steps,
-                                         "tokens_seen": history.tokens, "loss": [round(v, 4) for v in history.train_loss],
-                                         "word_embeddings_frozen": freeze_word_embeddings})
+    saved, history = continue_pretraining(str(general), texts, config, out, max_length=max_length, exclude=list(exclude),
+                                          freeze_word_embeddings=freeze_word_embeddings,
+                                          about={"objective": "continued biomedical pretraining"})
     if not same_vocabulary(general, saved):
         raise InputError(f"{saved} does not keep the general vocabulary of {general}")
     return saved, history
