@@ -10,7 +10,9 @@ objective and changes the two things a pretrained model learns *from* (§2):
 
 - **SciVocab** (§2, "Vocabulary"): a new WordPiece vocabulary built on the
   scientific corpus, cased and uncased, its size set to 30K to match BERT's
-  (BaseVocab); the paper reports a token overlap of 42% between the two.
+  (BaseVocab); the paper reports a token overlap of 42% between the two
+  (§2 as quoted by summaries of the paper: its own text could not be read
+  while this was written).
   :func:`build_scivocab` builds it with Hugging Face ``tokenizers``'
   WordPiece trainer (:func:`kbench.text.vocabulary.train_wordpiece`); the paper
   built its WordPiece vocabulary with the SentencePiece library (the authors'
@@ -33,7 +35,8 @@ objective and changes the two things a pretrained model learns *from* (§2):
   models' parameters the same shapes, so "the same random init" is literally
   the same tensors (tested).
 - **Pretraining from scratch on the domain** (§2, "Corpus"; §3.3): SciBERT
-  with SciVocab is trained from scratch on 1.14M papers (3.17B tokens) with
+  with SciVocab is trained from scratch on 1.14M papers (3.1B tokens, the
+  authors' README) with
   BERT's objective. In the paper the BaseVocab variants start from BERT-base's
   weights instead; we pretrain *both* from the same random init on the same
   domain text for the same steps, so that the vocabulary is the only
