@@ -42,6 +42,10 @@ def train_wordpiece(texts: Iterable[str], size: int, lowercase: bool = True, min
     pre-tokeniser (whitespace and punctuation), ``##`` continuation pieces, and
     BERT's five special tokens first, so the result drops in wherever a BERT
     tokenizer goes (``kbench pretrain --vocab``, :func:`kbench.pretrain.masked_lm`).
+    The other pieces follow in sorted order: the same pieces get the same ids
+    in every process (the trainer may still break a tie between equally
+    frequent merges at the size limit differently from one process to the
+    next; on the notebooks' corpora the pieces are the same run to run).
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import BertTokenizerFast
@@ -57,6 +61,13 @@ def train_wordpiece(texts: Iterable[str], size: int, lowercase: bool = True, min
     trainer = trainers.WordPieceTrainer(vocab_size=size, min_frequency=min_frequency, special_tokens=list(SPECIALS),
                                         continuing_subword_prefix="##", show_progress=False)
     tokenizer.train_from_iterator(texts, trainer)
+    # The trainer's pieces are stable run to run but their ids are not (a hash map's order in each process): give
+    # them one order — the specials, then the pieces sorted — so that a seeded model gives every piece the same row.
+    # WordPiece's greedy longest match reads only the set of pieces, so the tokens are unchanged.
+    learned = tokenizer.get_vocab()
+    pieces = list(SPECIALS) + sorted(set(learned) - set(SPECIALS))
+    tokenizer.model = models.WordPiece({piece: i for i, piece in enumerate(pieces)}, unk_token="[UNK]",
+                                      continuing_subword_prefix="##")
     return BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=lowercase, unk_token="[UNK]",
                              sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
 

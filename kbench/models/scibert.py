@@ -1,0 +1,276 @@
+"""SciBERT: a vocabulary built on the domain's text, and BERT pretrained from scratch on that text with it.
+
+Beltagy, Lo, Cohan. *SciBERT: A Pretrained Language Model for Scientific Text.*
+EMNLP-IJCNLP 2019. https://arxiv.org/abs/1903.10676
+Code: https://github.com/allenai/scibert (the released vocabularies, fine-tuning
+configs ``allennlp_config/``, the task data ``data/`` mirrored here).
+
+Taught in ``notebooks/13_scibert.ipynb``. SciBERT keeps BERT's architecture and
+objective and changes the two things a pretrained model learns *from* (§2):
+
+- **SciVocab** (§2, "Vocabulary"): a new WordPiece vocabulary built on the
+  scientific corpus, cased and uncased, its size set to 30K to match BERT's
+  (BaseVocab); the paper reports a token overlap of 42% between the two
+  (§2 as quoted by summaries of the paper: its own text could not be read
+  while this was written).
+  :func:`build_scivocab` builds it with Hugging Face ``tokenizers``'
+  WordPiece trainer (:func:`kbench.text.vocabulary.train_wordpiece`); the paper
+  built its WordPiece vocabulary with the SentencePiece library (the authors'
+  ``scripts/cheatsheet.txt``: ``--model_type=bpe --vocab_size=31000
+  --character_coverage=0.9999``, BPE merges then written as a WordPiece
+  ``vocab.txt``) — a different learner of the same kind of subword table
+  (merges chosen by corpus statistics), so the pieces differ in detail, not in
+  what the vocabulary is for. We build the **uncased** version, the one the paper uses for every task
+  but NER and the one the authors' README recommends; BERT's uncased
+  vocabulary is the BaseVocab we have offline (the embedded MiniLM's).
+- **Equal sizes** (§2): the paper sets SciVocab's size to BaseVocab's. A few
+  thousand domain sentences cannot fill 30K pieces, so at our scale both are
+  made the same size ``K``: SciVocab is trained to ``K`` on the domain text and
+  BaseVocab is cut to ``K`` (:func:`base_vocabulary`): BERT's ``vocab.txt``
+  lists its pieces in the order its WordPiece learner ranked them on general
+  text (``the, of, and, in, to, was, he, ...``, the ``##s`` suffix at rank 16), so its
+  first ``K`` pieces are the general vocabulary of size ``K``; the characters
+  (and ``##`` characters) of the domain text are kept first so that both
+  vocabularies can spell every domain word. Equal sizes also make the two
+  models' parameters the same shapes, so "the same random init" is literally
+  the same tensors (tested).
+- **Pretraining from scratch on the domain** (§2, "Corpus"; §3.3): SciBERT
+  with SciVocab is trained from scratch on 1.14M papers (3.1B tokens, the
+  authors' README) with
+  BERT's objective. In the paper the BaseVocab variants start from BERT-base's
+  weights instead; we pretrain *both* from the same random init on the same
+  domain text for the same steps, so that the vocabulary is the only
+  difference (the paper's Table 1 "SciBERT BaseVocab vs SciVocab"
+  comparison, at equal budget). BERT's next-sentence objective is left out,
+  as everywhere in kbench's pretraining (single sentences).
+- **Fine-tuning** (§3.3): BERT's own fine-tuning, a classifier on [CLS] for
+  text and relation classification, a tagger on the tokens for NER; the same
+  configuration for every variant. Classification is scored by macro-F1 (the
+  mean of the per-label F1s: the authors' ``bert_text_classifier.py``
+  ``average_F1``, their ``validation_metric``), NER by entity-level F1.
+
+Left out: the cased vocabulary (the paper uses it for NER only), BERT's
+next-sentence objective, the frozen-embedding (BiLSTM/CRF) setting of the
+paper's Table 1, and the 512-token second stage of pretraining.
+
+:func:`matched_vocabularies` returns the pair, :func:`write_vocab` the file a
+random-init base reads, :func:`vocabulary_report` the numbers the notebook
+shows (overlap, pieces per word, share of words cut), :func:`fragmented_words`
+the domain words BaseVocab cuts and SciVocab keeps whole.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kbench.errors import InputError
+from kbench.models.kbert import KBertClassifier
+from kbench.text.vocabulary import (SPECIALS, pieces_per_word, tokens_of, train_wordpiece, vocabulary_overlap,
+                                    words_of)
+
+CITATION = {
+    "title": "SciBERT: A Pretrained Language Model for Scientific Text",
+    "authors": "Beltagy, Lo, Cohan",
+    "venue": "EMNLP-IJCNLP", "year": 2019, "url": "https://arxiv.org/abs/1903.10676",
+    "code": "https://github.com/allenai/scibert",
+}
+NOTEBOOK = "13_scibert"
+
+PAPER_SIZE = 30_000         # §2: SciVocab's size, set to match BaseVocab's
+PAPER_OVERLAP = 0.42        # §2: the token overlap of BaseVocab and SciVocab
+def macro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Return the mean of every label's F1 (the authors' ``average_F1``: each label of the task, one absent from both
+    gold and prediction scoring 0 as allennlp's ``F1Measure`` does)."""
+    predicted = logits.argmax(-1).cpu().numpy()
+    gold = labels.cpu().numpy()
+    scores = []
+    for label in range(logits.shape[-1]):
+        tp = float(((predicted == label) & (gold == label)).sum())
+        wrong = float(((predicted == label) & (gold != label)).sum() + ((predicted != label) & (gold == label)).sum())
+        scores.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
+    return float(np.mean(scores))
+
+
+class DomainClassifier(KBertClassifier):
+    """BERT's sentence classifier (``KBertClassifier`` with no KG: [CLS], tanh dense, linear) scored by macro-F1
+    first (the selection metric), then accuracy."""
+
+    def metrics(self):
+        from kbench.train import accuracy
+
+        return {"macro_f1": macro_f1, "accuracy": accuracy}
+
+
+def _bert_tokenizer(pieces: Sequence[str], lowercase: bool = True):
+    """Return a ``BertTokenizerFast`` over ``pieces`` (ids in order), BERT's normaliser and pre-tokeniser."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import BertTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(pieces)}, unk_token="[UNK]",
+                                           continuing_subword_prefix="##"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=lowercase, unk_token="[UNK]",
+                             sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+
+
+def general_pieces() -> list[str]:
+    """Return BERT's uncased vocabulary (the embedded encoder's ``vocab.txt``) in file order, [unused] slots dropped."""
+    from kbench.encoders import embedded_model_dir
+
+    lines = (Path(embedded_model_dir()) / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith("[unused")]
+
+
+def alphabet(texts: Iterable[str], lowercase: bool = True) -> set[str]:
+    """Return the characters of ``texts`` after BERT's normaliser (lower case, accents stripped), blanks left out."""
+    from tokenizers import normalizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase)
+    return {c for text in texts for c in normalizer.normalize_str(text) if not c.isspace()}
+
+
+def base_vocabulary(size: int | None = None, spell: Iterable[str] = ()):
+    """Return BaseVocab: BERT's uncased vocabulary, whole (``size=None``, 30,522 with its [unused] slots) or cut to
+    ``size`` pieces.
+
+    The cut keeps the five special tokens, then every character of ``spell``
+    (a text sample) that BERT has, alone and as a ``##`` continuation, then
+    BERT's pieces of two or more characters in their file order — the order
+    of its learner's ranking on general text — until ``size`` (BERT's thousand
+    other characters, CJK and the like, would only take room). A size with no room for the
+    specials and the alphabet is an ``InputError``.
+    """
+    if size is None:
+        from kbench.encoders import EMBEDDED, load_tokenizer
+
+        return load_tokenizer(EMBEDDED)
+    pieces = general_pieces()
+    known = set(pieces)
+    letters = sorted(alphabet(spell))
+    chars = [p for c in letters for p in (c, "##" + c) if p in known and p not in SPECIALS]
+    if size < len(SPECIALS) + len(chars) + 1:
+        raise InputError(f"a vocabulary of {size} tokens has no room beside the {len(SPECIALS)} special tokens and "
+                         f"the {len(chars)} characters of the text: ask for more than {len(SPECIALS) + len(chars)}")
+    chosen = list(SPECIALS) + chars
+    taken = set(chosen)
+    for piece in pieces:
+        if len(chosen) >= size:
+            break
+        if piece not in taken and len(piece.removeprefix("##")) > 1:     # other characters: not the text's
+            chosen.append(piece)
+            taken.add(piece)
+    return _bert_tokenizer(chosen)
+
+
+def build_scivocab(texts: Sequence[str], size: int = PAPER_SIZE, lowercase: bool = True, min_frequency: int = 2):
+    """Return SciVocab: a WordPiece vocabulary of at most ``size`` pieces learned on the domain ``texts`` (§2).
+
+    ``texts`` must hold training text only (the notebook passes the domain
+    corpus that excludes every dev and test text). A size no larger than the
+    special tokens, or an empty corpus, is an ``InputError``.
+    """
+    return train_wordpiece(texts, size, lowercase=lowercase, min_frequency=min_frequency)
+
+
+def matched_vocabularies(texts: Sequence[str], size: int, min_frequency: int = 2):
+    """Return ``(base, sci)`` of the same size: SciVocab trained on ``texts`` to at most ``size`` pieces, and
+    BaseVocab cut to exactly as many (the paper matches the two sizes, §2).
+
+    When the text cannot fill ``size`` pieces, both take SciVocab's size.
+    """
+    sci = build_scivocab(texts, size, min_frequency=min_frequency)
+    base = base_vocabulary(len(sci), spell=texts)
+    if len(base) != len(sci):
+        raise InputError(f"BERT's vocabulary has {len(base)} pieces to give, SciVocab {len(sci)}: ask for a size "
+                         f"of at most {len(base)}")
+    return base, sci
+
+
+def write_vocab(tokenizer, directory: str | Path | None = None, name: str = "vocab") -> Path:
+    """Return a ``vocab.txt`` of ``tokenizer``'s pieces in id order (for ``load_encoder(size, vocab=...)``).
+
+    The file is named by its content's hash, written once, atomically.
+    """
+    vocab = tokenizer.get_vocab()
+    pieces = sorted(vocab, key=vocab.get)
+    if [vocab[p] for p in pieces] != list(range(len(pieces))):
+        raise InputError("the tokenizer's ids are not 0..n-1: it cannot be written as a vocab.txt")
+    content = "\n".join(pieces) + "\n"
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    path = Path(directory or tempfile.gettempdir()) / f"kbench-{name}-{digest}.txt"
+    if not path.is_file():
+        partial = path.with_suffix(".part")
+        partial.write_text(content, encoding="utf-8")
+        partial.replace(path)
+    return path
+
+
+def vocabulary_report(vocabularies: Mapping[str, object], held_out: Sequence[str],
+                      reference: str | None = None) -> list[dict]:
+    """Return one row per vocabulary: its size, the share of ``reference``'s pieces it also has (specials left
+    out: the paper's overlap, symmetric when the sizes are equal), and how it cuts the words of ``held_out``
+    (:func:`pieces_per_word`)."""
+    if reference is not None and reference not in vocabularies:
+        raise InputError(f"unknown reference vocabulary {reference!r}: use one of {', '.join(vocabularies)}")
+    rows = []
+    for name, tokenizer in vocabularies.items():
+        cut = pieces_per_word(tokenizer, held_out)
+        rows.append({"vocabulary": name, "size": len(tokenizer),
+                     "overlap": None if reference is None else vocabulary_overlap(vocabularies[reference], tokenizer),
+                     **cut})
+    return rows
+
+
+def fragmented_words(base, sci, texts: Sequence[str], k: int = 10,
+                     min_length: int = 4) -> list[tuple[str, int, list[str], list[str]]]:
+    """Return the ``k`` most frequent words of ``texts`` (any case, letters only, ``min_length`` or longer) that
+    ``base`` cuts into pieces and ``sci`` keeps whole: ``(word, count, base pieces, sci pieces)``."""
+    counts = Counter(w.lower() for text in texts for w in words_of(text) if w.isalpha() and len(w) >= min_length)
+    rows = []
+    for word, count in counts.most_common():
+        base_pieces, sci_pieces = base.tokenize(word), sci.tokenize(word)
+        if len(base_pieces) > 1 and len(sci_pieces) == 1:
+            rows.append((word, count, base_pieces, sci_pieces))
+            if len(rows) == k:
+                break
+    return rows
+
+
+def shared_pieces(a, b) -> set[str]:
+    """Return the pieces (specials left out) two vocabularies have in common."""
+    return tokens_of(a) & tokens_of(b)
+
+
+def mean_cosine(vectors) -> float:
+    """Return the mean cosine similarity over every pair of distinct rows of ``vectors`` (1: all alike).
+
+    The notebook's reading of why a briefly pretrained encoder can start
+    fine-tuning worse than a random one: early masked-LM training first learns
+    the pieces' frequencies, and sentences' states drift toward one common
+    direction, so they start out less distinguishable than random init's.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or len(vectors) < 2:
+        raise InputError(f"mean_cosine needs at least two vectors (rows), got shape {vectors.shape}")
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    n = len(unit)
+    return float((similarity.sum() - np.trace(similarity)) / (n * (n - 1)))
+
+
+def sentence_cosine(base_model: str, texts: Sequence[str], vocab: str | None = None, seed: int = 0,
+                    max_length: int = 64) -> float:
+    """Return :func:`mean_cosine` of ``base_model``'s mean-pooled sentence vectors of ``texts``."""
+    from kbench.encoders import load_encoder
+    from kbench.text.selection import sentence_vectors
+
+    encoder = load_encoder(base_model, vocab=vocab, seed=seed)
+    return mean_cosine(sentence_vectors(encoder.model, encoder.tokenizer, list(texts), max_length=max_length))
