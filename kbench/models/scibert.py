@@ -71,6 +71,7 @@ import torch
 
 from kbench.errors import InputError
 from kbench.models.kbert import KBertClassifier
+from kbench.taxonomy import Place
 from kbench.text.vocabulary import (SPECIALS, pieces_per_word, tokens_of, train_wordpiece, vocabulary_overlap,
                                     words_of)
 
@@ -81,6 +82,8 @@ CITATION = {
     "code": "https://github.com/allenai/scibert",
 }
 NOTEBOOK = "13_scibert"
+PLACE = Place('SciBERT', 'data and vocabulary', ('domain',),
+              'pretrained from scratch on scientific text with its own in-domain WordPiece vocabulary (SciVocab)')
 
 PAPER_SIZE = 30_000         # §2: SciVocab's size, set to match BaseVocab's
 PAPER_OVERLAP = 0.42        # §2: the token overlap of BaseVocab and SciVocab
