@@ -97,17 +97,22 @@ def relation_sentences(triples: Sequence[tuple[str, str, str]], templates: dict[
 
 def split_by_fact(rows: Sequence[RelationSentence], seed: int, fractions: tuple[float, float] = (0.7, 0.1)
                   ) -> tuple[list[RelationSentence], list[RelationSentence], list[RelationSentence]]:
-    """Return train/dev/test with every sentence of a fact in one split, and each text in one split only."""
-    facts = sorted({row.fact for row in rows})
-    random.Random(seed).shuffle(facts)
-    cut = (int(fractions[0] * len(facts)), int((fractions[0] + fractions[1]) * len(facts)))
-    part_of = {fact: (0 if i < cut[0] else 1 if i < cut[1] else 2) for i, fact in enumerate(facts)}
+    """Return train/dev/test with every sentence of an entity pair in one split, and each text in one split only.
+
+    Split by the *pair*, not the fact: a fact and its inverse (``A hypernym B``,
+    ``B hyponym A``) name the same two entities and must not sit on both sides.
+    """
+    pair = lambda fact: tuple(sorted((fact[0], fact[2])))
+    pairs = sorted({pair(row.fact) for row in rows})
+    random.Random(seed).shuffle(pairs)
+    cut = (int(fractions[0] * len(pairs)), int((fractions[0] + fractions[1]) * len(pairs)))
+    part_of = {p: (0 if i < cut[0] else 1 if i < cut[1] else 2) for i, p in enumerate(pairs)}
     splits, seen = ([], [], []), set()
-    for row in sorted(rows, key=lambda r: part_of[r.fact]):
+    for row in sorted(rows, key=lambda r: part_of[pair(r.fact)]):
         key = row.text.lower()
         if key not in seen:                                 # a text written twice is kept once, in one split
             seen.add(key)
-            splits[part_of[row.fact]].append(row)
+            splits[part_of[pair(row.fact)]].append(row)
     return splits
 
 
