@@ -10,8 +10,9 @@ relation's own templates and in neutral frames that name the pair without the
 relation's words (subject first or object first), so that a sentence does not
 always give its label away: T-REx's distantly aligned sentences often do not
 state the relation either. The linguistic adapter predicts, for every word, the
-position of its head word (the authors' ``find_head`` task, heads from Stanford
-CoreNLP; here from spaCy ``en_core_web_sm``, the one parser offline):
+position of its head word (the authors' ``find_head`` task, whose data carry a
+CoreNLP-style parse, ``governor_index`` per ``dependent_index``; here heads from
+spaCy ``en_core_web_sm``, the one parser offline):
 :func:`dependency_heads`.
 """
 from __future__ import annotations
