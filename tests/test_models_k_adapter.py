@@ -1,4 +1,4 @@
-"""K-Adapter's tasks and models: marks and roles, dependency heads, the frozen base, the knowledge reaching the output."""
+"""K-Adapter's tasks and models: marks and roles, dependency heads, the frozen base, knowledge reaching the output."""
 from __future__ import annotations
 
 import functools
@@ -162,8 +162,8 @@ def test_cached_base_states_give_the_logits_of_running_the_base(encoder):
     running = task_model(0, encoder=encoder, task="relation", num_labels=3, adapter=adapter)
     data = cached.dataset(texts)
     assert data.examples[0].states.shape[0] == encoder.model.config.num_hidden_layers + 1
-    torch.testing.assert_close(predict(cached, data, device="cpu"), predict(running, running.dataset(texts), device="cpu"),
-                               atol=1e-5, rtol=1e-4)
+    expected = predict(running, running.dataset(texts), device="cpu")
+    torch.testing.assert_close(predict(cached, data, device="cpu"), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_adapter_training_leaves_the_base_bit_identical_and_trains_the_adapter(encoder):

@@ -81,7 +81,8 @@ def relation_sentences(triples: Sequence[tuple[str, str, str]], templates: dict[
     """
     if per_fact < 1:
         raise InputError(f"per_fact must be at least 1, got {per_fact}")
-    frames = [(f.format(a="{s}", b="{o}"), True) for f in neutral] + [(f.format(a="{o}", b="{s}"), True) for f in neutral]
+    orders = (("{s}", "{o}"), ("{o}", "{s}"))
+    frames = [(f.format(a=first, b=second), True) for first, second in orders for f in neutral]
     rng = random.Random(seed)
     rows = []
     for subject, relation, obj in triples:

@@ -102,7 +102,8 @@ class RelationHead(nn.Module):
 
     def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
-        self.dense, self.dropout, self.out_proj = nn.Linear(2 * hidden, hidden), nn.Dropout(dropout), nn.Linear(hidden, num_labels)
+        self.dense, self.dropout = nn.Linear(2 * hidden, hidden), nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden, num_labels)
         init_bert_weights(self)
 
     def forward(self, features, attention_mask, subject_at, object_at, **_):
@@ -115,7 +116,8 @@ class TypingHead(nn.Module):
 
     def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
-        self.dense, self.dropout, self.out_proj = nn.Linear(hidden, hidden), nn.Dropout(dropout), nn.Linear(hidden, num_labels)
+        self.dense, self.dropout = nn.Linear(hidden, hidden), nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden, num_labels)
         init_bert_weights(self)
 
     def forward(self, features, attention_mask, subject_at, **_):
@@ -131,7 +133,8 @@ class HeadFinder(nn.Module):
                             hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
         config._attn_implementation = "eager"
         self.attention = BertAttention(config)
-        self.dense, self.dropout, self.out_proj = nn.Linear(hidden, hidden), nn.Dropout(dropout), nn.Linear(hidden, max_length)
+        self.dense, self.dropout = nn.Linear(hidden, hidden), nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden, max_length)
         init_bert_weights(self)
 
     def forward(self, features, attention_mask, **_):
@@ -261,7 +264,8 @@ class KAdapterModel(nn.Module):
         batch = {"input_ids": torch.from_numpy(ids),
                  "attention_mask": torch.from_numpy((np.arange(ids.shape[1]) < lengths[:, None]).astype(np.int64))}
         if examples[0].states is not None:
-            states = torch.zeros(len(examples), *examples[0].states.shape[:1], ids.shape[1], examples[0].states.shape[-1])
+            count, _, width = examples[0].states.shape
+            states = torch.zeros(len(examples), count, ids.shape[1], width)
             for i, e in enumerate(examples):
                 states[i, :, :e.states.shape[1]] = e.states
             batch["base_states"] = states

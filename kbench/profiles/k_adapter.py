@@ -88,8 +88,9 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         rng = random.Random(seed)
         typing = []
         for part in parts:
+            per_entity = min(chosen["typing_per_entity"], len(TYPING_TEMPLATES))
             rows = [(template.format(e=mark(name, "subject")), labels.index(types[name])) for name in part
-                    for template in rng.sample(TYPING_TEMPLATES, min(chosen["typing_per_entity"], len(TYPING_TEMPLATES)))]
+                    for template in rng.sample(TYPING_TEMPLATES, per_entity)]
             rng.shuffle(rows)
             typing.append(([t for t, _ in rows], [label for _, label in rows]))
         plain = [x.text for split in (world.train, world.dev, world.test) for x in split]
@@ -149,6 +150,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
                          splits=tuple(tuple(p) for p in typing), config=config, about=about, layers=chosen["layers"],
                          width=chosen["width"], max_length=chosen["max_length"], relations=relations, factual=factual,
                          factual_splits=tuple(relation_split(p, relations) for p in factual), linguistic=linguistic,
-                         linguistic_splits=tuple((list(p), None) for p in linguistic), adapter_config=adapter_config, finetune_config=finetune_config,
+                         linguistic_splits=tuple((list(p), None) for p in linguistic), adapter_config=adapter_config,
+                         finetune_config=finetune_config,
                          typing_entities=tuple(tuple(p) for p in parts), cache_base=chosen["cache_base"],
                          finetune_word_embeddings=chosen["finetune_word_embeddings"])
