@@ -48,6 +48,7 @@ from transformers.models.bert.modeling_bert import BertLayer
 
 from kbench.encoders import HookedEncoder
 from kbench.errors import InputError
+from kbench.train import eval_mode
 
 INIT_STD = 0.0002          # the code's adapter_initializer_range
 LAYERS = 2                 # N transformer layers per adapter layer (§3.2)
@@ -141,12 +142,48 @@ class KAdapterEncoder(nn.Module):
         self.base.eval()               # frozen: no dropout in the base either, so its states are what it computes
         return self
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kw) -> torch.Tensor:
-        context = {"hidden_states": []}
-        with torch.no_grad():
-            last = self.base(input_ids, attention_mask=attention_mask, context=context, **kw)
-        states = context["hidden_states"]
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                hidden_states: Sequence[torch.Tensor] | None = None, **kw) -> torch.Tensor:
+        """Return the combined features ``(B, L, hidden)``.
+
+        ``hidden_states``: the frozen base's states for these inputs, computed
+        once beforehand (:meth:`base_states`); the base is then not run again —
+        a frozen base gives the same states every epoch, so the adapters can
+        train on them at the cost of the adapters alone.
+        """
+        if hidden_states is None:
+            context = {"hidden_states": []}
+            with torch.no_grad():
+                self.base(input_ids, attention_mask=attention_mask, context=context, **kw)
+            hidden_states = context["hidden_states"]
+        states = list(hidden_states)
+        depth = self.base.bert.config.num_hidden_layers
+        if len(states) != depth + 1:
+            raise InputError(f"expected the {depth + 1} hidden states of the {depth}-layer base, got {len(states)}")
+        last = states[-1]
         return self.combine(torch.cat([last, *(a(states, attention_mask) for a in self.adapters)], dim=-1))
+
+
+@torch.no_grad()
+def base_states(base: HookedEncoder, rows: Sequence[torch.Tensor], batch_size: int = 64) -> list[torch.Tensor]:
+    """Return, for each 1-D row of token ids, the frozen base's hidden states ``(depth + 1, len, hidden)``.
+
+    Computed in padded batches in eval mode; each row keeps its own length.
+    """
+    out = []
+    with eval_mode(base):
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            width = max(len(r) for r in chunk)
+            ids = torch.zeros(len(chunk), width, dtype=torch.long)
+            mask = torch.zeros(len(chunk), width, dtype=torch.long)
+            for i, row in enumerate(chunk):
+                ids[i, :len(row)], mask[i, :len(row)] = torch.as_tensor(row), 1
+            context = {"hidden_states": []}
+            base(ids, attention_mask=mask, context=context)
+            stacked = torch.stack(context["hidden_states"], dim=1)
+            out += [stacked[i, :, :len(row)].clone() for i, row in enumerate(chunk)]
+    return out
 
 
 def save_adapter(adapter: Adapter, directory: str | Path) -> Path:
