@@ -64,6 +64,7 @@ from kbench.data.adapter_tasks import OBJECT_MARK, ROOT, SUBJECT_MARK, ParsedSen
 from kbench.encoders import Encoder, HookedEncoder, init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
+from kbench.taxonomy import Place
 from kbench.train import Examples, accuracy, pad_rows
 
 CITATION = {
@@ -73,6 +74,9 @@ CITATION = {
     "code": "https://github.com/microsoft/K-Adapter",
 }
 NOTEBOOK = "11_k_adapter"
+PLACE = Place('K-Adapter', 'adapters', ('KG', 'linguistic'),
+              'a factual adapter (relation classification) and a linguistic adapter (dependency heads) trained beside '
+              'a frozen base, their outputs concatenated with its last state')
 
 TASKS = ("relation", "heads", "typing")
 IGNORE = -100
