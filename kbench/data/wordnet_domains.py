@@ -105,20 +105,25 @@ def domain_texts(domain: str, exclude: Iterable[str] = (), limit: int | None = N
                  source: str | None = None) -> list[str]:
     """Return the definitions and examples of ``domain``'s synsets, de-duplicated, without any text in ``exclude``.
 
-    ``exclude`` holds a task's texts or word lists (compared by their words, any case), so that
-    no dev or test sentence is ever pretrained on. ``limit`` keeps a seeded
+    ``exclude`` holds a task's texts or word lists (compared by their words, any case):
+    every text of a synset one of whose texts is excluded is left out — not only
+    the held-out definition but its examples too, which describe the same sense —
+    so no dev or test item is pretrained on, even in other words. ``limit`` keeps a seeded
     random sample. An empty result is an ``InputError``.
     """
     files = set(check_domain(domain))
     banned = {text_key(t) for t in exclude}
     seen, texts = set(), []
     for gloss in read_glosses(source):
-        if gloss.lexname in files:
-            for text in gloss.texts:
-                key = text_key(text)
-                if key and key not in seen and key not in banned:
-                    seen.add(key)
-                    texts.append(text)
+        if gloss.lexname not in files:
+            continue
+        keys = [text_key(text) for text in gloss.texts]
+        if banned.intersection(keys):
+            continue                            # a held-out text's synset: its other texts describe the same sense
+        for text, key in zip(gloss.texts, keys):
+            if key and key not in seen:
+                seen.add(key)
+                texts.append(text)
     if not texts:
         raise InputError(f"domain {domain!r} has no text left once {len(banned)} excluded texts are removed")
     if limit is not None and limit < len(texts):
