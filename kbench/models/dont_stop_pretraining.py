@@ -15,20 +15,21 @@ rate and seed; only the corpus differs (:func:`adaptation_corpora`):
   own sentences — train, dev or test: DAPT learns the domain, not the task
   (the paper's domain corpora are far larger than, and separate from, its tasks).
 - **TAPT** (§4): the task's own *training* text, labels dropped. The paper
-  runs 100 epochs over it; we run the same step budget as every regime.
-- **DAPT + TAPT** (§4.2): TAPT continued from the DAPT checkpoint (its
+  runs many epochs over the small task corpus; we run the same step budget as
+  every regime.
+- **DAPT + TAPT** (§4): TAPT continued from the DAPT checkpoint (its
   weights and MLM head): the sequential recipe of the paper, so it has had
   both phases' steps — as in the paper, where it is the most expensive regime.
-- **kNN-TAPT** (§5.2): the task's training text plus, for each of its
+- **kNN-TAPT** (§5): the task's training text plus, for each of its
   sentences, the ``k`` domain sentences nearest by cosine of sentence
   embeddings (:func:`kbench.text.selection.nearest_indices`). The paper embeds
   with VAMPIRE (a bag-of-words VAE trained on the domain and task text) and
   searches with FAISS; we embed with the frozen general encoder itself, the
   mean of its output states (all-MiniLM-L6-v2 is trained as a sentence
   encoder with exactly that pooling) — see ``selection_layers`` in the profile.
-- **RAND-TAPT** (§5.2, the paper's control for kNN-TAPT): the task's text
+- **RAND-TAPT** (§5, the paper's control for kNN-TAPT): the task's text
   plus as many domain sentences as kNN chose, drawn at random.
-- **Irrelevant-domain DAPT** (§3.3, "domain relevance"): DAPT on another
+- **Irrelevant-domain DAPT** (§3, "domain relevance"): DAPT on another
   domain's text for the same budget — the paper's control that the gain comes
   from the domain and not from more pretraining.
 
