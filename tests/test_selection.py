@@ -52,3 +52,15 @@ def test_sentence_vectors_mean_over_real_tokens_only():
     assert not np.allclose(padded[0], padded[1])
     with pytest.raises(InputError, match="no texts"):
         sentence_vectors(encoder, tokenizer, [])
+
+
+def test_neighbours_give_each_task_row_its_k_nearest_with_their_cosines():
+    from kbench.text.selection import neighbours
+
+    domain = [[1, 0], [0, 1], [0.9, 0.1], [-1, 0]]
+    order, cosines = neighbours([[1, 0], [0, 2]], domain, 2)
+    assert order.tolist() == [[0, 2], [1, 2]]
+    np.testing.assert_allclose(cosines[0], [1.0, 0.9 / np.hypot(0.9, 0.1)])
+    assert cosines[1, 0] == pytest.approx(1.0) and cosines[1, 1] == pytest.approx(0.1 / np.hypot(0.9, 0.1))
+    with pytest.raises(InputError, match="k must be between"):
+        neighbours([[1, 0]], domain, 5)

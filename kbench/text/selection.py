@@ -29,11 +29,11 @@ def _unit_rows(vectors, what: str) -> np.ndarray:
     return array / norms
 
 
-def nearest_indices(task_vectors, domain_vectors, k: int) -> list[int]:
-    """Return the domain rows among the ``k`` nearest (cosine) of any task row: each chosen once, nearest first.
+def neighbours(task_vectors, domain_vectors, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(indices, cosines)``, each ``(tasks, k)``: every task row's ``k`` nearest domain rows, nearest first.
 
-    Order: task row by task row, each row's neighbours from the nearest; a domain
-    row already chosen for an earlier task row is not repeated (ties: lower index).
+    Ties go to the lower domain index. The view of what kNN-TAPT chose
+    (``notebooks/15_dont_stop_pretraining``) reads it directly.
     """
     task, domain = _unit_rows(task_vectors, "task"), _unit_rows(domain_vectors, "domain")
     if task.shape[1] != domain.shape[1]:
@@ -42,6 +42,16 @@ def nearest_indices(task_vectors, domain_vectors, k: int) -> list[int]:
         raise InputError(f"k must be between 1 and the {len(domain)} domain sentences, got {k}")
     similarity = task @ domain.T
     order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(similarity, order, axis=1)
+
+
+def nearest_indices(task_vectors, domain_vectors, k: int) -> list[int]:
+    """Return the domain rows among the ``k`` nearest (cosine) of any task row: each chosen once, nearest first.
+
+    Order: task row by task row, each row's neighbours from the nearest; a domain
+    row already chosen for an earlier task row is not repeated (ties: lower index).
+    """
+    order, _ = neighbours(task_vectors, domain_vectors, k)
     chosen: dict[int, None] = {}
     for row in order:
         for index in row:

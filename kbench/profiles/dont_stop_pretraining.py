@@ -1,0 +1,224 @@
+"""Don't Stop Pretraining's two profiles as data, for ``notebooks/15_dont_stop_pretraining.ipynb``.
+
+One general base — the embedded all-MiniLM-L6-v2, a prefix of its layers, over
+the word pieces the profile's texts use (:func:`kbench.profiles.ernie_baidu.pruned_base`:
+MiniLM's own embedding rows, the same tokenisation, a softmax over a few thousand
+pieces instead of 30,522) — is continued with MLM under each regime for the same
+steps, then fine-tuned the same way on each task.
+
+- ``smoke`` (offline, WordNet only): the task is a WordNet domain's
+  ``gloss_task`` (a definition -> its lexicographer file, 4 labels); DAPT's
+  domain is the same WordNet domain's glosses and examples (a seeded sample,
+  none of the task's definitions); the irrelevant domain another WordNet domain.
+  Embedded MiniLM's first layer (the speed knob: six regimes and six
+  fine-tunings in under a minute); kNN by the same one-layer prefix's mean states.
+- ``full`` (the mirror): two of the paper's own tasks, ACL-ARC citation intent
+  and SciERC relations (dev and test cleared of any text also in train). What
+  is the domain, what the task? The paper's domain for both is computer-science
+  papers (S2ORC); the mirror's computer-science text is these two tasks, so each
+  task's DAPT corpus is the *other* task's training sentences (SciERC's abstracts
+  for ACL-ARC, ACL-ARC's citation contexts for SciERC: same domain, not the same
+  task, never the task's own text), and its irrelevant domain is BBC News (the
+  paper's control for its CS tasks is a news LM). MiniLM's first 2 layers; kNN by
+  the full 6-layer MiniLM, a sentence encoder, mean-pooled. 500 training
+  sentences of each task (a seeded sample) to fit the CPU budget.
+
+Both profiles run base, DAPT, TAPT, DAPT + TAPT, kNN-TAPT and irrelevant-domain
+DAPT; RAND-TAPT (the paper's random-selection control) is implemented and
+tested, and can be added with ``regimes=(..., "rand_tapt")``, but is left out
+of both to keep within the time budgets.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kbench.errors import InputError
+from kbench.profiles import Setup, choices
+from kbench.train import TrainConfig
+
+CHOICES = {
+    "smoke": dict(data="wordnet", task_domain="science", irrelevant_domain="artifacts", per_class=50,
+                  domain_limit=600, layers=1, selection_layers=1, k=3, steps=30, batch_size=16,
+                  learning_rate=5e-4, max_length=32, epochs=6, finetune_batch_size=16, finetune_learning_rate=5e-4,
+                  patience=6, freeze_word_embeddings=True, train_limit=0,
+                  regimes=("base", "dapt", "tapt", "dapt_tapt", "knn_tapt", "irrelevant_dapt"), overlap_k=10_000,
+                  precision="no"),
+    "full": dict(data="scientific", task_domain="", irrelevant_domain="bbc_news", per_class=0,
+                 domain_limit=1500, layers=2, selection_layers=None, k=2, steps=50, batch_size=16,
+                 learning_rate=5e-4, max_length=48, epochs=3, finetune_batch_size=16, finetune_learning_rate=2e-4,
+                 patience=3, freeze_word_embeddings=False, train_limit=500,
+                 regimes=("base", "dapt", "tapt", "dapt_tapt", "knn_tapt", "irrelevant_dapt"), overlap_k=10_000,
+                 precision="auto"),
+}
+#: full: the mirrored tasks, the paper's name for each, and the dataset whose train text is its domain corpus.
+SCIENTIFIC_TASKS = {"citation_intent": ("ACL-ARC", "sciie"), "sciie": ("SciERC", "citation_intent")}
+SLUGS = {"citation_intent": "acl_arc", "sciie": "scierc"}
+
+
+@dataclass
+class AdaptationTask:
+    """One task to adapt to: its name, labels, splits ``(texts, labels)`` and its domain's and a far domain's text."""
+
+    name: str
+    slug: str                            # the prefix of its recorded metrics
+    labels: list
+    splits: tuple
+    domain: list
+    irrelevant: list
+    domain_name: str = ""
+    irrelevant_name: str = ""
+    dropped: int = 0                     # dev/test texts dropped because train has them
+    plain: object = None                 # text -> its plain form (SciERC's argument markers removed), if any
+
+    @property
+    def held_out(self) -> list[str]:
+        """Return the dev and test texts (and their plain forms), the texts no pretraining corpus may hold."""
+        texts = [*self.splits[1][0], *self.splits[2][0]]
+        return texts + [self.plain(t) for t in texts] if self.plain else texts
+
+
+@dataclass
+class DontStopSetup(Setup):
+    """The tasks, the domains for the heatmap, and the pretraining and fine-tuning budgets."""
+
+    tasks: list = field(default_factory=list)            # AdaptationTask s
+    domains: dict = field(default_factory=dict)          # name -> texts, for the vocabulary-overlap heatmap
+    pretrain_config: TrainConfig | None = None
+    regimes: tuple = ()
+    k: int = 3
+    max_length: int = 40
+    layers: int | None = None
+    selection_layers: int | None = None
+    overlap_k: int = 10_000
+    vocab: str | None = None
+
+
+def _split(texts, labels) -> tuple[list, list]:
+    return list(texts), list(labels)
+
+
+def clear_seen(splits, key=lambda text: text) -> tuple[tuple, int]:
+    """Return ``(train, dev, test)`` with dev and test cleared of any text train has (by ``key``), and the count."""
+    from kbench.text.vocabulary import text_key
+
+    seen = {text_key(key(t)) for t in splits[0][0]}
+    out, dropped = [splits[0]], 0
+    for texts, labels in splits[1:]:
+        keep = [i for i, t in enumerate(texts) if text_key(key(t)) not in seen]
+        dropped += len(texts) - len(keep)
+        out.append(([texts[i] for i in keep], [labels[i] for i in keep]))
+    return tuple(out), dropped
+
+
+def _wordnet_tasks(chosen: dict, seed: int) -> tuple[list[AdaptationTask], dict]:
+    from kbench.data.wordnet_domains import DOMAINS, domain_texts, gloss_task
+
+    labels, parts = gloss_task(chosen["task_domain"], chosen["per_class"], seed)
+    splits = tuple(_split(p.texts, p.labels) for p in parts)
+    task_text = [t for p in parts for t in p.texts]
+    limit = chosen["domain_limit"] or None
+    domain = domain_texts(chosen["task_domain"], exclude=task_text, limit=limit, seed=seed)
+    irrelevant = domain_texts(chosen["irrelevant_domain"], exclude=task_text, limit=limit, seed=seed)
+    task = AdaptationTask(f"{chosen['task_domain']} glosses", "gloss", labels, splits, domain, irrelevant,
+                          f"WordNet {chosen['task_domain']}", f"WordNet {chosen['irrelevant_domain']}")
+    domains = {f"{name} (WordNet)": domain_texts(name, exclude=task_text, limit=limit, seed=seed) for name in DOMAINS}
+    domains["task: " + task.name] = list(parts[0].texts)
+    return [task], domains
+
+
+def _scientific_tasks(chosen: dict, seed: int, data_dir: str) -> tuple[list[AdaptationTask], dict]:
+    from kbench.data.bbc_news import load_bbc_news
+    from kbench.data.scientific import domain_sentences, load_scientific, plain_text
+    from kbench.data.wordnet_domains import DOMAINS, domain_texts
+
+    articles, categories = load_bbc_news()
+    limit = chosen["domain_limit"] or None
+    news = sorted({" ".join(a.body.split()[:60]) for a in articles})
+    news = random.Random(seed).sample(news, min(len(news), limit or len(news)))
+    tasks = []
+    for name, (paper_name, domain_of) in SCIENTIFIC_TASKS.items():
+        parts = [load_scientific(name, split, data_dir or None) for split in ("train", "dev", "test")]
+        labels = sorted(set(parts[0].labels))
+        splits = [_split(p.texts, [labels.index(label) for label in p.labels]) for p in parts]
+        if chosen["train_limit"] and len(splits[0][0]) > chosen["train_limit"]:
+            keep = sorted(random.Random(seed).sample(range(len(splits[0][0])), chosen["train_limit"]))
+            splits[0] = ([splits[0][0][i] for i in keep], [splits[0][1][i] for i in keep])
+        splits, dropped = clear_seen(splits, plain_text)
+        domain = domain_sentences((domain_of,), data_dir or None)
+        if limit and len(domain) > limit:
+            domain = random.Random(seed).sample(domain, limit)
+        domain_name = f"{SCIENTIFIC_TASKS[domain_of][0]} train sentences (computer science)"
+        tasks.append(AdaptationTask(paper_name, SLUGS[name], labels, splits, domain, news, domain_name, "BBC News",
+                                    dropped, plain_text))
+    domains = {f"{task.name} (task)": [plain_text(t) for t in task.splits[0][0]] for task in tasks}
+    domains["NCBI-disease"] = domain_sentences(("ncbi_disease",), data_dir or None)
+    for index, category in enumerate(categories):
+        domains[f"news: {category}"] = [a.body for a in articles if a.label == index]
+    for name in DOMAINS:
+        domains[f"{name} (WordNet)"] = domain_texts(name, limit=limit, seed=seed)
+    return tasks, domains
+
+
+def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_dir: str = "", device: str = "auto",
+          **overrides) -> DontStopSetup:
+    """Return the tasks, domains, base and budgets of ``profile`` (overrides: any key of :data:`CHOICES`)."""
+    from kbench.encoders import EMBEDDED
+    from kbench.profiles.ernie_baidu import corpus_vocabulary, pruned_base
+
+    chosen = choices(CHOICES, profile, overrides)
+    if chosen["data"] == "wordnet":
+        tasks, domains = _wordnet_tasks(chosen, seed)
+    else:
+        tasks, domains = _scientific_tasks(chosen, seed, data_dir)
+    for task in tasks:
+        if not all(len(part[0]) for part in task.splits):
+            raise InputError(f"task {task.name!r} has an empty split: {[len(p[0]) for p in task.splits]}")
+    vocab = None
+    base = base_model
+    if not base_model or base_model == EMBEDDED:
+        texts = [t for task in tasks for part in task.splits for t in part[0]]
+        texts += [t for task in tasks for t in (*task.domain, *task.irrelevant)]
+        vocab = str(corpus_vocabulary(texts))
+        base = str(pruned_base(Path(vocab), chosen["layers"] or 6))
+    precision = chosen["precision"]
+    config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
+                         learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
+                         precision=precision, seed=seed, progress=False)
+    # the regimes draw their own batch order and masks (seed + 1), the fine-tuning runs seed
+    pretrain_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
+                                  device=device, precision=precision, seed=seed + 1, progress=False,
+                                  max_steps=chosen["steps"])
+    sizes = [f"{t.name} ({len(t.labels)} labels, {' / '.join(str(len(p[0])) for p in t.splits)})" for t in tasks]
+    about = (f"{' and '.join(sizes)}; "
+             f"base: embedded MiniLM's first {chosen['layers'] or 6} layer(s) over the profile's word pieces; "
+             f"{chosen['steps']} MLM steps of {chosen['batch_size']} per regime at {chosen['learning_rate']:g}")
+    first = tasks[0]
+    return DontStopSetup(profile=profile, seed=seed, device=device, base_model=base, labels=first.labels,
+                         splits=first.splits, options=dict(max_length=chosen["max_length"], joiner=" ",
+                                                           freeze_word_embeddings=chosen["freeze_word_embeddings"]),
+                         config=config, about=about, tasks=tasks, domains=domains, pretrain_config=pretrain_config,
+                         regimes=tuple(chosen["regimes"]), k=chosen["k"], max_length=chosen["max_length"],
+                         layers=chosen["layers"], selection_layers=chosen["selection_layers"],
+                         overlap_k=chosen["overlap_k"], vocab=vocab)
+
+
+def sentence_embedder(s: DontStopSetup):
+    """Return kNN-TAPT's embedder (texts -> vectors): the frozen general MiniLM (its first ``selection_layers``),
+    mean-pooled."""
+    from kbench.encoders import EMBEDDED, load_encoder
+    from kbench.text.selection import sentence_vectors
+
+    encoder = load_encoder(EMBEDDED, layers=s.selection_layers)
+    cache: dict[str, np.ndarray] = {}          # the notebook's view embeds the same domain again: once is enough
+
+    def embed(texts) -> np.ndarray:
+        new = list(dict.fromkeys(t for t in texts if t not in cache))
+        if new:
+            cache.update(zip(new, sentence_vectors(encoder.model, encoder.tokenizer, new, max_length=s.max_length)))
+        return np.stack([cache[t] for t in texts])
+
+    return embed
