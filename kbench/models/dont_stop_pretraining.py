@@ -64,6 +64,7 @@ import torch
 from kbench.errors import InputError, UnknownNameError
 from kbench.experiment import Variant
 from kbench.models.kbert import KBertClassifier
+from kbench.taxonomy import Place
 from kbench.text.vocabulary import text_key
 
 CITATION = {
@@ -73,6 +74,9 @@ CITATION = {
     "code": "https://github.com/allenai/dont-stop-pretraining",
 }
 NOTEBOOK = "15_dont_stop_pretraining"
+PLACE = Place("Don't Stop Pretraining", 'data and vocabulary', ('domain',),
+              "a pretrained model's MLM continued on the domain's text (DAPT), the task's own text (TAPT), both, or "
+              "the domain sentences nearest the task's (kNN-TAPT)")
 
 #: The regimes, in the paper's table order; each pretrains on the corpus of the same name (base: none).
 REGIMES: dict[str, str] = {
