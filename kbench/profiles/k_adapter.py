@@ -3,11 +3,16 @@
 ``smoke``: the first 2 layers of the embedded pretrained MiniLM (taps 0 and 1,
 :func:`kbench.adapters.default_taps`), the knowledge world's facts written with
 their pair marked (relation classification, 6 relations), the heads of the
-world's sentences and statements by spaCy, and typing of the world's entities
-(6 types) split by entity. ``full``: all 6 layers (taps 0, 3, 4), WordNet noun
+world's training sentences and the factual training statements by spaCy, and
+typing of the world's entities (6 types) split by entity. ``full``: all 6 layers (taps 0, 3, 4), WordNet noun
 facts (hypernym, part of, and their inverses hyponym, has part: the marks
-decide the direction) with WordNet's example sentences, and supersense typing
-of those synsets from their example sentences, split by synset.
+decide the direction) with WordNet's example sentences of the typing-training synsets parsed, and
+supersense typing of those synsets from their example sentences, split by synset.
+
+Held out in both: no typing dev/test sentence is parsed for the linguistic
+adapter, and every entity pair naming a typing-test entity is in the factual
+*test* split, so no relation label of a test entity is trained on (a person is
+what is ``born in`` a city: the label would tell its type).
 
 Budgets are equal where variants are compared: both adapters and the whole-base
 fine-tune take the same steps and batches of the same factual sentences; the
