@@ -9,17 +9,20 @@ The mechanism (§3, Figure 2), read with the authors' ``Adapter`` and
 
 - An **adapter layer** maps its input ``x`` to ``x + up(T(down(x)))``: a
   down-projection to the adapter's width, ``N`` transformer layers (``N = 2``),
-  an up-projection back, and the skip connection. Its weights start near zero
-  (normal, std 0.0002, zero biases — the code's ``adapter_initializer_range``),
-  so a fresh adapter layer is nearly the identity.
+  an up-projection back, and the skip connection. The two projections start
+  near zero (normal, std 0.0002, zero biases — the code's
+  ``adapter_initializer_range``, which its ``Adapter.init_weights`` gives
+  ``down_project`` and ``up_project`` only), so a fresh adapter layer is nearly
+  the identity; the inner transformer layers keep BERT's init (std 0.02,
+  LayerNorm 1 and 0), as the code's inner ``BertEncoder`` does.
 - The layers **tap** the frozen base: layer ``k`` reads the base's hidden state
   at its tap plus the previous adapter layer's output (``hidden[tap_k] + out_{k-1}``,
   ``out_0 = 0``). The paper taps RoBERTa-large's states 0, 11 and 22 (the code
   ``[0, 11, 23]``), 0 being the embedding output: :func:`default_taps` spreads
   three taps over any depth the same way. The code can also add an earlier
   adapter layer's output every ``adapter_skip_layers`` layers; the paper does
-  not describe it, and with the code's indexing (three taps, skip 2) it adds the
-  second layer's output to itself, so it is left out.
+  not describe it and the authors' run scripts turn it off
+  (``--adapter_skip_layers 0``), so it is left out.
 - The **output** is the base's last hidden state and the last adapter output,
   concatenated and projected back to the base's width (the code's
   ``com_dense``); with several adapters (factual + linguistic) their outputs are
@@ -36,6 +39,7 @@ mask, so a padded batch gives each sentence the output it has alone (tested).
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +50,7 @@ from transformers import BertConfig
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.bert.modeling_bert import BertLayer
 
-from kbench.encoders import HookedEncoder
+from kbench.encoders import HookedEncoder, init_bert_weights
 from kbench.errors import InputError
 from kbench.train import eval_mode
 
@@ -69,15 +73,15 @@ class AdapterLayer(nn.Module):
         if width % heads:
             raise InputError(f"the adapter width {width} must be a multiple of its {heads} attention heads")
         self.config = BertConfig(hidden_size=width, num_attention_heads=heads, intermediate_size=4 * width,
-                                 num_hidden_layers=layers, initializer_range=std)
+                                 num_hidden_layers=layers)
         self.config._attn_implementation = "eager"
         self.down = nn.Linear(hidden, width)
         self.layers = nn.ModuleList(BertLayer(self.config) for _ in range(layers))
         self.up = nn.Linear(width, hidden)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=std)
-                nn.init.zeros_(module.bias)
+        init_bert_weights(self.layers)                    # the inner layers: BERT's init, as the code's BertEncoder
+        for projection in (self.down, self.up):           # the projections: near zero (Adapter.init_weights)
+            nn.init.normal_(projection.weight, std=std)
+            nn.init.zeros_(projection.bias)
 
     def forward(self, states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         inner = self.down(states)
@@ -97,7 +101,10 @@ class Adapter(nn.Module):
         taps = tuple(default_taps(depth) if taps is None else taps)
         if not taps:
             raise InputError("an adapter needs at least one tap")
-        bad = [t for t in taps if not isinstance(t, int) or not 0 <= t <= depth]
+        if not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in taps):
+            raise InputError(f"taps must be ints (states of the base), got {list(taps)!r}")
+        taps = tuple(int(t) for t in taps)                # numpy ints too: the spec is written as JSON
+        bad = [t for t in taps if not 0 <= t <= depth]
         if bad:
             raise InputError(f"tap {bad[0]!r} is beyond the base: a base of {depth} layers has states 0 "
                              f"(embeddings) to {depth}")
@@ -201,5 +208,9 @@ def load_adapter(directory: str | Path) -> Adapter:
     if not (directory / "adapter.json").is_file() or not (directory / "adapter.safetensors").is_file():
         raise InputError(f"{directory} holds no saved adapter (adapter.json and adapter.safetensors)")
     adapter = Adapter(**json.loads((directory / "adapter.json").read_text()))
-    adapter.load_state_dict(load_file(str(directory / "adapter.safetensors")))
+    try:
+        adapter.load_state_dict(load_file(str(directory / "adapter.safetensors")))
+    except RuntimeError as error:                   # weights of another shape or names than adapter.json says
+        raise InputError(f"{directory}: adapter.safetensors does not fit the adapter adapter.json describes "
+                         f"({str(error).splitlines()[0]})") from error
     return adapter

@@ -1,6 +1,9 @@
 """K-Adapter's adapters beside a frozen base: taps, near-identity start, the base untouched, save/load alone."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 
@@ -47,6 +50,10 @@ def test_a_fresh_adapter_layer_is_nearly_the_identity_and_its_shapes_hold():
     assert 0 < (out - x).abs().max() < 1e-2 * x.abs().max()                 # std 0.0002: x + about 1e-3
     assert len(layer.layers) == 2 and layer.down.out_features == 16 and layer.up.out_features == 32
     assert float(layer.down.weight.std()) == pytest.approx(2e-4, rel=0.2) and not layer.down.bias.any()
+    assert float(layer.up.weight.std()) == pytest.approx(2e-4, rel=0.2)
+    inner = layer.layers[0]                                                 # BERT's init, as the code's BertEncoder
+    assert float(inner.attention.self.query.weight.std()) == pytest.approx(0.02, rel=0.2)
+    assert torch.equal(inner.output.LayerNorm.weight, torch.ones(16)) and not inner.output.LayerNorm.bias.any()
 
 
 def test_bad_taps_are_named():
@@ -56,6 +63,10 @@ def test_bad_taps_are_named():
         Adapter(hidden=32, depth=4, taps=[2, 1])
     with pytest.raises(InputError, match="multiple of its 4 attention heads"):
         AdapterLayer(hidden=32, width=18)
+    with pytest.raises(InputError, match="taps must be ints"):
+        Adapter(hidden=32, depth=2, taps=[0, 1.0])
+    adapter = Adapter(hidden=32, depth=2, taps=np.array([0, 2]))           # numpy ints are ints
+    assert adapter.taps == (0, 2) and all(type(t) is int for t in adapter.spec["taps"])
 
 
 def test_the_adapter_reads_its_taps_and_only_them(base):
@@ -103,6 +114,9 @@ def test_adapters_change_the_output_and_padding_does_not(base):
     depth, hidden = base.model.config.num_hidden_layers, base.model.config.hidden_size
     torch.manual_seed(3)
     model = KAdapterEncoder(hooked, [Adapter(hidden, depth)]).eval()
+    with torch.no_grad():                        # away from the near-zero init: the adapter's part must show
+        for p in model.adapters.parameters():
+            p.add_(0.05 * torch.randn_like(p))
     alone = batch(base.tokenizer, ["a dog"])
     padded = batch(base.tokenizer, ["a dog", "the cat sat on the mat"])
     out_alone = model(alone["input_ids"], attention_mask=alone["attention_mask"])
@@ -128,5 +142,9 @@ def test_an_adapter_saves_and_loads_alone(base, tmp_path):
     assert loaded.taps == adapter.taps and loaded.name == "factual"
     with pytest.raises(InputError, match="no saved adapter"):
         load_adapter(tmp_path / "missing")
+    spec = json.loads((tmp_path / "factual" / "adapter.json").read_text())
+    (tmp_path / "factual" / "adapter.json").write_text(json.dumps({**spec, "width": 2 * spec["width"]}))
+    with pytest.raises(InputError, match="factual: adapter.safetensors does not fit"):
+        load_adapter(tmp_path / "factual")
     with pytest.raises(InputError, match="built for a"):
         KAdapterEncoder(HookedEncoder(base.model), [Adapter(hidden, depth + 1)])

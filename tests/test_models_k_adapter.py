@@ -225,8 +225,18 @@ def test_bad_inputs_are_named(encoder):
         fresh_adapter(encoder, "factual", (0, 3), 32, 0)                   # the tiny base has 2 layers
 
 
-def test_variants_differ_only_in_the_adapters_they_read():
+def test_the_variants_and_the_controls_share_the_head_init(encoder):
+    trained = {"factual": fresh(encoder), "linguistic": fresh(encoder, "linguistic", seed=1)}
     assert [v.options["use"] for v in VARIANTS] == [(), ("factual",), ("linguistic",), ("factual", "linguistic")]
+    heads = [downstream_model(3, encoder=encoder, num_labels=4, trained=trained, **v.options).head for v in VARIANTS]
+    for head in heads[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(heads[0].state_dict().values(), head.state_dict().values()))
+    for task, labels in (("relation", 3), ("heads", 32)):
+        alone = task_model(3, encoder=encoder, task=task, num_labels=labels).head
+        beside = task_model(3, encoder=encoder, task=task, num_labels=labels, adapter=fresh(encoder)).head
+        assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), beside.state_dict().values()))
+    other = downstream_model(4, encoder=encoder, num_labels=4, trained=trained).head
+    assert not torch.equal(other.dense.weight, heads[0].dense.weight)            # the seed still decides
 
 
 def test_the_architecture_view_draws_each_adapter_layer_at_its_tap():
@@ -261,3 +271,22 @@ def test_precomputed_states_of_the_wrong_depth_are_named(encoder):
     ids = torch.tensor([[101, 1037, 102]])
     with pytest.raises(InputError, match="expected the 3 hidden states"):
         model(ids, hidden_states=[torch.zeros(1, 3, encoder.model.config.hidden_size)] * 2)
+
+
+@pytest.mark.parametrize("profile, overrides", [("smoke", {}), ("full", {"entities": 300, "parse_limit": 300})])
+def test_no_held_out_typing_text_or_entity_reaches_the_knowledge_training(profile, overrides):
+    from kbench.profiles.k_adapter import setup
+
+    s = setup(profile, seed=0, **overrides)
+    parsed = {"".join(p.words).lower() for part in s.linguistic for p in part}
+    held_out = [unmarked(t).replace(" ", "").lower() for texts, _ in s.splits[1:] for t in texts]
+    assert held_out and not [t for t in held_out if t in parsed]                  # no dev/test typing text parsed
+    test_entities = set(s.typing_entities[2])
+    assert test_entities and not [r for r in s.factual[0] if test_entities & {r.fact[0], r.fact[2]}]
+
+
+def test_a_held_out_entity_puts_every_pair_it_names_in_test():
+    rows = relation_sentences(TRIPLES, TEMPLATES, per_fact=2, seed=0)
+    train, dev, test = split_by_fact(rows, seed=0, held_out=["anna"])
+    assert not [r for r in train + dev if "anna" in (r.fact[0], r.fact[2])]
+    assert {r.fact for r in test} >= {("anna", "born in", "paris"), ("anna", "works as", "farmer")}

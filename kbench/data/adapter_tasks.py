@@ -18,7 +18,7 @@ spaCy ``en_core_web_sm``, the one parser offline):
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kbench.errors import InputError
@@ -97,18 +97,24 @@ def relation_sentences(triples: Sequence[tuple[str, str, str]], templates: dict[
     return rows
 
 
-def split_by_fact(rows: Sequence[RelationSentence], seed: int, fractions: tuple[float, float] = (0.7, 0.1)
+def split_by_fact(rows: Sequence[RelationSentence], seed: int, fractions: tuple[float, float] = (0.7, 0.1),
+                  held_out: Iterable[str] = ()
                   ) -> tuple[list[RelationSentence], list[RelationSentence], list[RelationSentence]]:
     """Return train/dev/test with every sentence of an entity pair in one split, and each text in one split only.
 
     Split by the *pair*, not the fact: a fact and its inverse (``A hypernym B``,
     ``B hyponym A``) name the same two entities and must not sit on both sides.
+    A pair naming an entity of ``held_out`` goes to test whatever its draw: the
+    typing task's test entities, whose relations would otherwise tell their type
+    in factual training (a person is what is ``born in`` a city).
     """
+    held_out = set(held_out)
     pair = lambda fact: tuple(sorted((fact[0], fact[2])))
     pairs = sorted({pair(row.fact) for row in rows})
     random.Random(seed).shuffle(pairs)
     cut = (int(fractions[0] * len(pairs)), int((fractions[0] + fractions[1]) * len(pairs)))
-    part_of = {p: (0 if i < cut[0] else 1 if i < cut[1] else 2) for i, p in enumerate(pairs)}
+    part_of = {p: (2 if held_out.intersection(p) else 0 if i < cut[0] else 1 if i < cut[1] else 2)
+               for i, p in enumerate(pairs)}
     splits, seen = ([], [], []), set()
     for row in sorted(rows, key=lambda r: part_of[pair(r.fact)]):
         key = row.text.lower()

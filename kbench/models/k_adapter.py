@@ -21,8 +21,8 @@ authors' code where the paper gives none:
   halves, so the roles reach the logits (tested).
 - **Linguistic adapter** (§3.3): dependency-head prediction ("find_head"):
   for every word, the position of its head word. The head (``lin-adapter.py``)
-  runs one BERT self-attention block over the combined features, then
-  ``dense``, dropout and ``out_proj`` to one class per position of the
+  runs one BERT self-attention block (one attention head, as the code) over
+  the combined features, then ``dense``, dropout and ``out_proj`` to one class per position of the
   sequence (``max_length`` classes): :class:`HeadFinder`. Each word's first
   word piece carries the label (its head word's first piece; a root points at
   [CLS]); the other pieces are ignored — the authors' converter labels words
@@ -87,15 +87,6 @@ VARIANTS = (Variant("base", "base alone (frozen)", {"use": ()}),
             Variant("both", "+ both adapters (concatenated)", {"use": ("factual", "linguistic")}))
 
 
-def mark_positions(input_ids: torch.Tensor, mark_id: int) -> torch.Tensor:
-    """Return each row's first position of the token ``mark_id`` (B,); a row without it is an ``InputError``."""
-    found = input_ids == mark_id
-    if not found.any(-1).all():
-        row = int((~found.any(-1)).nonzero()[0, 0])
-        raise InputError(f"row {row} has no mark (token id {mark_id}): mark the entity (or it was truncated away)")
-    return found.int().argmax(-1)
-
-
 def gather_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Return ``features[b, positions[b]]`` for every row: ``(B, H)`` (the code's one-hot ``bmm``)."""
     return features[torch.arange(features.shape[0], device=features.device), positions]
@@ -129,9 +120,12 @@ class TypingHead(nn.Module):
 
 
 class HeadFinder(nn.Module):
-    """One self-attention block, ``dense``, dropout, ``out_proj`` to ``max_length`` positions (``lin-adapter.py``)."""
+    """One self-attention block, ``dense``, dropout, ``out_proj`` to ``max_length`` positions (``lin-adapter.py``).
 
-    def __init__(self, hidden: int, max_length: int, heads: int = 4, dropout: float = 0.1):
+    One attention head, as the authors' block (``num_attention_heads=1`` in ``lin-adapter.py``).
+    """
+
+    def __init__(self, hidden: int, max_length: int, heads: int = 1, dropout: float = 0.1):
         super().__init__()
         config = BertConfig(hidden_size=hidden, num_attention_heads=heads, intermediate_size=4 * hidden,
                             hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
@@ -200,6 +194,7 @@ class KAdapterModel(nn.Module):
                     parameter.requires_grad_(False)
         self.train_base, self.train_adapters = train_base, train_adapters
         self.cache_base = cache_base and not train_base
+        torch.manual_seed(seed)          # again: the head's init must not depend on what was built before it
         if task == "relation":
             self.head = RelationHead(hidden, num_labels, dropout)
         elif task == "typing":
