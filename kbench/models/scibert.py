@@ -11,8 +11,9 @@ objective and changes the two things a pretrained model learns *from* (§2):
 - **SciVocab** (§2, "Vocabulary"): a new WordPiece vocabulary built on the
   scientific corpus, cased and uncased, its size set to 30K to match BERT's
   (BaseVocab); the paper reports a token overlap of 42% between the two
-  (§2 as quoted by summaries of the paper: its own text could not be read
-  while this was written).
+  (§2 as quoted by two summaries of the paper, Sik-Ho Tsang's review on
+  Medium and ryanong.co.uk's: its own text could not be read while this was
+  written; they agree on the 30K, the 42%, 1.14M papers and 3.17B tokens).
   :func:`build_scivocab` builds it with Hugging Face ``tokenizers``'
   WordPiece trainer (:func:`kbench.text.vocabulary.train_wordpiece`); the paper
   built its WordPiece vocabulary with the SentencePiece library (the authors'
@@ -36,14 +37,15 @@ objective and changes the two things a pretrained model learns *from* (§2):
   models' parameters the same shapes, so "the same random init" is literally
   the same tensors (tested).
 - **Pretraining from scratch on the domain** (§2, "Corpus"; §3.3): SciBERT
-  with SciVocab is trained from scratch on 1.14M papers (3.1B tokens, the
-  authors' README) with
-  BERT's objective. In the paper the BaseVocab variants start from BERT-base's
+  with SciVocab is trained from scratch on 1.14M papers (3.17B tokens as two
+  summaries of the paper report it, 3.1B in the authors' README) with BERT's
+  objectives (masked LM and next sentence: Google's ``run_pretraining.py``). In the paper the BaseVocab variants start from BERT-base's
   weights instead; we pretrain *both* from the same random init on the same
   domain text for the same steps, so that the vocabulary is the only
   difference (the paper's Table 1 "SciBERT BaseVocab vs SciVocab"
   comparison, at equal budget). BERT's next-sentence objective is left out,
-  as everywhere in kbench's pretraining (single sentences).
+  as everywhere in kbench's pretraining (single sentences): so no loss ever
+  trains the [CLS] state the classifier reads (the notebook measures it).
 - **Fine-tuning** (§3.3): BERT's own fine-tuning, a classifier on [CLS] for
   text and relation classification, a tagger on the tokens for NER; the same
   configuration for every variant. Two differences from the authors' allennlp
