@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kbench.encoders import load_tokenizer
 from kbench.errors import InputError
-from kbench.models.scibert import (PAPER_OVERLAP, PAPER_SIZE, DomainClassifier, base_vocabulary, build_scivocab,
+from kbench.models.scibert import (DomainClassifier, base_vocabulary, build_scivocab,
                                    fragmented_words, general_pieces, macro_f1, matched_vocabularies, shared_pieces,
                                    vocabulary_report, write_vocab)
 from kbench.text.vocabulary import SPECIALS, pieces_per_word, tokens_of, vocabulary_overlap
@@ -64,16 +64,23 @@ def test_the_whole_base_vocabulary_cuts_less_than_its_cut(pair):
     assert whole < pieces_per_word(base, HELD_OUT)["pieces_per_word"]
 
 
-def test_overlap_of_equal_sizes_reads_the_same_both_ways_and_is_partial(pair):
+def test_overlap_of_hand_made_vocabularies_is_their_known_share():
+    from kbench.models.scibert import _bert_tokenizer
+
+    first = _bert_tokenizer(list(SPECIALS) + ["a", "b", "cd", "##ef"])
+    second = _bert_tokenizer(list(SPECIALS) + ["a", "b", "xy", "##zz"])
+    third = _bert_tokenizer(list(SPECIALS) + ["a", "xy", "##zz", "q", "r", "s", "t", "u"])
+    assert shared_pieces(first, second) == {"a", "b"}
+    assert vocabulary_overlap(first, second) == vocabulary_overlap(second, first) == 0.5
+    assert vocabulary_overlap(second, third) == 0.75 and vocabulary_overlap(third, second) == 3 / 8   # unequal sizes
+    rows = vocabulary_report({"first": first, "second": second, "third": third}, HELD_OUT, reference="second")
+    assert [r["overlap"] for r in rows] == [0.5, 1.0, 0.75]
+    assert [r["size"] for r in rows] == [9, 9, 13]
+
+
+def test_overlap_of_the_matched_pair_is_partial(pair):
     base, sci = pair
-    shared = shared_pieces(base, sci)
-    assert vocabulary_overlap(sci, base) == pytest.approx(vocabulary_overlap(base, sci))
-    assert vocabulary_overlap(sci, base) == pytest.approx(len(shared) / len(tokens_of(sci)))
-    assert 0 < len(shared) < len(tokens_of(sci))
-    rows = vocabulary_report({"base": base, "sci": sci}, HELD_OUT, reference="sci")
-    assert rows[1]["overlap"] == 1.0 and rows[0]["overlap"] == pytest.approx(vocabulary_overlap(sci, base))
-    assert [r["size"] for r in rows] == [len(base), len(sci)]
-    assert (PAPER_SIZE, PAPER_OVERLAP) == (30_000, 0.42)
+    assert 0 < len(shared_pieces(base, sci)) < len(tokens_of(sci))
 
 
 def test_bad_vocabulary_sizes_are_named_errors():
@@ -173,3 +180,43 @@ def test_scivocab_ids_follow_one_order_specials_then_sorted(pair):
     vocab = pair[1].get_vocab()
     order = sorted(vocab, key=vocab.get)
     assert order[:5] == list(SPECIALS) and order[5:] == sorted(order[5:])
+
+
+def test_berts_whole_vocabulary_cuts_the_first_cells_example_words():
+    bert = base_vocabulary()
+    assert bert.tokenize("chloroplast") == ["ch", "##lor", "##op", "##las", "##t"]
+    assert bert.tokenize("hydrolysis") == ["hydro", "##lysis"]
+    assert bert.tokenize("electrons") == ["electrons"]                 # kept whole: not an example of a cut word
+    vocab = bert.get_vocab()
+    assert (vocab["the"], vocab["##s"]) == (1996, 2015)
+    words = [p for p in general_pieces() if p not in SPECIALS and vocab[p] >= 1996]
+    assert words[:3] == ["the", "of", "and"] and words.index("##s") == 19   # the 20th piece after the characters
+
+
+def test_fine_tuning_reads_the_pretrained_checkpoint_and_its_vocabulary(pair, tmp_path):
+    from kbench.pretrain import continue_pretraining
+    from kbench.train import TrainConfig
+
+    path = str(write_vocab(pair[1], tmp_path))
+    config = TrainConfig(batch_size=4, max_steps=1, progress=False, device="cpu", precision="no", seed=0)
+    checkpoint, _ = continue_pretraining("tiny", SCIENCE, config, tmp_path / "ckpt", vocab=path, max_length=16)
+    from transformers import BertForMaskedLM
+
+    saved = BertForMaskedLM.from_pretrained(str(checkpoint)).bert.embeddings.word_embeddings.weight
+    tuned = DomainClassifier(2, base_model=str(checkpoint), max_length=16, joiner=" ", seed=0)
+    fresh = DomainClassifier(2, base_model="tiny", vocab=path, max_length=16, joiner=" ", seed=0)
+    assert torch.equal(tuned.bert.embeddings.word_embeddings.weight.detach(), saved.detach())
+    assert not torch.equal(fresh.bert.embeddings.word_embeddings.weight.detach(), saved.detach())
+    assert tuned.tokenizer.get_vocab() == pair[1].get_vocab()
+
+
+def test_the_cosine_probe_reads_cls_or_mean_and_names_a_bad_pooling(pair, tmp_path):
+    from kbench.models.scibert import mean_cosine, sentence_cosine
+
+    path = str(write_vocab(pair[1], tmp_path))
+    cls = sentence_cosine("tiny", HELD_OUT + SCIENCE[:4], vocab=path, seed=1, max_length=16)
+    mean = sentence_cosine("tiny", HELD_OUT + SCIENCE[:4], vocab=path, seed=1, max_length=16, pooling="mean")
+    assert -1 <= cls <= 1 and -1 <= mean <= 1 and cls != pytest.approx(mean)
+    assert mean_cosine([[1, 0], [1, 0], [0, 1]]) == pytest.approx(1 / 3)
+    with pytest.raises(InputError, match="unknown pooling"):
+        sentence_cosine("tiny", HELD_OUT, vocab=path, pooling="max")

@@ -11,8 +11,9 @@ objective and changes the two things a pretrained model learns *from* (§2):
 - **SciVocab** (§2, "Vocabulary"): a new WordPiece vocabulary built on the
   scientific corpus, cased and uncased, its size set to 30K to match BERT's
   (BaseVocab); the paper reports a token overlap of 42% between the two
-  (§2 as quoted by summaries of the paper: its own text could not be read
-  while this was written).
+  (§2 as quoted by two summaries of the paper, Sik-Ho Tsang's review on
+  Medium and ryanong.co.uk's: its own text could not be read while this was
+  written; they agree on the 30K, the 42%, 1.14M papers and 3.17B tokens).
   :func:`build_scivocab` builds it with Hugging Face ``tokenizers``'
   WordPiece trainer (:func:`kbench.text.vocabulary.train_wordpiece`); the paper
   built its WordPiece vocabulary with the SentencePiece library (the authors'
@@ -28,24 +29,32 @@ objective and changes the two things a pretrained model learns *from* (§2):
   made the same size ``K``: SciVocab is trained to ``K`` on the domain text and
   BaseVocab is cut to ``K`` (:func:`base_vocabulary`): BERT's ``vocab.txt``
   lists its pieces in the order its WordPiece learner ranked them on general
-  text (``the, of, and, in, to, was, he, ...``, the ``##s`` suffix at rank 16), so its
-  first ``K`` pieces are the general vocabulary of size ``K``; the characters
+  text (``the, of, and, in, to, was, he, ...``: ``the`` is id 1996, the ``##s``
+  suffix id 2015, the 20th piece after the single characters), so its first
+  ``K`` pieces stand in for a general vocabulary of size ``K``; the characters
   (and ``##`` characters) of the domain text are kept first so that both
   vocabularies can spell every domain word. Equal sizes also make the two
   models' parameters the same shapes, so "the same random init" is literally
   the same tensors (tested).
 - **Pretraining from scratch on the domain** (§2, "Corpus"; §3.3): SciBERT
-  with SciVocab is trained from scratch on 1.14M papers (3.1B tokens, the
-  authors' README) with
-  BERT's objective. In the paper the BaseVocab variants start from BERT-base's
+  with SciVocab is trained from scratch on 1.14M papers (3.17B tokens as two
+  summaries of the paper report it, 3.1B in the authors' README) with BERT's
+  objectives (masked LM and next sentence: Google's ``run_pretraining.py``). In the paper the BaseVocab variants start from BERT-base's
   weights instead; we pretrain *both* from the same random init on the same
   domain text for the same steps, so that the vocabulary is the only
   difference (the paper's Table 1 "SciBERT BaseVocab vs SciVocab"
   comparison, at equal budget). BERT's next-sentence objective is left out,
-  as everywhere in kbench's pretraining (single sentences).
+  as everywhere in kbench's pretraining (single sentences): so no loss ever
+  trains the [CLS] state the classifier reads (the notebook measures it).
 - **Fine-tuning** (§3.3): BERT's own fine-tuning, a classifier on [CLS] for
   text and relation classification, a tagger on the tokens for NER; the same
-  configuration for every variant. Classification is scored by macro-F1 (the
+  configuration for every variant. Two differences from the authors' allennlp
+  configs (``allennlp_config/``): their ``BertTextClassifier`` head is [CLS] ->
+  dropout 0.2 -> one linear layer, ours is ``KBertClassifier``'s [CLS] -> tanh
+  dense -> linear (BERT's pooler shape, no dropout of its own); and they
+  fine-tune at 2e-5 (``bert_adam``, slanted triangular schedule), we at 1e-3
+  (50 times higher: a 2-layer model briefly pretrained, 3 epochs of a few
+  hundred examples; the notebook's closing section says what lower rates gave). Classification is scored by macro-F1 (the
   mean of the per-label F1s: the authors' ``bert_text_classifier.py``
   ``average_F1``, their ``validation_metric``), NER by entity-level F1.
 
@@ -102,7 +111,12 @@ def macro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 class DomainClassifier(KBertClassifier):
     """BERT's sentence classifier (``KBertClassifier`` with no KG: [CLS], tanh dense, linear) scored by macro-F1
-    first (the selection metric), then accuracy."""
+    first (the selection metric), then accuracy.
+
+    The authors' ``BertTextClassifier`` reads [CLS] through dropout 0.2 and one
+    linear layer; this head adds a tanh dense layer before the linear one and
+    no dropout of its own (the same head for every variant, so the comparison
+    is unaffected; the absolute scores may be)."""
 
     def metrics(self):
         from kbench.train import accuracy
@@ -255,10 +269,12 @@ def shared_pieces(a, b) -> set[str]:
 def mean_cosine(vectors) -> float:
     """Return the mean cosine similarity over every pair of distinct rows of ``vectors`` (1: all alike).
 
-    The notebook's reading of why a briefly pretrained encoder can start
-    fine-tuning worse than a random one: early masked-LM training first learns
-    the pieces' frequencies, and sentences' states drift toward one common
-    direction, so they start out less distinguishable than random init's.
+    The notebook's measure of how distinguishable held-out sentences are to
+    the classifier at the start of fine-tuning: early masked-LM training first
+    learns the pieces' frequencies, and sentences' states can drift toward one
+    common direction. (In ``smoke`` the mean order of the three starts matches
+    the mean order of their fine-tuned scores; seed by seed it does not: it is
+    a description of the start, not a predictor of the fine-tune.)
     """
     vectors = np.asarray(vectors, dtype=np.float64)
     if vectors.ndim != 2 or len(vectors) < 2:
@@ -269,11 +285,43 @@ def mean_cosine(vectors) -> float:
     return float((similarity.sum() - np.trace(similarity)) / (n * (n - 1)))
 
 
+def cls_vectors(encoder: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int = 64,
+                batch_size: int = 64) -> np.ndarray:
+    """Return one vector per text: ``encoder``'s last hidden state at [CLS] (position 0), the state the classifier's
+    head reads (eval mode)."""
+    from kbench.train import eval_mode
+
+    if not texts:
+        raise InputError("no texts to embed")
+    device = next(encoder.parameters()).device
+    rows = []
+    with eval_mode(encoder), torch.no_grad():
+        for first in range(0, len(texts), batch_size):
+            batch = tokenizer(list(texts[first:first + batch_size]), padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(device)
+            states = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            rows.append(states[:, 0].float().cpu().numpy())
+    return np.concatenate(rows)
+
+
+POOLINGS = ("cls", "mean")
+
+
 def sentence_cosine(base_model: str, texts: Sequence[str], vocab: str | None = None, seed: int = 0,
-                    max_length: int = 64) -> float:
-    """Return :func:`mean_cosine` of ``base_model``'s mean-pooled sentence vectors of ``texts``."""
+                    max_length: int = 64, pooling: str = "cls") -> float:
+    """Return :func:`mean_cosine` of ``base_model``'s sentence vectors of ``texts``: the [CLS] state (``cls``, what
+    the classifier reads) or the mean of the token states (``mean``).
+
+    kbench pretrains with masked LM only (no next-sentence objective), so no
+    pretraining loss ever trains the [CLS] state; the authors' BERT
+    pretraining (Google's ``run_pretraining.py``) trains it through NSP.
+    An unknown ``pooling`` is an ``InputError``.
+    """
     from kbench.encoders import load_encoder
     from kbench.text.selection import sentence_vectors
 
+    if pooling not in POOLINGS:
+        raise InputError(f"unknown pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
     encoder = load_encoder(base_model, vocab=vocab, seed=seed)
-    return mean_cosine(sentence_vectors(encoder.model, encoder.tokenizer, list(texts), max_length=max_length))
+    read = cls_vectors if pooling == "cls" else sentence_vectors
+    return mean_cosine(read(encoder.model, encoder.tokenizer, list(texts), max_length=max_length))

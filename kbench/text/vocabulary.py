@@ -45,7 +45,8 @@ def train_wordpiece(texts: Iterable[str], size: int, lowercase: bool = True, min
     The other pieces follow in sorted order: the same pieces get the same ids
     in every process (the trainer may still break a tie between equally
     frequent merges at the size limit differently from one process to the
-    next; on the notebooks' corpora the pieces are the same run to run).
+    next; on the smoke notebook's corpus at its size the pieces are the same in
+    two fresh processes with different hash seeds, which a test checks).
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import BertTokenizerFast
