@@ -211,10 +211,10 @@ def test_biobert_tagger_reads_cls_first_and_sep_last_with_bert_init(checkpoints)
     weight = torch.cat([KBertTagger(list(TAGS), kg=None, base_model=str(general), seed=s_, **TAGGER).output.weight.flatten()
                         for s_ in range(4)])
     assert abs(float(weight.detach().std()) - 0.02) < 0.002 and float(tagger.output.bias.abs().max()) == 0.0
-    assert tagger.dropout.p == 0.1
+    assert tagger.head_dropout.p == 0.1
     plain = KBertTagger(list(TAGS), kg=None, base_model=str(general), max_length=32, seed=0)     # K-BERT's default
     assert plain.dataset([sentence], [gold]).examples[0].labels[0] == TAGS.index("B-Disease")
-    assert float(plain.output.weight.detach().std()) > 0.026 and plain.dropout.p == 0.0     # nn.Linear: 1/sqrt(3 * 384)
+    assert float(plain.output.weight.detach().std()) > 0.026 and plain.head_dropout is None     # nn.Linear: 1/sqrt(3 * 384)
     with pytest.raises(InputError, match="head_dropout"):
         KBertTagger(list(TAGS), kg=None, base_model=str(general), head_dropout=1.5)
     tags = predict_tags(tagger, [sentence, ["the", "flu"]], device="cpu")

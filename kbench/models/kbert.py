@@ -459,7 +459,7 @@ class KBertTagger(KBertClassifier):
         super().__init__(len(self.tags), kg, base_model, **options)
         del self.dense
         self.frame = frame
-        self.dropout = nn.Dropout(head_dropout)
+        self.head_dropout = nn.Dropout(head_dropout) if head_dropout else None     # K-BERT's tagger: none
         self.output = nn.Linear(self.bert.config.hidden_size, len(self.tags))
         if bert_init:
             nn.init.normal_(self.output.weight, std=self.bert.config.initializer_range)
@@ -521,7 +521,8 @@ class KBertTagger(KBertClassifier):
 
     def forward(self, input_ids, position_ids, attention_mask, labels=None) -> dict[str, torch.Tensor]:
         """Return per-token ``logits`` (and ``loss`` over labelled tokens when ``labels`` are given)."""
-        logits = self.output(self.dropout(self.states(input_ids, position_ids, attention_mask)))
+        states = self.states(input_ids, position_ids, attention_mask)
+        logits = self.output(states if self.head_dropout is None else self.head_dropout(states))
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
