@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from kbench.errors import InputError, UnknownNameError
 from kbench.metrics import span_f1
-from kbench.models.biobert import (CITATION, NOTEBOOK, TAGS, contrast_mentions, continue_biomedical,
+from kbench.models.biobert import (CITATION, NOTEBOOK, TAGGER, TAGS, contrast_mentions, continue_biomedical,
                                    entity_scores, general_checkpoint, loss_means, mention_fragmentation, mention_texts,
                                    only_found_by, predict_tags, pretraining_corpus, same_vocabulary, seen_unseen_scores,
-                                   weight_change)
+                                   truncation, weight_change)
 from kbench.text.vocabulary import text_key
 from kbench.train import TrainConfig
 
@@ -142,17 +142,31 @@ def test_contrast_lists_the_mentions_one_model_finds_and_the_other_misses():
     assert [o.text for o in only_found_by(outcomes, "general", "biobert")] == ["flu", "flu"]
     with pytest.raises(InputError):
         contrast_mentions(WORDS, GOLD, {"general": PRED[:1]})
+    with pytest.raises(InputError, match="words"):                  # a sentence shorter than its gold tags
+        contrast_mentions([WORDS[0][:3], WORDS[1]], GOLD, {"general": PRED})
+    with pytest.raises(InputError, match="words"):
+        contrast_mentions(WORDS[:1], GOLD, {"general": PRED})
 
 
-def test_mention_words_are_cut_into_more_pieces_than_the_others():
+def test_seen_unseen_scores_check_the_sentences_against_the_gold_tags():
+    with pytest.raises(InputError, match="words"):
+        seen_unseen_scores({"flu"}, [WORDS[0][:3], WORDS[1]], GOLD, PRED)
+    with pytest.raises(InputError, match="words"):
+        seen_unseen_scores({"flu"}, WORDS[:1], GOLD, PRED)
+
+
+def test_mention_words_are_cut_into_more_pieces_than_the_content_words():
     from kbench.encoders import load_tokenizer
 
-    words = [["the", "child", "had", "neuroblastoma", "and", "a", "cold"]]
-    tags = [["O", "O", "O", "B-Disease", "O", "O", "O"]]
+    words = [["the", "child", "had", "neuroblastoma", "and", "a", "cold", "in", "hospital", ","]]
+    tags = [["O", "O", "O", "B-Disease", "O", "O", "O", "O", "O", "O"]]
     cuts = mention_fragmentation(load_tokenizer("embedded"), words, tags)
-    assert cuts["mention"]["pieces_per_word"] > 1 == cuts["other"]["pieces_per_word"]
-    with pytest.raises(InputError, match="both inside and outside"):
-        mention_fragmentation(load_tokenizer("embedded"), words, [["O"] * 7])
+    assert cuts["mention"]["pieces_per_word"] > 1 == cuts["content"]["pieces_per_word"]
+    assert cuts["content"]["words"] == 3                     # child, cold, hospital: not "the", "had", "in", ","
+    with pytest.raises(InputError, match="content words outside"):
+        mention_fragmentation(load_tokenizer("embedded"), words, [["O"] * 10])
+    with pytest.raises(InputError, match="content words outside"):      # only function words outside
+        mention_fragmentation(load_tokenizer("embedded"), [["the", "neuroblastoma"]], [["O", "B-Disease"]])
 
 
 def test_predict_tags_reads_each_words_first_piece_like_the_harness(checkpoints):
@@ -176,6 +190,69 @@ def test_predict_tags_reads_each_words_first_piece_like_the_harness(checkpoints)
     assert predict_tags(cut, [sentences[1]], device="cpu")[0][3:] == ["O"] * 3      # cut by max_length: O
     with pytest.raises(InputError):
         predict_tags(tagger, [], device="cpu")
+
+
+def test_biobert_tagger_reads_cls_first_and_sep_last_with_bert_init(checkpoints):
+    """run_ner.py's framing and head: [CLS] at position 0, [SEP] last (kept under truncation), N(0, 0.02) output."""
+    from kbench.models.kbert import KBertTagger
+
+    general, *_ = checkpoints
+    tagger = KBertTagger(list(TAGS), kg=None, base_model=str(general), max_length=32, seed=0, **TAGGER)
+    sentence, gold = ["neuroblastoma", "in", "a", "child"], ["B-Disease", "O", "O", "O"]
+    example = tagger.dataset([sentence], [gold]).examples[0]
+    tokens = tagger.tokenizer.convert_ids_to_tokens([int(i) for i in example.input_ids])
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert example.labels[0] == -100 and example.labels[-1] == -100
+    assert example.labels[1] == TAGS.index("B-Disease")                 # the word's tag on its first piece
+    short = KBertTagger(list(TAGS), kg=None, base_model=str(general), max_length=4, seed=0, **TAGGER)
+    cut = short.dataset([sentence], [gold]).examples[0]
+    assert len(cut.input_ids) == 4 and int(cut.input_ids[-1]) == short.tokenizer.sep_token_id
+    assert cut.labels[-1] == -100
+    weight = torch.cat([KBertTagger(list(TAGS), kg=None, base_model=str(general), seed=s_, **TAGGER).output.weight.flatten()
+                        for s_ in range(4)])
+    assert abs(float(weight.detach().std()) - 0.02) < 0.002 and float(tagger.output.bias.abs().max()) == 0.0
+    assert tagger.head_dropout.p == 0.1
+    plain = KBertTagger(list(TAGS), kg=None, base_model=str(general), max_length=32, seed=0)     # K-BERT's default
+    assert plain.dataset([sentence], [gold]).examples[0].labels[0] == TAGS.index("B-Disease")
+    assert float(plain.output.weight.detach().std()) > 0.026 and plain.head_dropout is None     # nn.Linear: 1/sqrt(3 * 384)
+    with pytest.raises(InputError, match="head_dropout"):
+        KBertTagger(list(TAGS), kg=None, base_model=str(general), head_dropout=1.5)
+    tags = predict_tags(tagger, [sentence, ["the", "flu"]], device="cpu")
+    assert [len(t) for t in tags] == [4, 2]
+
+
+def test_truncation_counts_cut_sentences_and_unreachable_mentions(checkpoints):
+    from kbench.models.kbert import KBertTagger
+
+    general, *_ = checkpoints
+    tagger = KBertTagger(list(TAGS), kg=None, base_model=str(general), max_length=5, seed=0, **TAGGER)
+    sentences = [["the", "flu"], ["a", "child", "with", "the", "flu"], ["flu", "and", "a", "cold", "again"]]
+    gold = [["O", "B-Disease"], ["O", "O", "O", "O", "B-Disease"], ["B-Disease", "O", "O", "B-Disease", "O"]]
+    # [CLS] + 3 words + [SEP] fit in 5: the second sentence loses "the flu", the third "cold again"
+    assert truncation(tagger, sentences, gold) == {"sentences": 3, "cut": 2, "mentions": 4, "unreachable": 2}
+    with pytest.raises(InputError):
+        truncation(tagger, sentences[:2], gold)
+
+
+def test_continue_biomedical_leaves_no_checkpoint_when_the_vocabulary_check_fails(checkpoints, tmp_path, monkeypatch):
+    import kbench.models.biobert as biobert
+
+    general, _, _, config, _ = checkpoints
+    monkeypatch.setattr(biobert, "same_vocabulary", lambda a, b: False)
+    with pytest.raises(InputError, match="general vocabulary"):
+        continue_biomedical(general, TEXTS, config, tmp_path / "bad", max_length=24, freeze_word_embeddings=True)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_weight_change_takes_a_fine_tuned_encoder(checkpoints):
+    from kbench.models.kbert import KBertTagger
+
+    general, adapted, *_ = checkpoints
+    tagger = KBertTagger(list(TAGS), kg=None, base_model=str(general), max_length=16, seed=0)
+    assert weight_change(general, tagger.bert)["layers"] == 0.0
+    with torch.no_grad():
+        tagger.bert.encoder.layer[0].attention.self.query.weight.mul_(1.5)
+    assert weight_change(general, tagger.bert)["layers"] > 0.0
 
 
 def test_loss_means_and_views():
@@ -204,6 +281,8 @@ def test_profiles_keep_held_out_text_out_of_the_corpus_and_name_bad_choices():
     train = {text_key(w) for w in s.splits[0][0]}
     assert not train & held                                               # splits disjoint by content
     assert len(s.corpus) == 500 and s.layers == 1
+    assert not held & {text_key(t) for t in s.control_corpus} and len(s.control_corpus) == 500
+    assert not {text_key(t) for t in s.control_corpus} & {text_key(t) for t in s.corpus}     # another domain
     with pytest.raises(InputError, match="not a choice"):
         setup("smoke", vocabulary=1)
     with pytest.raises(UnknownNameError):

@@ -19,9 +19,14 @@ Taught in ``notebooks/14_biobert.ipynb``. The paper's mechanism has two steps (i
   :func:`continue_biomedical` continues it, refusing any held-out text and
   checking the vocabulary is the general one (:func:`same_vocabulary`).
 - **Fine-tuning for NER** (§3.3). A token-classification layer over the final states,
-  BIO tags, a word's tag on its first WordPiece (the authors' ``run_ner.py`` labels
-  later pieces ``X`` and ``ner_detokenize.py`` reads each word's first piece back):
-  :class:`kbench.models.kbert.KBertTagger` with ``kg=None`` is exactly that head.
+  BIO tags, a word's tag read on its first WordPiece (``ner_detokenize.py`` reads
+  each word's first piece back): :class:`kbench.models.kbert.KBertTagger` with
+  ``kg=None`` and the options of the authors' ``run_ner.py`` (:data:`TAGGER`:
+  ``[CLS] … [SEP]`` framing, dropout 0.1 before the output layer, the output layer
+  initialised N(0, 0.02) with zero bias). Two differences remain: ``run_ner.py``
+  trains a word's later pieces on a label ``X``, ours leaves them unlabelled
+  (-100); and KBertTagger's output has an extra ``[ENT]`` class (for K-BERT's
+  injected tokens), never a label here and read as ``O`` if predicted.
   Scores are entity-level exact-match precision, recall and F1 (the authors'
   ``conlleval.pl``): :func:`entity_scores`.
 
@@ -38,7 +43,14 @@ WordNet's biomedical glosses (``smoke``) or NCBI-disease's training sentences pl
 those glosses (``full``), thousands of sentences, not billions of words; the word
 embedding matrix can be frozen (``freeze_word_embeddings``) to fit the budget —
 the vocabulary and the embeddings of its pieces are then the general model's
-exactly, and only the transformer layers and the MLM head's transform adapt.
+exactly; everything else moves (the transformer layers, the position and
+token-type embeddings and their LayerNorm, the MLM head's transform and decoder
+bias). In ``full`` the corpus is the task's own training text, which makes it
+closer to task-adaptive pretraining (Gururangan et al. 2020) than to BioBERT's
+separate domain corpus, and it holds about 3,400 training sentences that the
+2,000-sentence fine-tuning sample leaves out. A same-budget control
+(:data:`CONTROL`) continues the general model for the same steps on text of
+another domain, to tell "biomedical text" apart from "more MLM steps".
 """
 from __future__ import annotations
 
@@ -66,9 +78,12 @@ PLACE = Place('BioBERT', 'data and vocabulary', ('domain',),
               "a general BERT's pretraining continued on biomedical text, its general vocabulary kept")
 
 TAGS = ("O", "B-Disease", "I-Disease")
-GENERAL, BIOMEDICAL = "general", "biobert"
+GENERAL, BIOMEDICAL, CONTROL = "general", "biobert", "control"
 VARIANTS = (Variant(GENERAL, "BERT (general encoder)"),
-            Variant(BIOMEDICAL, "BioBERT (general encoder + biomedical MLM)"))
+            Variant(BIOMEDICAL, "BioBERT (general encoder + biomedical MLM)"),
+            Variant(CONTROL, "control (general encoder + artifacts MLM, same steps)"))
+# run_ner.py's token classifier: [CLS] ... [SEP], dropout 0.1 before the output, BERT's init of the output layer
+TAGGER = {"frame": True, "head_dropout": 0.1, "bert_init": True}
 
 
 def _as_text(item) -> str:
@@ -131,12 +146,15 @@ def continue_biomedical(general: str | Path, texts: Sequence[str], config, out: 
     :func:`kbench.pretrain.continue_pretraining`; this adds BioBERT's check that
     the vocabulary is kept.
     """
+    import shutil
+
     from kbench.pretrain import continue_pretraining
 
     saved, history = continue_pretraining(str(general), texts, config, out, max_length=max_length, exclude=list(exclude),
                                           freeze_word_embeddings=freeze_word_embeddings,
                                           about={"objective": "continued biomedical pretraining"})
     if not same_vocabulary(general, saved):
+        shutil.rmtree(saved, ignore_errors=True)        # never leave a checkpoint that fails the check
         raise InputError(f"{saved} does not keep the general vocabulary of {general}")
     return saved, history
 
@@ -166,12 +184,12 @@ def predict_tags(model, sentences: Sequence[Sequence[str]], batch_size: int = 64
     return out
 
 
-def _check_pairs(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> None:
+def _check_pairs(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], what: str = "predicted") -> None:
     if len(gold) != len(predicted):
-        raise InputError(f"{len(gold)} gold sequences but {len(predicted)} predicted")
+        raise InputError(f"{len(gold)} gold sequences but {len(predicted)} {what}")
     for index, (g, p) in enumerate(zip(gold, predicted)):
         if len(g) != len(p):
-            raise InputError(f"sentence #{index}: {len(g)} gold tags but {len(p)} predicted")
+            raise InputError(f"sentence #{index}: {len(g)} gold tags but {len(p)} {what}")
 
 
 def _ratio(a: int, b: int) -> float:
@@ -212,6 +230,7 @@ def seen_unseen_scores(train_mentions: set[str], sentences: Sequence[Sequence[st
     found, precision how many predicted ones of each kind were right.
     """
     _check_pairs(gold, predicted)
+    _check_pairs(gold, sentences, "words")
     counts = {kind: [0, 0, 0] for kind in ("seen", "unseen")}       # hits, gold, predicted
     for words, g, p in zip(sentences, gold, predicted):
         kind = lambda span: "seen" if " ".join(words[span[0]:span[1]]).lower() in train_mentions else "unseen"
@@ -240,6 +259,7 @@ def contrast_mentions(sentences: Sequence[Sequence[str]], gold: Sequence[Sequenc
                       predictions: dict[str, Sequence[Sequence[str]]], train_mentions: set[str] = frozenset()
                       ) -> list[MentionOutcome]:
     """Return every gold mention with, per model of ``predictions``, whether it found exactly that span."""
+    _check_pairs(gold, sentences, "words")
     for predicted in predictions.values():
         _check_pairs(gold, predicted)
     outcomes = []
@@ -257,22 +277,48 @@ def only_found_by(outcomes: Sequence[MentionOutcome], winner: str, loser: str) -
     return [o for o in outcomes if o.found[winner] and not o.found[loser]]
 
 
-def mention_fragmentation(tokenizer, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
-                          ) -> dict[str, dict[str, float]]:
-    """Return :func:`~kbench.text.vocabulary.pieces_per_word` of the words inside entity mentions and of the others.
+def mention_fragmentation(tokenizer, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]],
+                          stopwords: Iterable[str] | None = None, min_letters: int = 4) -> dict[str, dict[str, float]]:
+    """Return :func:`~kbench.text.vocabulary.pieces_per_word` of the words inside entity mentions and of content words outside.
 
     Why BioBERT's words fragment: it keeps the general vocabulary, which spells
-    "neuroblastoma" as several pieces where it keeps "the" whole.
+    "neuroblastoma" as several pieces where it keeps "hospital" whole. Mention
+    words are the alphabetic words inside mentions; the comparison (``content``)
+    is the alphabetic words outside mentions of at least ``min_letters`` letters
+    that are not stopwords (spaCy's English list by default) — short function
+    words ("the", "of") are always one piece and would make any word look cut.
     """
+    if stopwords is None:
+        from spacy.lang.en.stop_words import STOP_WORDS as stopwords
+    stop = {w.lower() for w in stopwords}
     _check_pairs([list(w) for w in sentences], tags)
     inside, outside = [], []
     for words, t in zip(sentences, tags):
         for word, tag in zip(words, t):
-            if any(ch.isalpha() for ch in word):
-                (inside if tag != "O" else outside).append(word)
+            if tag != "O" and any(ch.isalpha() for ch in word):
+                inside.append(word)
+            elif tag == "O" and word.isalpha() and len(word) >= min_letters and word.lower() not in stop:
+                outside.append(word)
     if not inside or not outside:
-        raise InputError("the sentences need words both inside and outside mentions to compare their pieces")
-    return {"mention": pieces_per_word(tokenizer, inside), "other": pieces_per_word(tokenizer, outside)}
+        raise InputError("the sentences need words both inside mentions and content words outside to compare their pieces")
+    return {"mention": pieces_per_word(tokenizer, inside), "content": pieces_per_word(tokenizer, outside)}
+
+
+def truncation(model, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]) -> dict[str, int]:
+    """Return how many ``sentences`` the tagger's ``max_length`` cuts and how many gold mentions it makes unreachable.
+
+    A mention is unreachable when one of its words has no first piece left: the
+    tagger cannot tag it, so it is a sure miss for every variant alike.
+    """
+    _check_pairs(tags, sentences, "words")
+    examples = model.dataset(sentences, [["O"] * len(w) for w in sentences])
+    cut = unreachable = 0
+    for example, words, t in zip(examples.examples, sentences, tags):
+        tagged = int((np.asarray(example.labels) != -100).sum())
+        cut += tagged < len(words)
+        unreachable += sum(end > tagged for _, end, _ in bio_spans(t))
+    return {"sentences": len(sentences), "cut": cut, "mentions": sum(len(bio_spans(t)) for t in tags),
+            "unreachable": unreachable}
 
 
 def loss_means(losses: Sequence[float], window: int = 10) -> tuple[float, float]:
@@ -283,16 +329,18 @@ def loss_means(losses: Sequence[float], window: int = 10) -> tuple[float, float]
     return float(np.mean(losses[:window])), float(np.mean(losses[-window:]))
 
 
-def weight_change(general: str | Path, adapted: str | Path) -> dict[str, float]:
-    """Return how far continued pretraining moved the encoder: ``||θ_adapted − θ_general|| / ||θ_general||``.
+def weight_change(general, adapted) -> dict[str, float]:
+    """Return how far training moved the encoder: ``||θ_adapted − θ_general|| / ||θ_general||``.
 
     Over the transformer layers (``layers``) and over the embeddings (``embeddings``:
     0 when the word embeddings were frozen and the position/LayerNorm weights did
-    not move). Both checkpoints must have the same architecture.
+    not move). Each side is a checkpoint directory or an encoder module (a fine-tuned
+    tagger's ``.bert``: how far fine-tuning moved it). Both must have the same architecture.
     """
     from kbench.encoders import load_encoder
 
-    a, b = load_encoder(str(general)).model.state_dict(), load_encoder(str(adapted)).model.state_dict()
+    state = lambda x: x.state_dict() if isinstance(x, torch.nn.Module) else load_encoder(str(x)).model.state_dict()
+    a, b = state(general), state(adapted)
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise InputError(f"{general} and {adapted} are not the same architecture: continued pretraining keeps it")
     out = {}

@@ -437,17 +437,33 @@ class KBertTagger(KBertClassifier):
     segment with pkuseg and the KG as user dictionary). One deviation: a group
     is kept only when its tokens are its units' tokens in order, so every
     unit's tag lands on its own first token (other pieces are not scored).
+
+    Three options, off by default (K-BERT's tagger above), give BERT's own
+    token-classification recipe (Google's ``run_classifier.py``, which
+    dmis-lab/biobert's ``run_ner.py`` follows): ``frame=True`` reads
+    ``[CLS] … [SEP]`` (truncated to ``max_length`` with the [SEP] kept, both
+    unlabelled); ``head_dropout`` is the dropout before the output layer (0.1
+    there); ``bert_init=True`` initialises the output layer as BERT does (weights
+    N(0, 0.02), bias 0) instead of ``nn.Linear``'s default.
     """
 
     ENT = "[ENT]"
     prefix = ()
 
-    def __init__(self, tags: Sequence[str], kg: KnowledgeGraph | None = None, base_model: str = EMBEDDED, **options):
+    def __init__(self, tags: Sequence[str], kg: KnowledgeGraph | None = None, base_model: str = EMBEDDED, *,
+                 frame: bool = False, head_dropout: float = 0.0, bert_init: bool = False, **options):
+        if not 0.0 <= head_dropout < 1.0:
+            raise InputError(f"head_dropout must be in [0, 1), got {head_dropout}")
         self.tags = list(tags) + ([self.ENT] if self.ENT not in tags else [])
         options.setdefault("predicate", False)
         super().__init__(len(self.tags), kg, base_model, **options)
         del self.dense
+        self.frame = frame
+        self.head_dropout = nn.Dropout(head_dropout) if head_dropout else None     # K-BERT's tagger: none
         self.output = nn.Linear(self.bert.config.hidden_size, len(self.tags))
+        if bert_init:
+            nn.init.normal_(self.output.weight, std=self.bert.config.initializer_range)
+            nn.init.zeros_(self.output.bias)
 
     def group(self, units: Sequence[str]) -> tuple[list[str], list[list[int]]]:
         """Return the words of a unit sequence and, per word, the indices of its units."""
@@ -480,23 +496,33 @@ class KBertTagger(KBertClassifier):
                 if unknown:
                     raise InputError(f"unknown tags {sorted(unknown)}: known tags are {self.tags}")
             words, groups = self.group(sentence_units)
-            example = self.layer.example(words)
+            if self.frame:
+                example = self.layer.example(["[CLS]", *words, "[SEP]"])
+                if example.truncated:       # the authors cut the words to max_length - 2, then add [SEP]
+                    example.input_ids[-1] = self.tokenizer.sep_token_id
+                    example.branch_index[-1] = -1
+            else:
+                example = self.layer.example(words)
             if sentence_tags is not None:
-                unit_labels = []
+                unit_labels = [-100] if self.frame else []
                 for group in groups:
                     for unit in group:
                         pieces = len(self.layer.tokens_of(sentence_units[unit]))
                         unit_labels += [tag_id[sentence_tags[unit]]] + [-100] * (pieces - 1)
                 labels = np.full(len(example.input_ids), ent, dtype=np.int64)
                 sentence = example.branch_index < 0
-                labels[sentence] = unit_labels[:int(sentence.sum())]
+                labels[sentence] = (unit_labels + [-100])[:int(sentence.sum())] if self.frame else \
+                    unit_labels[:int(sentence.sum())]
+                if self.frame:
+                    labels[-1] = -100               # [SEP], or the piece it replaced
                 example.labels = labels
             examples.append(example)
         return Examples(examples)
 
     def forward(self, input_ids, position_ids, attention_mask, labels=None) -> dict[str, torch.Tensor]:
         """Return per-token ``logits`` (and ``loss`` over labelled tokens when ``labels`` are given)."""
-        logits = self.output(self.states(input_ids, position_ids, attention_mask))
+        states = self.states(input_ids, position_ids, attention_mask)
+        logits = self.output(states if self.head_dropout is None else self.head_dropout(states))
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
