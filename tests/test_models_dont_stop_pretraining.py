@@ -8,11 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kbench.errors import InputError, UnknownNameError
-from kbench.models.dont_stop_pretraining import (REGIMES, AdaptedClassifier, adapt, adaptation_corpora, content_key,
-                                                 macro_f1, masked_lm_loss, variants)
-
-text_key = content_key
+from kbench.models.dont_stop_pretraining import (REGIMES, AdaptedClassifier, adapt, adaptation_corpora, macro_f1,
+                                                 masked_lm_loss, variants)
+from kbench.text.vocabulary import text_key as _text_key
 from kbench.train import TrainConfig
+
+
+def text_key(text):
+    return _text_key(text, punctuation=False)
 
 TASK = ["a cell divides into two cells", "the enzyme breaks the protein down", "heat flows from hot to cold",
         "the acid reacts with the metal", "light bends in water"]

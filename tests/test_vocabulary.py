@@ -167,3 +167,18 @@ def test_a_sentence_and_its_word_list_have_one_key():
 
     assert text_key("Heart  failure, in the LUNG.") == text_key(["heart", "failure", ",", "in", "the", "lung", "."])
     assert text_key("heart failure") != text_key("heart-failure")
+
+
+def test_text_key_without_punctuation_drops_only_the_marks():
+    from kbench.text.vocabulary import text_key
+
+    # the default keeps punctuation: a sentence with and without its full stop are two texts ...
+    assert text_key("A cell divides .") != text_key("a cell divides")
+    assert text_key("A cell divides .") == "a cell divides ."
+    # ... without punctuation they are one, whatever the spacing, case or form (string or word list)
+    assert text_key("A cell  divides .", punctuation=False) == text_key("a cell divides", punctuation=False)
+    assert text_key(["A", "cell", ",", "divides"], punctuation=False) == "a cell divides"
+    # words and numbers stay, and a different word is still a different text
+    assert text_key("CO2 at 25 °C!", punctuation=False) == "co 2 at 25 c"
+    assert text_key("a cell divides", punctuation=False) != text_key("a cell divided", punctuation=False)
+    assert text_key("...", punctuation=False) == ""
