@@ -46,8 +46,8 @@ from kbench.train import TrainConfig
 CHOICES = {
     "smoke": dict(data="wordnet", task_domain="science", irrelevant_domain="artifacts", per_class=50,
                   domain_limit=500, layers=1, selection_layers=1, k=3, steps=25, batch_size=16,
-                  learning_rate=5e-4, max_length=24, epochs=5, finetune_batch_size=16, finetune_learning_rate=5e-4,
-                  patience=5, freeze_word_embeddings=True, train_limit=0, eval_limit=0, loss_limit=0,
+                  learning_rate=5e-4, max_length=32, epochs=6, finetune_batch_size=16, finetune_learning_rate=5e-4,
+                  patience=6, freeze_word_embeddings=True, train_limit=0, eval_limit=0, loss_limit=0,
                   regimes=("base", "dapt", "tapt", "dapt_tapt", "knn_tapt", "irrelevant_dapt"), overlap_k=10_000,
                   precision="no"),
     "full": dict(data="scientific", task_domain="", irrelevant_domain="bbc_news", per_class=0,
@@ -115,13 +115,17 @@ def sample_split(split, limit: int, seed: int) -> tuple[list, list]:
 
 
 def clear_seen(splits, key=lambda text: text) -> tuple[tuple, int]:
-    """Return ``(train, dev, test)`` with dev and test cleared of any text train has (by ``key``), and the count."""
+    """Return ``(train, dev, test)`` with dev and test cleared of any text train has (by ``key``), and the count.
+
+    Texts compare by :func:`kbench.text.vocabulary.text_key` without punctuation, the key the pretraining
+    corpora's leak check uses (:func:`kbench.models.dont_stop_pretraining.adaptation_corpora`).
+    """
     from kbench.text.vocabulary import text_key
 
-    seen = {text_key(key(t)) for t in splits[0][0]}
+    seen = {text_key(key(t), punctuation=False) for t in splits[0][0]}
     out, dropped = [splits[0]], 0
     for texts, labels in splits[1:]:
-        keep = [i for i, t in enumerate(texts) if text_key(key(t)) not in seen]
+        keep = [i for i, t in enumerate(texts) if text_key(key(t), punctuation=False) not in seen]
         dropped += len(texts) - len(keep)
         out.append(([texts[i] for i in keep], [labels[i] for i in keep]))
     return tuple(out), dropped
