@@ -21,7 +21,7 @@ steps, then fine-tuned the same way on each task.
   for ACL-ARC, ACL-ARC's citation contexts for SciERC: same domain, not the same
   task, never the task's own text), and its irrelevant domain is BBC News (news:
   far from computer-science papers). MiniLM's first 2 layers; kNN by the full 6-layer
-  MiniLM, a sentence encoder, mean-pooled. To fit the CPU budget: 240 training
+  MiniLM, a sentence encoder, mean-pooled. To fit the CPU budget: 400 training
   sentences of each task, at most 300 dev and 300 test sentences, the MLM loss on 150
   test sentences, 800 domain sentences (every one a seeded random sample, never the first N).
   Fine-tuning: 6 epochs of 8 at 5e-4 with the word embeddings frozen, as in smoke (3
@@ -54,7 +54,7 @@ CHOICES = {
     "full": dict(data="scientific", task_domain="", irrelevant_domain="bbc_news", per_class=0,
                  domain_limit=800, layers=2, selection_layers=None, k=2, steps=40, batch_size=16,
                  learning_rate=5e-4, max_length=40, epochs=6, finetune_batch_size=8, finetune_learning_rate=5e-4,
-                 patience=6, freeze_word_embeddings=True, train_limit=240, eval_limit=300, loss_limit=150,
+                 patience=6, freeze_word_embeddings=True, train_limit=400, eval_limit=300, loss_limit=150,
                  regimes=("base", "dapt", "tapt", "dapt_tapt", "knn_tapt", "irrelevant_dapt"), overlap_k=10_000,
                  precision="auto"),
 }
