@@ -8,11 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kbench.errors import InputError, UnknownNameError
-from kbench.models.dont_stop_pretraining import (REGIMES, AdaptedClassifier, adapt, adaptation_corpora, content_key,
-                                                 macro_f1, masked_lm_loss, variants)
-
-text_key = content_key
+from kbench.models.dont_stop_pretraining import (REGIMES, AdaptedClassifier, adapt, adaptation_corpora, macro_f1,
+                                                 masked_lm_loss, variants)
+from kbench.text.vocabulary import text_key as _text_key
 from kbench.train import TrainConfig
+
+
+def text_key(text):
+    return _text_key(text, punctuation=False)
 
 TASK = ["a cell divides into two cells", "the enzyme breaks the protein down", "heat flows from hot to cold",
         "the acid reacts with the metal", "light bends in water"]
@@ -54,10 +57,11 @@ def test_tapt_is_the_task_train_text_and_dapt_holds_none_of_it(corpora):
 def test_knn_tapt_adds_each_task_sentence_nearest_domain_sentence(corpora):
     chosen = [corpora.domain[i] for i in corpora.selected]
     assert corpora.knn == TASK + chosen
-    # "a cell divides ..." -> the only other sentence about a cell; "the enzyme breaks the protein down" -> an enzyme
-    assert chosen[0] == "a cell has a membrane"
-    assert "an enzyme speeds a reaction" in chosen or "proteins fold into shapes" in chosen
-    assert "acids taste sour" not in chosen or "the acid reacts with the metal" in TASK
+    # each task sentence's nearest by shared words: cell -> cell, enzyme -> enzyme, heat -> heat, water -> water;
+    # "the acid reacts with the metal" shares no listed word with any left ("acids", "metals" are other words), so
+    # it takes the lowest-index of the equally near rest
+    assert chosen == ["a cell has a membrane", "an enzyme speeds a reaction", "metals conduct heat",
+                      "proteins fold into shapes", "water freezes at zero degrees"]
     assert len(set(chosen)) == len(chosen)
 
 
@@ -201,12 +205,13 @@ def test_smoke_profile_domains_exclude_the_task_and_the_task_is_nearer_its_own_d
     task = s.tasks[0]
     every = {text_key(t) for part in task.splits for t in part[0]}
     assert not every & {text_key(t) for t in task.domain + task.irrelevant}
+    assert task.loss_texts == task.splits[2][0]                       # smoke scores the MLM loss on every test text
     texts = {"task": task.splits[0][0], "domain": task.domain, "far": task.irrelevant}
     _, overlap = domain_overlap(texts, k=s.overlap_k)
     assert overlap[0, 1] > overlap[0, 2] + 0.1
     assert set(CHOICES["smoke"]) == set(CHOICES["full"])
-    splits, dropped = clear_seen((( ["a b", "c d"], [0, 1]), (["A  b", "e"], [0, 1]), (["c d"], [1])))
-    assert dropped == 2 and splits[1] == (["e"], [1]) and splits[2] == ([], [])
+    splits, dropped = clear_seen((( ["a b", "c d"], [0, 1]), (["A  b", "e"], [0, 1]), (["c d .", "c e"], [1, 0])))
+    assert dropped == 2 and splits[1] == (["e"], [1]) and splits[2] == (["c e"], [0])
 
 
 def test_the_profile_embedder_caches_without_changing_a_vector():
@@ -223,3 +228,16 @@ def test_the_profile_embedder_caches_without_changing_a_vector():
     direct = sentence_vectors(encoder.model, encoder.tokenizer, [TASK[2], TASK[0], TASK[4]], max_length=32)
     np.testing.assert_allclose(again, direct, atol=1e-5)
     np.testing.assert_array_equal(again[1], first[0])
+
+
+def test_full_profile_samples_at_random_not_the_first_n():
+    """The full profile's caps (train, dev, test, MLM-loss texts) draw a seeded random sample, in the split's order."""
+    from kbench.profiles.dont_stop_pretraining import sample_split
+
+    split = ([f"text {i}" for i in range(100)], list(range(100)))
+    texts, labels = sample_split(split, 10, seed=0)
+    assert len(texts) == 10 and labels == sorted(labels) and texts == [f"text {i}" for i in labels]
+    assert labels != list(range(10))                                  # not the first ten
+    assert sample_split(split, 10, seed=0) == (texts, labels) and sample_split(split, 10, seed=1) != (texts, labels)
+    assert sample_split(split, 0, seed=0) == split and sample_split(split, 500, seed=0) == split
+

@@ -186,3 +186,18 @@ def test_the_smoke_corpus_gives_the_same_pieces_in_two_fresh_processes():
     outputs = [run.communicate(timeout=120)[0].split() for run in runs]
     assert all(run.returncode == 0 for run in runs)
     assert outputs[0] == outputs[1] and int(outputs[0][1]) > 3000
+
+
+def test_text_key_without_punctuation_drops_only_the_marks():
+    from kbench.text.vocabulary import text_key
+
+    # the default keeps punctuation: a sentence with and without its full stop are two texts ...
+    assert text_key("A cell divides .") != text_key("a cell divides")
+    assert text_key("A cell divides .") == "a cell divides ."
+    # ... without punctuation they are one, whatever the spacing, case or form (string or word list)
+    assert text_key("A cell  divides .", punctuation=False) == text_key("a cell divides", punctuation=False)
+    assert text_key(["A", "cell", ",", "divides"], punctuation=False) == "a cell divides"
+    # words and numbers stay, and a different word is still a different text
+    assert text_key("CO2 at 25 °C!", punctuation=False) == "co 2 at 25 c"
+    assert text_key("a cell divides", punctuation=False) != text_key("a cell divided", punctuation=False)
+    assert text_key("...", punctuation=False) == ""

@@ -152,20 +152,10 @@ class AdaptationCorpora:
         return texts
 
 
-def content_key(text: str) -> str:
-    """Return ``text``'s lower-cased words without punctuation: two texts with the same key are the same text.
-
-    Stricter than :func:`kbench.text.vocabulary.text_key` (which keeps
-    punctuation): "A cell divides ." and "a cell divides" are one sentence to a
-    leak check.
-    """
-    return " ".join(word for word in text_key(text).split() if any(ch.isalnum() for ch in word))
-
-
 def _clean(texts: Sequence[str], what: str) -> list[str]:
     if isinstance(texts, str):
         raise InputError(f"the {what} must be a list of texts, not one string")
-    kept = [t for t in texts if isinstance(t, str) and content_key(t)]
+    kept = [t for t in texts if isinstance(t, str) and text_key(t, punctuation=False)]
     if not kept:
         raise InputError(f"the {what} is empty: give it at least one non-blank text")
     return kept
@@ -177,7 +167,8 @@ def adaptation_corpora(task_train: Sequence[str], held_out: Sequence[str], domai
     """Return every regime's corpus: DAPT's domain text minus all the task's text, TAPT's task text, kNN's choice.
 
     ``held_out`` (the task's dev and test texts) and ``task_train`` are removed
-    from ``domain`` and ``irrelevant`` (compared by :func:`content_key`); a held-out
+    from ``domain`` and ``irrelevant`` (compared by :func:`kbench.text.vocabulary.text_key`
+    without punctuation: "A cell divides ." and "a cell divides" are one text); a held-out
     text in ``task_train`` is an ``InputError`` (clear the splits first). With
     ``k`` and ``embed`` (texts -> one vector each), kNN-TAPT adds each task
     sentence's ``k`` nearest domain sentences and RAND-TAPT as many random ones.
@@ -186,14 +177,14 @@ def adaptation_corpora(task_train: Sequence[str], held_out: Sequence[str], domai
 
     task = _clean(task_train, "task's train text")
     held = _clean(held_out, "task's dev and test text") if held_out else []
-    banned = {content_key(t) for t in held}
-    leaked = next((t for t in task if content_key(t) in banned), None)
+    banned = {text_key(t, punctuation=False) for t in held}
+    leaked = next((t for t in task if text_key(t, punctuation=False) in banned), None)
     if leaked is not None:
         raise InputError(f"a train text is also a dev or test text: {leaked[:60]!r} (drop it from dev/test first)")
-    task_keys = {content_key(t) for t in task}
+    task_keys = {text_key(t, punctuation=False) for t in task}
 
     def outside(texts: Sequence[str], what: str) -> list[str]:
-        kept = [t for t in _clean(texts, what) if content_key(t) not in banned and content_key(t) not in task_keys]
+        kept = [t for t in _clean(texts, what) if text_key(t, punctuation=False) not in banned | task_keys]
         if not kept:
             raise InputError(f"the {what} has no text left once the task's own texts are removed")
         return kept

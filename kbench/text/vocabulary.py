@@ -91,12 +91,18 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text)
 
 
-def text_key(text: str | Sequence[str]) -> str:
+def text_key(text: str | Sequence[str], punctuation: bool = True) -> str:
     """Return a text's identity for de-duplication and leak checks: its :func:`words_of`, lower-cased.
 
     A sentence and its word list (a tagging task's form) compare equal, whatever the spacing or case.
+    With ``punctuation=False`` the punctuation marks (tokens with no letter or digit) are dropped too, so
+    "A cell divides ." and "a cell divides" are one text: the stricter key a pretraining corpus's leak
+    check needs, where one source punctuates a sentence and another does not.
     """
-    return " ".join(words_of(text) if isinstance(text, str) else text).lower()
+    words = words_of(text) if isinstance(text, str) else list(text)
+    if not punctuation:
+        words = [word for word in words if any(ch.isalnum() for ch in word)]
+    return " ".join(words).lower()
 
 
 def pieces_per_word(tokenizer, texts: Iterable[str]) -> dict[str, float]:
