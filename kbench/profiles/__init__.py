@@ -66,6 +66,27 @@ class Setup:
         return " / ".join(str(len(part[0])) for part in self.splits)
 
 
+def finetune_and_pretrain_configs(chosen: dict, device: str, seed: int, pretrain_seed: int | None = None):
+    """Return ``(fine-tuning, pretraining)`` :class:`~kbench.train.TrainConfig` s from a pretraining paper's choices.
+
+    The fine-tuning config reads ``epochs``, ``finetune_batch_size``,
+    ``finetune_learning_rate`` and ``patience``; the pretraining one
+    ``batch_size``, ``learning_rate`` and ``steps`` (10% warm-up); both
+    ``precision``. ``pretrain_seed`` (default ``seed``) lets pretraining draw
+    batches and masks of its own.
+    """
+    from kbench.train import TrainConfig
+
+    precision = chosen["precision"]
+    finetune = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
+                           learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
+                           precision=precision, seed=seed, progress=False)
+    pretrain = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
+                           device=device, precision=precision, seed=seed if pretrain_seed is None else pretrain_seed,
+                           progress=False, max_steps=chosen["steps"])
+    return finetune, pretrain
+
+
 def supersense_data(data_dir: str, limit: int, seed: int):
     """Return ``(wordnet, task, splits, kg)``: WordNet's sense-labelled examples typed by supersense.
 

@@ -40,7 +40,7 @@ import random
 from dataclasses import dataclass, field
 
 from kbench.errors import InputError
-from kbench.profiles import Setup, choices
+from kbench.profiles import Setup, choices, finetune_and_pretrain_configs
 from kbench.train import TrainConfig
 
 CHOICES = {
@@ -126,13 +126,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     if chosen["train_limit"] and len(train.texts) > chosen["train_limit"]:
         keep = sorted(random.Random(seed).sample(range(len(train.texts)), chosen["train_limit"]))
         train = Split([train.texts[i] for i in keep], [train.labels[i] for i in keep])
-    precision = chosen["precision"]
-    config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
-                         learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
-                         precision=precision, seed=seed, progress=False)
-    pretrain_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
-                                  device=device, precision=precision, seed=seed, progress=False,
-                                  max_steps=chosen["steps"])
+    config, pretrain_config = finetune_and_pretrain_configs(chosen, device, seed)
     splits = tuple((list(part.texts), list(part.labels)) for part in (train, dev, test))
     setup_ = BioBERTSetup(
         profile=profile, seed=seed, device=device, base_model=base_model or "embedded", labels=list(TAGS),

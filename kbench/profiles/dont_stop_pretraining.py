@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kbench.errors import InputError
-from kbench.profiles import Setup, choices
+from kbench.profiles import Setup, choices, finetune_and_pretrain_configs
 from kbench.train import TrainConfig
 
 CHOICES = {
@@ -202,14 +202,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         texts += [t for task in tasks for t in (*task.domain, *task.irrelevant)]
         vocab = str(corpus_vocabulary(texts))
         base = str(pruned_base(Path(vocab), chosen["layers"] or 6))
-    precision = chosen["precision"]
-    config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
-                         learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
-                         precision=precision, seed=seed, progress=False)
     # the regimes draw their own batch order and masks (seed + 1), the fine-tuning runs seed
-    pretrain_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
-                                  device=device, precision=precision, seed=seed + 1, progress=False,
-                                  max_steps=chosen["steps"])
+    config, pretrain_config = finetune_and_pretrain_configs(chosen, device, seed, pretrain_seed=seed + 1)
     sizes = [f"{t.name} ({len(t.labels)} labels, {' / '.join(str(len(p[0])) for p in t.splits)})" for t in tasks]
     about = (f"{' and '.join(sizes)}; "
              f"base: embedded MiniLM's first {chosen['layers'] or 6} layer(s) over the profile's word pieces; "

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from kbench.data.kbert_datasets import Split
 from kbench.errors import InputError
-from kbench.profiles import Setup, choices
+from kbench.profiles import Setup, choices, finetune_and_pretrain_configs
 from kbench.text.vocabulary import text_key
 from kbench.train import TrainConfig
 
@@ -162,13 +162,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     texts = [t for t in texts if text_key(t) not in banned]
     if not texts:
         raise InputError("the domain corpus is empty once the tasks' dev and test texts are removed")
-    precision = chosen["precision"]
-    config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
-                         learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
-                         precision=precision, seed=seed, progress=False)
-    pretrain_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
-                                  device=device, precision=precision, seed=seed, progress=False,
-                                  max_steps=chosen["steps"])
+    config, pretrain_config = finetune_and_pretrain_configs(chosen, device, seed)
     first = next(iter(tasks.values()))
     example = max((_text(t) for t in first.splits[2][0][:50]), key=lambda t: (len(t) < 160, len(t)))
     about = (f"domain text: {source}, {len(texts)} texts (no dev/test text); tasks: "

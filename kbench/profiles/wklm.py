@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from kbench.errors import InputError
-from kbench.profiles import Setup, choices
+from kbench.profiles import Setup, choices, finetune_and_pretrain_configs
 from kbench.train import TrainConfig
 
 # smoke's rate: at 5e-3 (ERNIE's smoke rate) the replacement head settles on the prior, even for the untyped ablation
@@ -249,13 +249,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         vocab = str(corpus_vocabulary([*texts, *(i.statement for i in probe), *types, *splits[0][0],
                                        *splits[1][0], *splits[2][0]]))
     precision = chosen["precision"]
-    config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
-                         learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
-                         precision=precision, seed=seed, progress=False)
     # the branches draw their own batch order and masks (seed + 1): not the warm-up's first batches again
-    pretrain_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
-                                  device=device, precision=precision, seed=seed + 1, progress=False,
-                                  max_steps=chosen["steps"])
+    config, pretrain_config = finetune_and_pretrain_configs(chosen, device, seed, pretrain_seed=seed + 1)
     warmup_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                                 device=device, precision=precision, seed=seed, progress=False,
                                 max_steps=chosen["warmup_steps"])
