@@ -7,7 +7,10 @@ tokens per second it trains and infers at, relative to the plain base on the sam
 sentences in the same run. Timings on a shared machine vary run to run; the ratio of
 two models timed alternately in one run is what is reported (never asserted by a
 test). The batches are each model's own (its ``collate`` of the same examples), so
-K-BERT's injected branches or ERNIE's entity slots count as the extra work they are.
+K-BERT's injected branches or ERNIE's entity slots count as the extra work they are:
+the speed ratio is of *examples* per second (every model must get the same number),
+since a model that reads each sentence as more tokens (K-BERT's tree) is slower per
+sentence even when its tokens per second are higher.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class Cost:
     added: int                      # parameters beyond the reference's
     train_tokens_per_second: float
     infer_tokens_per_second: float
-    train_speed: float              # train tokens/s relative to the reference (1.0: as fast)
+    train_speed: float              # train examples/s relative to the reference (1.0: as fast)
     infer_speed: float
 
 
@@ -48,6 +51,10 @@ def _tokens(batch: Mapping[str, torch.Tensor]) -> int:
     if mask is not None and mask.dim() == 2:
         return int(mask.sum())
     return int(batch["input_ids"].numel())
+
+
+def _examples(batches: Sequence[Mapping[str, torch.Tensor]]) -> int:
+    return sum(int(batch["input_ids"].shape[0]) for batch in batches)
 
 
 def _step(model: nn.Module, batch: Mapping[str, torch.Tensor], train: bool) -> None:
@@ -69,7 +76,8 @@ def relative_cost(models: Mapping[str, tuple[nn.Module, Sequence[Mapping[str, to
     ``labels`` so its forward returns a loss. The models are timed alternately
     (one pass over its batches each, ``repeats`` rounds after one untimed round),
     training (forward and backward, no optimizer step) then inference (no grad,
-    eval mode), and each model's best round is kept.
+    eval mode), and each model's best round is kept. Every model's batches must
+    hold the same number of examples (its own collate of the same ones).
     """
     if reference not in models:
         raise InputError(f"the reference {reference!r} is not among the models ({', '.join(models)})")
@@ -80,24 +88,28 @@ def relative_cost(models: Mapping[str, tuple[nn.Module, Sequence[Mapping[str, to
             raise InputError(f"model {name!r} has no batches to time")
         if any("labels" not in batch for batch in batches):
             raise InputError(f"model {name!r}: every batch needs labels, so its forward returns a loss")
-    speeds: dict[str, dict[bool, float]] = {name: {True: 0.0, False: 0.0} for name in models}
+    counts = {name: _examples(batches) for name, (_, batches) in models.items()}
+    if len(set(counts.values())) > 1:
+        raise InputError(f"time every model on the same examples: their batches hold {counts} examples")
+    seconds: dict[str, dict[bool, float]] = {name: {True: float("inf"), False: float("inf")} for name in models}
+    tokens: dict[str, int] = {}
     for train in (True, False):
         for round_ in range(repeats + 1):
             for name, (model, batches) in models.items():
                 model.train(train)
                 start = time.perf_counter()
-                tokens = 0
                 for batch in batches:
                     _step(model, batch, train)
-                    tokens += _tokens(batch)
                 if round_:
-                    speeds[name][train] = max(speeds[name][train], tokens / (time.perf_counter() - start))
+                    seconds[name][train] = min(seconds[name][train], time.perf_counter() - start)
+                tokens[name] = sum(_tokens(batch) for batch in batches)
     for model, _ in models.values():
         model.eval()
     base_total = parameter_counts(models[reference][0])[0]
     out = {}
     for name, (model, _) in models.items():
         total, trainable = parameter_counts(model)
-        out[name] = Cost(total, trainable, total - base_total, speeds[name][True], speeds[name][False],
-                         speeds[name][True] / speeds[reference][True], speeds[name][False] / speeds[reference][False])
+        own, ref = seconds[name], seconds[reference]
+        out[name] = Cost(total, trainable, total - base_total, tokens[name] / own[True], tokens[name] / own[False],
+                         ref[True] / own[True], ref[False] / own[False])
     return out

@@ -7,6 +7,20 @@ the data and vocabulary it is trained on — and *which* knowledge (a knowledge 
 a lexical resource, linguistic structure, a domain's text). :func:`declarations`
 reads them all; :func:`taxonomy_svg` draws them as one picture, each paper a box
 linked to its notebook.
+
+Beside it, each module declares its ``HEADLINE``: the one comparison of its notebook
+that answers "does this knowledge help?" — the metric with the paper's knowledge, the
+same base's metric without it, a knowledge probe's pair where the notebook probes
+facts, and what the method needs beyond the text. The overview
+(:mod:`kbench.comparison`) reads every notebook's recorded results through them.
+
+The survey the map follows (Qiu, Sun, Xu, Shao, Dai and Huang 2020, "Pre-trained
+Models for Natural Language Processing: A Survey", §4.1) groups the same papers its
+own way: by the kind of knowledge (linguistic, semantic, commonsense, factual,
+domain-specific) and by whether it is injected while pretraining or added to a
+pretrained model without pretraining it again. :data:`SURVEY` is that grouping,
+set by each ``Place``'s ``survey`` (our reading of §4.1; papers §4.1 does not
+name are placed by the same rule and marked so).
 """
 from __future__ import annotations
 
@@ -21,6 +35,9 @@ from kbench.errors import InputError
 WHERE = ("input", "fused entity vectors", "objective", "adapters", "data and vocabulary")
 #: Which knowledge.
 KNOWLEDGE = ("KG", "lexical", "linguistic", "domain")
+#: The survey's kinds of knowledge (Qiu et al. 2020, §4.1), and its "when": during pretraining or after it.
+SURVEY = ("linguistic", "semantic", "commonsense", "factual", "domain-specific")
+WHEN = ("pretraining", "fine-tuning")
 COLOURS = {"KG": "#4a78a8", "lexical": "#2f9e44", "linguistic": "#e8590c", "domain": "#862e9c"}
 
 
@@ -32,6 +49,9 @@ class Place:
     where: str
     knowledge: tuple[str, ...]
     how: str
+    survey: str = "factual"         # the survey's kind of knowledge (SURVEY)
+    when: str = "pretraining"       # the survey's when (WHEN): injected while pretraining, or only when fine-tuning
+    in_survey: bool = True          # False: §4.1 does not name the paper; placed by the same rule
 
     def __post_init__(self):
         if self.where not in WHERE:
@@ -40,6 +60,45 @@ class Place:
             raise InputError(f"knowledge {self.knowledge!r}: name one or more of {', '.join(KNOWLEDGE)}")
         if not self.how.strip():
             raise InputError("say in one line how the knowledge gets in")
+        if self.survey not in SURVEY:
+            raise InputError(f"unknown survey kind {self.survey!r}: use one of {', '.join(SURVEY)}")
+        if self.when not in WHEN:
+            raise InputError(f"unknown survey time {self.when!r}: use {' or '.join(WHEN)}")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A notebook's answer to "does the knowledge help?": two recorded metrics, with and without it.
+
+    ``knowledge`` and ``base`` name metrics the notebook records (``kbench.record``)
+    on the same split, seed and budget; ``probe`` is a pair of knowledge-probe
+    metrics (MRR of fact completion) when the notebook probes; ``full`` (and
+    ``full_probe``) name the pair where the full profile records it under other names
+    (its real task); ``needs`` says what the method needs beyond the text.
+    """
+
+    task: str
+    knowledge: str
+    base: str
+    needs: str
+    probe: tuple[str, str] | None = None
+    full: tuple[str, str] | None = None
+    full_probe: tuple[str, str] | None = None
+
+    def __post_init__(self):
+        for pair in (self.probe, self.full, self.full_probe):
+            if pair is not None and (len(pair) != 2 or pair[0] == pair[1]):
+                raise InputError(f"a metric pair names two different metrics, got {pair!r}")
+        if self.knowledge == self.base:
+            raise InputError("the knowledge and the base metric must differ")
+        if not self.task.strip() or not self.needs.strip():
+            raise InputError("say what the task is and what the method needs")
+
+    def metrics(self, profile: str) -> tuple[tuple[str, str], tuple[str, str] | None]:
+        """Return ``((knowledge, base), probe pair or None)`` as ``profile`` records them."""
+        if profile == "full":
+            return self.full or (self.knowledge, self.base), self.full_probe or self.probe
+        return (self.knowledge, self.base), self.probe
 
 
 @dataclass(frozen=True)
@@ -50,10 +109,11 @@ class Declaration:
     title: str
     notebook: str
     place: Place
+    headline: Headline | None = None
 
 
 def declarations() -> list[Declaration]:
-    """Return every model module's declaration, in notebook order; a module without a ``PLACE`` is an error."""
+    """Return every model module's declaration, in notebook order; one without ``PLACE`` or ``HEADLINE`` is an error."""
     import kbench.models
 
     found = []
@@ -62,7 +122,10 @@ def declarations() -> list[Declaration]:
         place = getattr(module, "PLACE", None)
         if not isinstance(place, Place):
             raise InputError(f"kbench.models.{info.name} declares no PLACE (a kbench.taxonomy.Place)")
-        found.append(Declaration(info.name, place.name, module.NOTEBOOK, place))
+        headline = getattr(module, "HEADLINE", None)
+        if not isinstance(headline, Headline):
+            raise InputError(f"kbench.models.{info.name} declares no HEADLINE (a kbench.taxonomy.Headline)")
+        found.append(Declaration(info.name, place.name, module.NOTEBOOK, place, headline))
     return sorted(found, key=lambda d: d.notebook)
 
 

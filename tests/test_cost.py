@@ -63,3 +63,26 @@ def test_bad_inputs_are_named():
         relative_cost({"toy": (toy, [{"input_ids": torch.zeros(1, 2, dtype=torch.long)}])}, reference="toy")
     with pytest.raises(InputError, match="repeats"):
         relative_cost({"toy": (toy, batches())}, reference="toy", repeats=0)
+
+
+def test_speed_is_per_example_so_a_longer_reading_of_the_same_sentences_is_slower(monkeypatch):
+    clock = [0.0]                                   # a clock the models advance by their tokens: no real timing
+
+    class Counted(Toy):
+        def forward(self, input_ids, attention_mask=None, labels=None):
+            clock[0] += input_ids.numel() * 1e-3
+            return super().forward(input_ids, attention_mask, labels)
+
+    monkeypatch.setattr("kbench.cost.time.perf_counter", lambda: clock[0])
+    toy = Counted(8)
+    short = batches()
+    long = [{k: v.repeat(1, 8) for k, v in batch.items()} for batch in short]     # the same 4 rows, 8x the tokens
+    costs = relative_cost({"short": (toy, short), "long": (toy, long)}, reference="short", repeats=2)
+    assert costs["long"].infer_speed == pytest.approx(1 / 8) and costs["long"].train_speed == pytest.approx(1 / 8)
+    assert costs["long"].infer_tokens_per_second == pytest.approx(costs["short"].infer_tokens_per_second)
+    assert costs["long"].added == 0
+
+
+def test_models_must_be_timed_on_the_same_examples():
+    with pytest.raises(InputError, match="same examples"):
+        relative_cost({"a": (Toy(4), batches(2)), "b": (Toy(4), batches(3))}, reference="a")

@@ -120,3 +120,22 @@ def test_every_paper_declares_its_place_on_the_map(module):
     place = getattr(importlib.import_module(f"kbench.models.{module}"), "PLACE", None)
     assert isinstance(place, Place), f"kbench.models.{module} declares no PLACE = kbench.taxonomy.Place(...)"
     assert place.where in WHERE and set(place.knowledge) <= set(KNOWLEDGE) and place.name
+
+
+@pytest.mark.parametrize("module", PAPERS)
+def test_every_paper_declares_a_headline_its_baselines_record(module):
+    from kbench.record import load_baseline
+    from kbench.taxonomy import Headline
+
+    paper = importlib.import_module(f"kbench.models.{module}")
+    headline = getattr(paper, "HEADLINE", None)
+    assert isinstance(headline, Headline), f"kbench.models.{module} declares no HEADLINE = kbench.taxonomy.Headline(...)"
+    for profile in ("smoke", "full"):
+        baseline = load_baseline(ROOT / "notebooks" / "baselines" / f"{paper.NOTEBOOK}.{profile}.json")
+        pair, probe = headline.metrics(profile)
+        missing = [name for name in pair if name not in baseline.metrics]
+        assert not missing, f"{paper.NOTEBOOK}.{profile} records no {missing}: fix the HEADLINE's metric names"
+        if profile == "smoke":
+            assert probe is None or set(probe) <= set(baseline.metrics)
+            spread = baseline.spread.get("metrics", {})
+            assert set(pair) <= set(spread), f"{paper.NOTEBOOK}: the headline needs a seed spread (kbench spread)"

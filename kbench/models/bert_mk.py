@@ -26,7 +26,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.kg_transformer import KGTransformer
 from kbench.models.ernie_thu import ErnieClassifier
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 
 CITATION = {
     "title": "BERT-MK: Integrating Graph Contextualized Knowledge into Pre-trained Language Models",
@@ -36,7 +36,10 @@ CITATION = {
 }
 NOTEBOOK = "07_bert_mk"
 PLACE = Place('BERT-MK', 'fused entity vectors', ('KG',),
-              'entity vectors from a graph transformer over KG subgraphs (nodes and relations) fused as ERNIE does')
+              'entity vectors from a graph transformer over KG subgraphs (nodes and relations) fused as ERNIE does',
+              survey='domain-specific')
+HEADLINE = Headline('entity typing, accuracy', 'bert_mk_test_accuracy', 'bert_test_accuracy',
+                    'an entity linker and graph-transformer vectors of KG subgraphs at run time')
 
 
 def knowledge_variants(transe, kg_transformer: KGTransformer) -> tuple[Variant, ...]:

@@ -64,7 +64,7 @@ import torch
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.metrics import bio_spans
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.vocabulary import pieces_per_word, text_key
 
 CITATION = {
@@ -75,7 +75,10 @@ CITATION = {
 }
 NOTEBOOK = "14_biobert"
 PLACE = Place('BioBERT', 'data and vocabulary', ('domain',),
-              "a general BERT's pretraining continued on biomedical text, its general vocabulary kept")
+              "a general BERT's pretraining continued on biomedical text, its general vocabulary kept",
+              survey='domain-specific', in_survey=False)
+HEADLINE = Headline('disease mention tagging, F1', 'biobert_f1', 'general_f1',
+                    'a biomedical corpus for continued pretraining (nothing at run time)')
 
 TAGS = ("O", "B-Disease", "I-Disease")
 GENERAL, BIOMEDICAL, CONTROL = "general", "biobert", "control"

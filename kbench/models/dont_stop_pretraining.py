@@ -64,7 +64,7 @@ import torch
 from kbench.errors import InputError, UnknownNameError
 from kbench.experiment import Variant
 from kbench.models.kbert import KBertClassifier
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.vocabulary import text_key
 
 CITATION = {
@@ -76,7 +76,11 @@ CITATION = {
 NOTEBOOK = "15_dont_stop_pretraining"
 PLACE = Place("Don't Stop Pretraining", 'data and vocabulary', ('domain',),
               "a pretrained model's MLM continued on the domain's text (DAPT), the task's own text (TAPT), both, or "
-              "the domain sentences nearest the task's (kNN-TAPT)")
+              "the domain sentences nearest the task's (kNN-TAPT)",
+              survey='domain-specific', in_survey=False)
+HEADLINE = Headline('definition classification, macro-F1 (DAPT + TAPT vs the base)', 'gloss_dapt_tapt_macro_f1',
+                    'gloss_base_macro_f1', "a domain corpus (DAPT) and the task's unlabelled text (TAPT)",
+                    full=('acl_arc_dapt_tapt_macro_f1', 'acl_arc_base_macro_f1'))
 
 #: The regimes, in the paper's table order; each pretrains on the corpus of the same name (base: none).
 REGIMES: dict[str, str] = {

@@ -58,7 +58,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant, compare_objectives
 from kbench.pretrain import STRATEGIES, Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab, Span
 from kbench.train import eval_mode, token_batch
 
@@ -70,7 +70,11 @@ CITATION = {
 }
 NOTEBOOK = "06_ernie_baidu"
 PLACE = Place('ERNIE (Baidu)', 'objective', ('linguistic',),
-              'phrase- and entity-level masking: whole units hidden so they must be predicted from context')
+              'phrase- and entity-level masking: whole units hidden so they must be predicted from context',
+              survey='linguistic', in_survey=False)
+HEADLINE = Headline('entity typing, accuracy', 'knowledge_test_accuracy', 'basic_test_accuracy',
+                    'a phrase chunker and an entity recogniser over the pretraining text (nothing at run time)',
+                    probe=('knowledge_probe_mrr', 'basic_probe_mrr'))
 
 #: §3.2: the basic language unit is the word for English and the character (a token of the Chinese vocabulary) for Chinese.
 BASIC = {"en": "whole_word", "zh": "token"}

@@ -64,7 +64,7 @@ from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_b
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.train import Examples, labelled_examples, pad_rows, token_batch
 
 CITATION = {
@@ -76,7 +76,10 @@ CITATION = {
 NOTEBOOK = "05_ernie_thu"
 PLACE = Place('ERNIE (THU)', 'fused entity vectors', ('KG',),
               'TransE entity vectors fused into the token states by aggregator layers, trained with a denoising '
-              'entity auto-encoder')
+              'entity auto-encoder',
+              survey='factual')
+HEADLINE = Headline('entity typing, accuracy', 'ernie_test_accuracy', 'bert_test_accuracy',
+                    'an entity linker and TransE vectors of the KG at run time; dEA pretraining on linked text')
 
 #: The paper's mark tokens, carried by the vocabulary's unused tokens (present in every BERT vocabulary).
 MARKS = {"ENT": "[unused1]", "HD": "[unused2]", "TL": "[unused3]"}

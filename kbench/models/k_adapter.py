@@ -64,7 +64,7 @@ from kbench.data.adapter_tasks import OBJECT_MARK, ROOT, SUBJECT_MARK, ParsedSen
 from kbench.encoders import Encoder, HookedEncoder, init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.train import Examples, accuracy, pad_rows
 
 CITATION = {
@@ -76,7 +76,11 @@ CITATION = {
 NOTEBOOK = "11_k_adapter"
 PLACE = Place('K-Adapter', 'adapters', ('KG', 'linguistic'),
               'a factual adapter (relation classification) and a linguistic adapter (dependency heads) trained beside '
-              'a frozen base, their outputs concatenated with its last state')
+              'a frozen base, their outputs concatenated with its last state',
+              survey='factual')
+HEADLINE = Headline('entity typing, accuracy', 'both_typing_accuracy', 'base_typing_accuracy',
+                    "the adapters' own training data (KG relation facts, a dependency parser); the adapters "
+                    'run beside the base at run time')
 
 TASKS = ("relation", "heads", "typing")
 IGNORE = -100

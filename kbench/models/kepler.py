@@ -92,7 +92,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.described import DescribedKG, check_descriptions
 from kbench.pretrain import MaskedLM, MaskingCollator, masked_lm
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.masking import RATE, MaskVocab
 from kbench.train import eval_mode, token_batch
 
@@ -104,7 +104,11 @@ CITATION = {
 }
 NOTEBOOK = "03_kepler"
 PLACE = Place('KEPLER', 'objective', ('KG',),
-              'entity descriptions encoded by the language model trained as KG embeddings (TransE loss) beside MLM')
+              'entity descriptions encoded by the language model trained as KG embeddings (TransE loss) beside MLM',
+              survey='factual')
+HEADLINE = Headline('link prediction on unseen entities, MRR', 'kepler_inductive_mrr', 'mlm_inductive_mrr',
+                    'a description for every entity (KE loss while pretraining; a KG task reads them at run time)',
+                    probe=('kepler_probe_mrr', 'mlm_probe_mrr'))
 
 GAMMA = 4.0          # the margin of the language-model setting
 NORM = 1             # the paper; the authors' code uses 2: see the module docstring

@@ -78,7 +78,7 @@ from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_b
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.train import Examples, labelled_examples, token_batch
 
 CITATION = {
@@ -91,7 +91,10 @@ CITATION = {
 NOTEBOOK = "02_knowbert"
 PLACE = Place('KnowBert', 'fused entity vectors', ('KG',),
               'a knowledge attention and recontextualization layer links mentions to KG entity embeddings and adds '
-              'them back into the word states')
+              'them back into the word states',
+              survey='factual')
+HEADLINE = Headline('entity typing, accuracy', 'knowbert_test_accuracy', 'bert_test_accuracy',
+                    "mention candidates (a linker's candidate generator) and the KG's entity vectors at run time")
 MASKED = -10000.0   # the authors' score for an invalid candidate
 
 #: BERT without knowledge; KnowBert with KAR after the chosen layer and the linker's gold-link loss; and

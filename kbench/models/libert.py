@@ -54,7 +54,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
 from kbench.train import eval_mode, pad_rows
 
@@ -66,7 +66,10 @@ CITATION = {
 }
 NOTEBOOK = "09_libert"
 PLACE = Place('LIBERT', 'objective', ('lexical',),
-              'a lexical relation classification task (WordNet synonyms and hypernyms) trained beside MLM and NSP')
+              'a lexical relation classification task (WordNet synonyms and hypernyms) trained beside MLM and NSP',
+              survey='linguistic')
+HEADLINE = Headline('topic classification, accuracy', 'libert_topic_accuracy', 'bert_topic_accuracy',
+                    'WordNet synonym and hypernym pairs while pretraining (nothing at run time)')
 
 NEXT, RANDOM_NEXT = 0, 1            # BertForPreTraining's next_sentence_label: 0 = B follows A
 NEXT_SHARE = 0.5                    # BERT: half of the pairs are true next segments

@@ -80,7 +80,7 @@ import torch
 
 from kbench.errors import InputError
 from kbench.models.kbert import KBertClassifier
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.vocabulary import (SPECIALS, pieces_per_word, tokens_of, train_wordpiece, vocabulary_overlap,
                                     words_of)
 
@@ -92,7 +92,12 @@ CITATION = {
 }
 NOTEBOOK = "13_scibert"
 PLACE = Place('SciBERT', 'data and vocabulary', ('domain',),
-              'pretrained from scratch on scientific text with its own in-domain WordPiece vocabulary (SciVocab)')
+              'pretrained from scratch on scientific text with its own in-domain WordPiece vocabulary (SciVocab)',
+              survey='domain-specific', in_survey=False)
+HEADLINE = Headline('definition classification, macro-F1 (SciVocab vs BaseVocab, both pretrained on the domain)',
+                    'scivocab_gloss_macro_f1', 'basevocab_gloss_macro_f1',
+                    "a domain corpus and a vocabulary built on it; pretraining from scratch",
+                    full=('scivocab_citation_intent_macro_f1', 'basevocab_citation_intent_macro_f1'))
 
 PAPER_SIZE = 30_000         # §2: SciVocab's size, set to match BaseVocab's
 PAPER_OVERLAP = 0.42        # §2: the token overlap of BaseVocab and SciVocab

@@ -74,7 +74,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.wordnet import LEXNAMES
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab, check_units
 from kbench.train import eval_mode, token_batch
 
@@ -86,7 +86,10 @@ CITATION = {
 }
 NOTEBOOK = "10_sensebert"
 PLACE = Place('SenseBERT', 'objective', ('lexical',),
-              'WordNet supersenses predicted at masked words and added to the input embeddings')
+              'WordNet supersenses predicted at masked words and added to the input embeddings',
+              survey='semantic')
+HEADLINE = Headline('supersense probe, accuracy', 'sensebert_probe_accuracy', 'mlm_probe_accuracy',
+                    "every word's WordNet supersenses while pretraining (nothing at run time)")
 
 SUPERSENSES = tuple(LEXNAMES)          # D_S = 45 (§3.2)
 SINGLE_SHARE = 0.5                     # §3.5: half of the single-supersensed words are chosen ...

@@ -73,7 +73,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, masked_lm
-from kbench.taxonomy import Place
+from kbench.taxonomy import Headline, Place
 from kbench.text.masking import IGNORE, RATE, MaskVocab
 from kbench.train import eval_mode, token_batch
 
@@ -86,7 +86,11 @@ CITATION = {
 NOTEBOOK = "08_wklm"
 PLACE = Place('WKLM', 'objective', ('KG',),
               'entity mentions replaced by same-type entities; the model learns to tell the true statement from the'
-              ' false')
+              ' false',
+              survey='factual')
+HEADLINE = Headline('entity typing, accuracy', 'wklm_typing_accuracy', 'mlm_typing_accuracy',
+                    'entity mentions linked and typed in the pretraining text (nothing at run time)',
+                    probe=('wklm_probe_mrr', 'mlm_probe_mrr'))
 
 REPLACE_RATE = 0.5          # the paper: a mention is replaced with probability 0.5
 MLM_RATE = 0.05             # the paper: MLM at 5%, outside entity mentions

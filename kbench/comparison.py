@@ -1,0 +1,279 @@
+"""Every method side by side: each notebook's own answer to "does the knowledge help?", with its cost.
+
+The overview (``notebooks/12_overview``) puts the papers next to each other. Each
+model module declares its ``HEADLINE`` (:class:`kbench.taxonomy.Headline`): the
+metric its notebook records with the paper's knowledge and the same base's metric
+without it, on the same split, seed and budget. :func:`recorded` reads those pairs
+from every notebook's baseline: over the seeds of its recorded spread when it has
+one (``kbench spread``), else the single recorded run, and says which. A missing,
+corrupt or incomplete baseline is a row with a note, not an error.
+
+The gain is a difference of two numbers measured together (Δ = with − without, per
+seed), so it is comparable across papers in sign and seed-robustness, not in size:
+the tasks and metrics differ (accuracy, MRR, F1). :func:`runtime_costs` measures
+what each method costs where it changes the model that runs (parameters added,
+training and inference tokens/s against its own plain base on the same sentences,
+:func:`kbench.cost.relative_cost`); the methods that change only pretraining or
+data run the plain base's architecture, so they cost nothing at run time and their
+cost is the pretraining they need (their ``needs``).
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kbench.errors import BaselineError, InputError
+from kbench.experiment import Variant
+from kbench.record import load_baseline
+from kbench.taxonomy import Declaration, declarations
+
+BASELINES = Path(__file__).resolve().parents[1] / "notebooks" / "baselines"
+
+
+@dataclass
+class Row:
+    """One paper's headline comparison as recorded: values with and without its knowledge, per seed."""
+
+    declaration: Declaration
+    metrics: tuple[str, str]
+    seeds: list = field(default_factory=list)        # the seeds of the values (["recorded run"] without a spread)
+    knowledge: list[float] = field(default_factory=list)
+    base: list[float] = field(default_factory=list)
+    probe: tuple[list[float], list[float]] | None = None
+    note: str = ""                                   # why a value is missing, or where the values come from
+
+    @property
+    def deltas(self) -> list[float]:
+        """Per seed: with knowledge minus without."""
+        return [k - b for k, b in zip(self.knowledge, self.base)]
+
+    @property
+    def probe_deltas(self) -> list[float]:
+        return [k - b for k, b in zip(*self.probe)] if self.probe else []
+
+    @property
+    def wins(self) -> int:
+        """Seeds on which the knowledge variant scored strictly higher."""
+        return sum(d > 0 for d in self.deltas)
+
+
+def _values(baseline, name: str) -> list[float] | None:
+    """Per-seed values from the spread when it holds ``name``; else the recorded value alone; None if absent."""
+    if baseline.spread and name in baseline.spread.get("metrics", {}):
+        return [float(v) for v in baseline.spread["metrics"][name]]
+    if name in baseline.metrics:
+        return [float(baseline.metrics[name]["value"])]
+    return None
+
+
+def recorded(profile: str = "smoke", directory: Path | str | None = None,
+             items: list[Declaration] | None = None) -> list[Row]:
+    """Return each paper's :class:`Row` from ``directory/<notebook>.<profile>.json``, in notebook order."""
+    directory = Path(directory or BASELINES)
+    rows = []
+    for item in declarations() if items is None else items:
+        pair, probe = item.headline.metrics(profile)
+        row = Row(item, pair)
+        path = directory / f"{item.notebook}.{profile}.json"
+        try:
+            baseline = load_baseline(path)
+        except BaselineError as error:
+            row.note = f"unreadable baseline: {error}"
+            rows.append(row)
+            continue
+        if baseline is None:
+            row.note = f"no {profile} baseline ({path.name})"
+            rows.append(row)
+            continue
+        knowledge, base = _values(baseline, pair[0]), _values(baseline, pair[1])
+        missing = [name for name, v in zip(pair, (knowledge, base)) if v is None]
+        if missing:
+            row.note = f"{path.name} records no {' or '.join(missing)}"
+            rows.append(row)
+            continue
+        if len(knowledge) != len(base):              # one in the spread, the other not: compare recorded runs
+            knowledge, base = [float(baseline.metrics[pair[0]]["value"])], [float(baseline.metrics[pair[1]]["value"])]
+        spread = len(knowledge) > 1
+        row.seeds = list(baseline.spread["seeds"]) if spread else ["recorded run"]
+        row.knowledge, row.base = knowledge, base
+        row.note = (f"seeds {row.seeds[0]}-{row.seeds[-1]} ({baseline.spread.get('on', '')})" if spread
+                    else f"one recorded run ({baseline.recorded_on or 'seed 0'})")
+        if probe:
+            pk, pb = _values(baseline, probe[0]), _values(baseline, probe[1])
+            if pk is not None and pb is not None and len(pk) == len(pb) == len(knowledge):
+                row.probe = (pk, pb)
+        rows.append(row)
+    return rows
+
+
+def _span(values: list[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:+.3f}"
+    return f"{statistics.mean(values):+.3f} [{min(values):+.3f}, {max(values):+.3f}]"
+
+
+def table(rows: list[Row], costs: dict | None = None):
+    """Return the head-to-head as a pandas DataFrame, one row per paper (costs from :func:`runtime_costs`)."""
+    import pandas as pd
+
+    costs = costs or {}
+    records = []
+    for row in rows:
+        d = row.declaration
+        cost = costs.get(d.notebook)
+        records.append({
+            "paper": d.title, "where": d.place.where, "knowledge": ", ".join(d.place.knowledge),
+            "task": d.headline.task,
+            "with": round(statistics.mean(row.knowledge), 3) if row.knowledge else None,
+            "without": round(statistics.mean(row.base), 3) if row.base else None,
+            "Δ mean [min, max]": _span(row.deltas) or "—",
+            "higher on": f"{row.wins}/{len(row.deltas)}" if row.deltas else "—",
+            "probe Δ (MRR)": _span(row.probe_deltas) or "—",
+            "params added": f"{cost.added:+,}" if cost else "0 (same network)",
+            "train speed": f"{cost.train_speed:.2f}x" if cost else "1x at run time",
+            "infer speed": f"{cost.infer_speed:.2f}x" if cost else "1x",
+            "needs": d.headline.needs, "values": row.note,
+        })
+    return pd.DataFrame.from_records(records)
+
+
+#: The methods retrained head to head on one base: those that need no pretraining of their own to apply to the
+#: linking world's typing task (BERT-MK's graph vectors and K-Adapter's adapters need a training of their own first).
+HEAD_TO_HEAD = (Variant("bert", "BERT (no knowledge)", {"method": "bert"}),
+                Variant("kbert", "K-BERT (KG by name)", {"method": "kbert"}),
+                Variant("knowbert", "KnowBert (KAR)", {"method": "knowbert"}),
+                Variant("ernie", "ERNIE (aggregators)", {"method": "ernie"}))
+
+
+def _kbert_on_words():
+    from kbench.models.kbert import KBertClassifier
+
+    class KBertOnWords(KBertClassifier):
+        """K-BERT given a linked sentence reads its words only: it finds entities by their names in the KG itself."""
+
+        def dataset(self, texts, labels=None):
+            return super().dataset([text[0] if isinstance(text, tuple) else text for text in texts], labels)
+
+    return KBertOnWords
+
+
+def head_to_head_model(num_labels: int, entity_embeddings, entity_to_id: dict, kg, base_model: str, method: str,
+                       seed: int = 0, **options):
+    """Return one method's classifier over ``base_model``: ``bert`` (ERNIE's network with no aggregator: plain BERT
+    on the same marked input), ``ernie``, ``knowbert`` (both fusing ``entity_embeddings``), or ``kbert`` (``kg``)."""
+    from kbench.models.ernie_thu import ErnieClassifier
+    from kbench.models.knowbert import KnowBertClassifier
+
+    if method in ("bert", "ernie"):
+        return ErnieClassifier(num_labels, entity_embeddings, entity_to_id, base_model,
+                               k_layers=0 if method == "bert" else None, seed=seed, **options)
+    if method == "knowbert":
+        return KnowBertClassifier(num_labels, entity_embeddings, entity_to_id, base_model, seed=seed, **options)
+    if method == "kbert":
+        return _kbert_on_words()(num_labels, kg, base_model, max_entities=1, joiner=" ", seed=seed, **options)
+    raise InputError(f"unknown method {method!r}: use bert, kbert, knowbert or ernie")
+
+
+def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0, sentences: int = 32,
+                  batch_size: int = 16, entity_dim: int = 64, repeats: int = 1) -> dict:
+    """Measure, per notebook, what its method adds to the model that runs: a :class:`kbench.cost.Cost` each.
+
+    Every method that changes the run-time network is built over ``base_model``
+    (its first ``layers`` layers) and timed against its own plain variant on the
+    same first ``sentences`` of ``world`` (a linking world): K-BERT's tree over the
+    world's KG, ERNIE's aggregators (BERT-MK's network too: the same one over other
+    vectors), KnowBert's KAR layer, K-Adapter's two adapters beside the frozen base
+    (its plain variant: the frozen base and the same head). Entity vectors and
+    adapters are random: cost does not depend on what they hold. The document-KG
+    classifier reads documents, not these sentences, and is left out (its KG input
+    is one vector per document).
+    """
+    import torch
+
+    from kbench.cost import relative_cost
+    from kbench.data.adapter_tasks import SUBJECT_MARK
+    from kbench.encoders import load_encoder
+    from kbench.models.k_adapter import KAdapterModel, fresh_adapter
+
+    examples = (world.train + world.dev + world.test)[:sentences]
+    if not examples:
+        raise InputError("time the costs on at least one sentence")
+    labels = [e.label for e in examples]
+    linked = [(e.words, e.mentions()) for e in examples]
+    entities = sorted({t[0] for t in world.kg} | {t[2] for t in world.kg})
+    vectors = torch.nn.functional.normalize(torch.randn(len(entities), entity_dim,
+                                                        generator=torch.Generator().manual_seed(seed)), dim=-1)
+    ids = {entity: i for i, entity in enumerate(entities)}
+    n = len(world.labels)
+    build = lambda method, **extra: head_to_head_model(n, vectors, ids, world.kg, base_model, method, seed=seed,
+                                                       layers=layers, max_length=32, **extra)
+
+    def batches(model, texts):
+        data = model.dataset(texts, labels)
+        return [model.collate([data[i] for i in range(start, min(start + batch_size, len(data)))])
+                for start in range(0, len(data), batch_size)]
+
+    def pair(plain, enhanced, texts):
+        return relative_cost({"plain": (plain, batches(plain, texts)), "enhanced": (enhanced, batches(enhanced, texts))},
+                             "plain", repeats=repeats)["enhanced"]
+
+    costs = {"01_k_bert": pair(_kbert_on_words()(n, None, base_model, layers=layers, max_length=32, max_entities=1,
+                                                 joiner=" ", seed=seed), build("kbert"), linked),
+             "02_knowbert": pair(build("knowbert", kar_layer=None), build("knowbert"), linked)}
+    costs["05_ernie_thu"] = costs["07_bert_mk"] = pair(build("bert"), build("ernie"), linked)
+    encoder = load_encoder(base_model, layers=layers, seed=seed)
+    adapters = [fresh_adapter(encoder, name, None, 64, seed) for name in ("factual", "linguistic")]
+    typed = [" ".join(e.words[:e.mention.start] + [SUBJECT_MARK] + e.words[e.mention.start:e.mention.end]
+                      + [SUBJECT_MARK] + e.words[e.mention.end:]) for e in examples]
+    costs["11_k_adapter"] = pair(KAdapterModel(encoder, "typing", n, (), train_adapters=False, seed=seed),
+                                 KAdapterModel(encoder, "typing", n, adapters, train_adapters=False, seed=seed), typed)
+    return costs
+
+
+def head_to_head(s, only=None) -> tuple[dict, object]:
+    """Retrain :data:`HEAD_TO_HEAD` on one setup (:func:`kbench.profiles.overview.setup`); return the results by
+    name (:func:`kbench.experiment.compare_variants`) and the TransE vectors ERNIE and KnowBert fused.
+
+    One TransE of the world's KG (unit rows, as BERT-MK's comparison scales them) is fused by both ERNIE and
+    KnowBert, so they differ in how they fuse, not in what."""
+    import functools
+
+    import torch
+
+    from kbench.experiment import compare_variants
+    from kbench.kg.embeddings import train_embeddings
+
+    transe = train_embeddings(s.kg, "TransE", dim=s.entity_dim, epochs=s.transe_epochs, seed=s.seed,
+                              batch_size=4096, progress=False)
+    vectors = torch.nn.functional.normalize(transe.entity_embeddings.detach().float(), dim=-1)
+    make = functools.partial(head_to_head_model, len(s.labels), vectors, transe.entity_to_id, s.kg, s.base_model,
+                             **s.options)
+    return compare_variants(lambda seed, method: make(method, seed=seed), HEAD_TO_HEAD, *s.splits, config=s.config,
+                            only=only), transe
+
+
+def text_encoder(model):
+    """Return the ``BertModel`` that reads the words in a head-to-head model (ERNIE's and KnowBert's sit inside
+    their hooked encoders; K-BERT's is its ``bert``): the layers :func:`kbench.enhanced.compare_encoders` reads."""
+    for path in (("ernie", "encoder", "bert"), ("encoder", "bert"), ("bert",)):
+        found = model
+        for attribute in path:
+            found = getattr(found, attribute, None)
+        if found is not None and hasattr(found, "config"):
+            return found
+    raise InputError(f"{type(model).__name__} has no text encoder this overview knows")
+
+
+def top_label_share(model, split, device: str = "auto") -> float:
+    """Return the share of ``split``'s texts given the label ``model`` predicts most: 1.0 when it has collapsed onto
+    one label (what a model without the deciding fact falls back to), about the largest class share otherwise."""
+    from kbench.train import predict_with_labels
+
+    logits, _ = predict_with_labels(model, model.dataset(*split), device=device)
+    predicted = logits.argmax(-1)
+    if not len(predicted):
+        raise InputError("the split has no text to predict")
+    return float(predicted.bincount().max()) / len(predicted)

@@ -1,0 +1,65 @@
+"""The overview's pictures: each paper's gain against its run-time cost, and the survey's grouping beside the map."""
+from __future__ import annotations
+
+import html
+import statistics
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+
+from kbench.taxonomy import SURVEY, WHERE, Declaration
+
+#: One colour per place on the map (where the knowledge enters).
+WHERE_COLOURS = dict(zip(WHERE, ("#1971c2", "#e8590c", "#2f9e44", "#862e9c", "#c2255c")))
+
+
+def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = "") -> go.Figure:
+    """Return each paper's Δ (with − without knowledge; mean, bars to the seeds' min and max) against the time its
+    model takes to infer relative to its plain base (1: as fast; methods that change only pretraining or data
+    run the plain network, so they sit at 1). Rows without values are left out."""
+    costs = costs or {}
+    figure = go.Figure()
+    for where in WHERE:
+        chosen = [r for r in rows if r.declaration.place.where == where and r.deltas]
+        if not chosen:
+            continue
+        means = [statistics.mean(r.deltas) for r in chosen]
+        x = [1 / costs[r.declaration.notebook].infer_speed if r.declaration.notebook in costs else 1.0
+             for r in chosen]
+        hover = [f"<b>{html.escape(r.declaration.title)}</b><br>{html.escape(r.declaration.headline.task)}<br>"
+                 f"Δ {m:+.3f} over {len(r.deltas)} seed(s), higher on {r.wins}<br>"
+                 + (f"params added {costs[r.declaration.notebook].added:+,}" if r.declaration.notebook in costs
+                    else "same network at run time")
+                 for r, m in zip(chosen, means)]
+        figure.add_trace(go.Scatter(
+            x=x, y=means, mode="markers+text", name=where, text=[r.declaration.title for r in chosen],
+            textposition="middle right", hovertext=hover, hoverinfo="text",
+            marker=dict(size=11, color=WHERE_COLOURS[where]),
+            error_y=dict(type="data", symmetric=False, array=[max(r.deltas) - m for r, m in zip(chosen, means)],
+                         arrayminus=[m - min(r.deltas) for r, m in zip(chosen, means)], thickness=1.2)))
+    figure.add_hline(y=0, line_dash="dot", line_color="#868e96")
+    figure.update_layout(title=title or "gain against run-time cost", template="plotly_white", height=460,
+                         xaxis_title="inference time relative to the plain base (same sentences)",
+                         yaxis_title="Δ = with − without knowledge (the task's own metric)",
+                         legend_title="where knowledge enters")
+    return figure
+
+
+def survey_grouping_html(items: Sequence[Declaration]) -> str:
+    """Return the survey's own grouping (Qiu et al. 2020, §4.1) of the papers as a table: its kinds of knowledge
+    as columns, "injected while pretraining" and "added at fine-tuning" as rows; a paper §4.1 does not name is
+    marked with *."""
+    e = html.escape
+    cells = []
+    for when, label in (("pretraining", "injected while pretraining"), ("fine-tuning", "added at fine-tuning")):
+        row = [f"<th style='text-align:left'>{label}</th>"]
+        for kind in SURVEY:
+            names = [d.title + ("*" if not d.place.in_survey else "") for d in items
+                     if d.place.survey == kind and d.place.when == when]
+            row.append(f"<td>{'<br>'.join(e(n) for n in names) or '—'}</td>")
+        cells.append(f"<tr>{''.join(row)}</tr>")
+    head = "".join(f"<th>{e(kind)}</th>" for kind in SURVEY)
+    return ("<table style='border-collapse:collapse' border='1' cellpadding='5'>"
+            "<caption>The survey's grouping (Qiu et al. 2020, §4.1: kind of knowledge × when it enters); "
+            "* not named in §4.1, placed by the same rule</caption>"
+            f"<tr><th></th>{head}</tr>{''.join(cells)}</table>")

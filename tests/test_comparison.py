@@ -1,0 +1,168 @@
+"""The head-to-head: headlines read from baselines (spread, single run, missing, corrupt), the table, the costs."""
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from kbench.comparison import HEAD_TO_HEAD, head_to_head_model, recorded, runtime_costs, table, text_encoder
+from kbench.errors import InputError
+from kbench.taxonomy import Declaration, Headline, Place
+
+
+def declared(notebook="99_x", title="X", where="objective", probe=None, full=None):
+    return Declaration("x", title, notebook, Place(title, where, ("KG",), "somehow"),
+                       Headline("typing, accuracy", "x_acc", "base_acc", "a KG", probe=probe, full=full))
+
+
+def write(directory, name, document):
+    (directory / name).write_text(json.dumps(document))
+
+
+def metric(value):
+    return {"value": value, "rel": 0.0, "abs": 0.1}
+
+
+def test_a_spread_gives_per_seed_deltas_and_wins(tmp_path):
+    write(tmp_path, "99_x.smoke.json", {
+        "metrics": {"x_acc": metric(0.7), "base_acc": metric(0.5), "x_mrr": metric(0.2), "base_mrr": metric(0.1)},
+        "spread": {"seeds": [0, 1, 2], "on": "CPU", "metrics": {"x_acc": [0.7, 0.4, 0.9], "base_acc": [0.5, 0.5, 0.5],
+                                                                "x_mrr": [0.2, 0.3, 0.1], "base_mrr": [0.1, 0.1, 0.1]}}})
+    [row] = recorded("smoke", tmp_path, [declared(probe=("x_mrr", "base_mrr"))])
+    assert row.seeds == [0, 1, 2] and row.deltas == pytest.approx([0.2, -0.1, 0.4]) and row.wins == 2
+    assert row.probe_deltas == pytest.approx([0.1, 0.2, 0.0]) and "seeds 0-2" in row.note
+    frame = table([row])
+    assert frame.loc[0, "higher on"] == "2/3" and frame.loc[0, "Δ mean [min, max]"] == "+0.167 [-0.100, +0.400]"
+    assert frame.loc[0, "params added"] == "0 (same network)"
+
+
+def test_without_a_spread_the_recorded_run_is_one_value(tmp_path):
+    write(tmp_path, "99_x.full.json", {"metrics": {"x_f1": metric(0.3), "base_f1": metric(0.4)}, "recorded_on": "CPU"})
+    [row] = recorded("full", tmp_path, [declared(full=("x_f1", "base_f1"))])
+    assert row.seeds == ["recorded run"] and row.deltas == pytest.approx([-0.1]) and row.wins == 0
+    assert row.metrics == ("x_f1", "base_f1")
+
+
+def test_missing_corrupt_and_incomplete_baselines_are_named_rows(tmp_path):
+    items = [declared("97_a", "A"), declared("98_b", "B"), declared("99_c", "C")]
+    (tmp_path / "98_b.smoke.json").write_text("{not json")
+    write(tmp_path, "99_c.smoke.json", {"metrics": {"x_acc": metric(0.7)}})
+    rows = recorded("smoke", tmp_path, items)
+    assert [r.deltas for r in rows] == [[], [], []]
+    assert "no smoke baseline" in rows[0].note and "unreadable" in rows[1].note and "base_acc" in rows[2].note
+    assert list(table(rows)["higher on"]) == ["—"] * 3
+
+
+def test_a_headline_names_two_metrics_and_what_it_needs():
+    with pytest.raises(InputError, match="must differ"):
+        Headline("t", "a", "a", "a KG")
+    with pytest.raises(InputError, match="two different"):
+        Headline("t", "a", "b", "a KG", probe=("p", "p"))
+    with pytest.raises(InputError, match="needs"):
+        Headline("t", "a", "b", " ")
+    headline = Headline("t", "a", "b", "a KG", probe=("p", "q"), full=("c", "d"))
+    assert headline.metrics("smoke") == (("a", "b"), ("p", "q"))
+    assert headline.metrics("full") == (("c", "d"), ("p", "q"))
+    with pytest.raises(InputError, match="survey kind"):
+        Place("X", "input", ("KG",), "somehow", survey="gossip")
+    with pytest.raises(InputError, match="survey time"):
+        Place("X", "input", ("KG",), "somehow", when="never")
+
+
+def test_every_declared_paper_is_read_from_the_real_baselines():
+    rows = recorded("smoke")
+    assert len(rows) >= 14 and all(r.deltas for r in rows), [r.note for r in rows if not r.deltas]
+    ernie = next(r for r in rows if r.declaration.notebook == "05_ernie_thu")
+    assert len(ernie.deltas) == len(ernie.seeds) >= 5
+
+
+def test_head_to_head_models_and_their_text_encoders():
+    import torch
+
+    from kbench.data import make_linking_world
+
+    world = make_linking_world(seed=0)
+    entities = sorted({t[0] for t in world.kg} | {t[2] for t in world.kg})
+    vectors, ids = torch.randn(len(entities), 8), {e: i for i, e in enumerate(entities)}
+    models = {v.name: head_to_head_model(4, vectors, ids, world.kg, "tiny", v.options["method"], layers=None,
+                                         max_length=32) for v in HEAD_TO_HEAD}
+    for model in models.values():
+        assert text_encoder(model).config.num_hidden_layers == 2
+    example = world.test[0]
+    kbert = models["kbert"]
+    from_linked = kbert.dataset([(example.words, example.mentions())])[0]
+    from_words = kbert.dataset([example.words])[0]
+    assert from_linked.input_ids.tolist() == from_words.input_ids.tolist()     # K-BERT reads the words alone
+    with pytest.raises(InputError, match="unknown method"):
+        head_to_head_model(4, vectors, ids, world.kg, "tiny", "oracle")
+    with pytest.raises(InputError, match="text encoder"):
+        text_encoder(torch.nn.Linear(2, 2))
+
+
+def test_runtime_costs_count_what_each_method_adds():
+    from kbench.data import make_linking_world
+
+    world = make_linking_world(seed=0)
+    costs = runtime_costs(world, "tiny", None, sentences=4, batch_size=4, entity_dim=8)
+    assert costs["01_k_bert"].added == 0                        # K-BERT's cost is its input, not parameters
+    assert costs["05_ernie_thu"].added > 0 and costs["02_knowbert"].added > 0
+    assert costs["07_bert_mk"] is costs["05_ernie_thu"]       # the same network over other vectors
+    adapter = costs["11_k_adapter"]
+    assert adapter.added > 0 and adapter.trainable < adapter.parameters    # the base is frozen
+    with pytest.raises(InputError, match="at least one sentence"):
+        runtime_costs(world, "tiny", None, sentences=0)
+
+
+def test_the_gain_cost_figure_puts_each_paper_at_its_cost_with_its_seed_range():
+    from kbench.comparison import Row
+    from kbench.cost import Cost
+    from kbench.viz.overview import gain_cost_figure
+
+    fused, trained = declared("05_ernie_thu", "Fused", "fused entity vectors"), declared("08_wklm", "Trained")
+    rows = [Row(fused, ("x_acc", "base_acc"), [0, 1], [0.9, 0.7], [0.5, 0.5]),
+            Row(trained, ("x_acc", "base_acc"), [0, 1], [0.5, 0.6], [0.5, 0.5]),
+            Row(declared("97_none", "Unread"), ("x_acc", "base_acc"), note="no smoke baseline")]
+    costs = {"05_ernie_thu": Cost(10, 10, 4, 1.0, 1.0, 0.5, 0.8)}
+    figure = gain_cost_figure(rows, costs)
+    by_name = {trace.name: trace for trace in figure.data}
+    assert set(by_name) == {"fused entity vectors", "objective"}               # the unread row is left out
+    fused_trace = by_name["fused entity vectors"]
+    assert fused_trace.x[0] == pytest.approx(1 / 0.8) and fused_trace.y[0] == pytest.approx(0.3)
+    assert fused_trace.error_y.array[0] == pytest.approx(0.1) and fused_trace.error_y.arrayminus[0] == pytest.approx(0.1)
+    assert by_name["objective"].x[0] == 1.0                                     # same network at run time
+
+
+def test_the_survey_grouping_places_every_paper_once():
+    from kbench.taxonomy import declarations
+    from kbench.viz.overview import survey_grouping_html
+
+    items = declarations()
+    page = survey_grouping_html(items)
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    placed = [html.unescape(name) for cell in cells if cell != "—" for name in cell.split("<br>")]
+    assert sorted(placed) == sorted(d.title + ("*" if not d.place.in_survey else "") for d in items)
+    assert "K-BERT" in page.split("added at fine-tuning")[1]              # the survey's example of knowledge at fine-tuning
+
+
+def test_kbert_by_name_never_reaches_a_persons_facts_in_the_linking_world():
+    """The overview's reading of K-BERT: a person is named only by an ambiguous family name, never by the KG's name
+    for them, so K-BERT's sentence tree can hold the second entity's branches but not the person's."""
+    import torch
+
+    from kbench.data import make_linking_world
+
+    world = make_linking_world(seed=0)
+    people = {t[0] for t in world.kg if t[1] == "born in"}
+    model = head_to_head_model(4, torch.zeros(1, 8), {}, world.kg, "tiny", "kbert", layers=None, max_length=64)
+    examples = world.train + world.dev + world.test
+    trees = model.dataset([(e.words, e.mentions()) for e in examples])
+    injected = 0
+    for example, tree in zip(examples, trees):
+        assert not people & set(example.words)
+        branch = tree.branch_index >= 0
+        injected += bool(branch.any())
+        tokens = model.tokenizer.convert_ids_to_tokens(tree.input_ids[branch].tolist())
+        assert "born" not in tokens                                # no "born in" fact of anyone is injected
+    assert injected > len(examples) // 4                            # ... while other entities' branches are
