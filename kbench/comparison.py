@@ -67,6 +67,10 @@ def _values(baseline, name: str) -> list[float] | None:
     return None
 
 
+def _recorded_value(baseline, name: str) -> list[float] | None:
+    return [float(baseline.metrics[name]["value"])] if name in baseline.metrics else None
+
+
 def recorded(profile: str = "smoke", directory: Path | str | None = None,
              items: list[Declaration] | None = None) -> list[Row]:
     """Return each paper's :class:`Row` from ``directory/<notebook>.<profile>.json``, in notebook order."""
@@ -93,16 +97,22 @@ def recorded(profile: str = "smoke", directory: Path | str | None = None,
             rows.append(row)
             continue
         if len(knowledge) != len(base):              # one in the spread, the other not: compare recorded runs
-            knowledge, base = [float(baseline.metrics[pair[0]]["value"])], [float(baseline.metrics[pair[1]]["value"])]
+            knowledge, base = _recorded_value(baseline, pair[0]), _recorded_value(baseline, pair[1])
+            if knowledge is None or base is None:
+                row.note = f"{path.name}: {pair[0]} and {pair[1]} are not recorded over the same seeds"
+                rows.append(row)
+                continue
         spread = len(knowledge) > 1
         row.seeds = list(baseline.spread["seeds"]) if spread else ["recorded run"]
         row.knowledge, row.base = knowledge, base
-        row.note = (f"seeds {row.seeds[0]}-{row.seeds[-1]} ({baseline.spread.get('on', '')})" if spread
-                    else f"one recorded run ({baseline.recorded_on or 'seed 0'})")
+        row.note = (f"seeds {', '.join(map(str, row.seeds))} ({baseline.spread.get('on', '')})" if spread
+                    else "one recorded run")
         if probe:
             pk, pb = _values(baseline, probe[0]), _values(baseline, probe[1])
             if pk is not None and pb is not None and len(pk) == len(pb) == len(knowledge):
                 row.probe = (pk, pb)
+            else:
+                row.note += f"; probe {probe[0]} / {probe[1]} not recorded over these seeds"
         rows.append(row)
     return rows
 
@@ -115,7 +125,11 @@ def _span(values: list[float]) -> str:
     return f"{statistics.mean(values):+.3f} [{min(values):+.3f}, {max(values):+.3f}]"
 
 
-def table(rows: list[Row], costs: dict | None = None):
+#: Places whose methods run the plain base's own network: nothing is added at run time.
+SAME_NETWORK = ("objective", "data and vocabulary")
+
+
+def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
     """Return the head-to-head as a pandas DataFrame, one row per paper (costs from :func:`runtime_costs`)."""
     import pandas as pd
 
@@ -124,17 +138,18 @@ def table(rows: list[Row], costs: dict | None = None):
     for row in rows:
         d = row.declaration
         cost = costs.get(d.notebook)
+        same = d.place.where in SAME_NETWORK
         records.append({
             "paper": d.title, "where": d.place.where, "knowledge": ", ".join(d.place.knowledge),
-            "task": d.headline.task,
+            "task": d.headline.task_in(profile),
             "with": round(statistics.mean(row.knowledge), 3) if row.knowledge else None,
             "without": round(statistics.mean(row.base), 3) if row.base else None,
             "Δ mean [min, max]": _span(row.deltas) or "—",
             "higher on": f"{row.wins}/{len(row.deltas)}" if row.deltas else "—",
             "probe Δ (MRR)": _span(row.probe_deltas) or "—",
-            "params added": f"{cost.added:+,}" if cost else "0 (same network)",
-            "train speed": f"{cost.train_speed:.2f}x" if cost else "1x at run time",
-            "infer speed": f"{cost.infer_speed:.2f}x" if cost else "1x",
+            "params added": f"{cost.added:+,}" if cost else "0 (same network)" if same else "not measured",
+            "train speed": f"{cost.train_speed:.2f}x" if cost else "1x at run time" if same else "not measured",
+            "infer speed": f"{cost.infer_speed:.2f}x" if cost else "1x" if same else "not measured",
             "needs": d.headline.needs, "values": row.note,
         })
     return pd.DataFrame.from_records(records)
@@ -187,9 +202,12 @@ def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0,
     world's KG, ERNIE's aggregators (BERT-MK's network too: the same one over other
     vectors), KnowBert's KAR layer, K-Adapter's two adapters beside the frozen base
     (its plain variant: the frozen base and the same head). Entity vectors and
-    adapters are random: cost does not depend on what they hold. The document-KG
+    adapters are random: cost does not depend on what they hold. The sizes are the
+    smoke notebooks' (entity vectors of ``entity_dim``, adapters 64 wide) whatever
+    the base. Entity tables are buffers, not parameters: "added" counts the fusion
+    modules, not the KG vectors a method also holds at run time. The document-KG
     classifier reads documents, not these sentences, and is left out (its KG input
-    is one vector per document).
+    is one vector per document: "not measured").
     """
     import torch
 
@@ -272,8 +290,8 @@ def top_label_share(model, split, device: str = "auto") -> float:
     one label (what a model without the deciding fact falls back to), about the largest class share otherwise."""
     from kbench.train import predict_with_labels
 
+    if not len(split[0]):
+        raise InputError("the split has no text to predict")
     logits, _ = predict_with_labels(model, model.dataset(*split), device=device)
     predicted = logits.argmax(-1)
-    if not len(predicted):
-        raise InputError("the split has no text to predict")
     return float(predicted.bincount().max()) / len(predicted)

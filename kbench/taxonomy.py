@@ -71,10 +71,12 @@ class Headline:
     """A notebook's answer to "does the knowledge help?": two recorded metrics, with and without it.
 
     ``knowledge`` and ``base`` name metrics the notebook records (``kbench.record``)
-    on the same split, seed and budget; ``probe`` is a pair of knowledge-probe
+    on the same split and seed — the paper's own comparison as the notebook runs it
+    (where the paper gives its knowledge extra pretraining steps, as ERNIE's dEA or
+    DAPT + TAPT do, so does the pair, and ``task`` says so); ``probe`` is a pair of knowledge-probe
     metrics (MRR of fact completion) when the notebook probes; ``full`` (and
     ``full_probe``) name the pair where the full profile records it under other names
-    (its real task); ``needs`` says what the method needs beyond the text.
+    (its real task, named by ``full_task``); ``needs`` says what the method needs beyond the text.
     """
 
     task: str
@@ -84,6 +86,11 @@ class Headline:
     probe: tuple[str, str] | None = None
     full: tuple[str, str] | None = None
     full_probe: tuple[str, str] | None = None
+    full_task: str = ""
+
+    def task_in(self, profile: str) -> str:
+        """Return the task as ``profile`` runs it."""
+        return self.full_task if profile == "full" and self.full_task else self.task
 
     def __post_init__(self):
         for pair in (self.probe, self.full, self.full_probe):
@@ -91,6 +98,8 @@ class Headline:
                 raise InputError(f"a metric pair names two different metrics, got {pair!r}")
         if self.knowledge == self.base:
             raise InputError("the knowledge and the base metric must differ")
+        if self.full_task and not self.full:
+            raise InputError("a full_task needs the full profile's metric pair (full=...)")
         if not self.task.strip() or not self.needs.strip():
             raise InputError("say what the task is and what the method needs")
 

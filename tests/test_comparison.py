@@ -32,7 +32,7 @@ def test_a_spread_gives_per_seed_deltas_and_wins(tmp_path):
                                                                 "x_mrr": [0.2, 0.3, 0.1], "base_mrr": [0.1, 0.1, 0.1]}}})
     [row] = recorded("smoke", tmp_path, [declared(probe=("x_mrr", "base_mrr"))])
     assert row.seeds == [0, 1, 2] and row.deltas == pytest.approx([0.2, -0.1, 0.4]) and row.wins == 2
-    assert row.probe_deltas == pytest.approx([0.1, 0.2, 0.0]) and "seeds 0-2" in row.note
+    assert row.probe_deltas == pytest.approx([0.1, 0.2, 0.0]) and "seeds 0, 1, 2" in row.note
     frame = table([row])
     assert frame.loc[0, "higher on"] == "2/3" and frame.loc[0, "Δ mean [min, max]"] == "+0.167 [-0.100, +0.400]"
     assert frame.loc[0, "params added"] == "0 (same network)"
@@ -53,6 +53,34 @@ def test_missing_corrupt_and_incomplete_baselines_are_named_rows(tmp_path):
     assert [r.deltas for r in rows] == [[], [], []]
     assert "no smoke baseline" in rows[0].note and "unreadable" in rows[1].note and "base_acc" in rows[2].note
     assert list(table(rows)["higher on"]) == ["—"] * 3
+
+
+def test_a_pair_split_between_spread_and_single_values_is_a_named_row(tmp_path):
+    write(tmp_path, "99_x.smoke.json", {       # x_acc only in the spread, base_acc only as a value
+        "metrics": {"base_acc": metric(0.5), "y": metric(0.1)},
+        "spread": {"seeds": [0, 2], "on": "CPU", "metrics": {"x_acc": [0.7, 0.6]}}})
+    [row] = recorded("smoke", tmp_path, [declared(probe=("x_mrr", "base_mrr"))])
+    assert row.deltas == [] and "not recorded over the same seeds" in row.note
+    write(tmp_path, "99_x.smoke.json", {"metrics": {"x_acc": metric(0.7), "base_acc": metric(0.5)}})
+    [row] = recorded("smoke", tmp_path, [declared(probe=("x_mrr", "base_mrr"))])
+    assert row.deltas == pytest.approx([0.2]) and "probe x_mrr / base_mrr not recorded" in row.note
+
+
+def test_a_method_that_changes_the_network_without_a_measured_cost_is_not_shown_as_free():
+    from kbench.comparison import Row
+
+    fused, trained = declared("04_doc", "Fused", "fused entity vectors"), declared("08_wklm", "Trained")
+    rows = [Row(fused, ("x_acc", "base_acc"), [0], [0.9], [0.5]), Row(trained, ("x_acc", "base_acc"), [0], [0.6], [0.5])]
+    frame = table(rows, {})
+    assert list(frame["params added"]) == ["not measured", "0 (same network)"]
+    assert list(frame["infer speed"]) == ["not measured", "1x"]
+
+
+def test_the_full_profile_names_its_own_task():
+    headline = Headline("definitions, F1", "a", "b", "a corpus", full=("c", "d"), full_task="citations, F1")
+    assert headline.task_in("smoke") == "definitions, F1" and headline.task_in("full") == "citations, F1"
+    with pytest.raises(InputError, match="full_task needs"):
+        Headline("t", "a", "b", "a KG", full_task="other")
 
 
 def test_a_headline_names_two_metrics_and_what_it_needs():
@@ -101,13 +129,48 @@ def test_head_to_head_models_and_their_text_encoders():
         text_encoder(torch.nn.Linear(2, 2))
 
 
+def test_top_label_share_sees_a_collapsed_model():
+    import torch
+
+    from kbench.comparison import top_label_share
+
+    class Constant(torch.nn.Module):
+        def __init__(self, label):
+            super().__init__()
+            self.label, self.weight = label, torch.nn.Parameter(torch.zeros(1))
+
+        def dataset(self, texts, labels):
+            return {"x": torch.arange(len(texts)), "labels": torch.tensor(labels)}
+
+        def forward(self, x, labels=None):
+            logits = torch.zeros(len(x), 3)
+            logits[:, self.label] = 1.0
+            logits[x % 2 == 1, (self.label + 1) % 3] = 2.0 if self.label == 0 else 0.0
+            return {"logits": logits}
+
+    assert top_label_share(Constant(1), (["a", "b", "c", "d"], [0, 1, 2, 1]), device="cpu") == 1.0
+    assert top_label_share(Constant(0), (["a", "b", "c", "d"], [0, 1, 2, 1]), device="cpu") == 0.5
+    with pytest.raises(InputError, match="no text"):
+        top_label_share(Constant(1), ([], []), device="cpu")
+
+
 def test_runtime_costs_count_what_each_method_adds():
     from kbench.data import make_linking_world
 
     world = make_linking_world(seed=0)
     costs = runtime_costs(world, "tiny", None, sentences=4, batch_size=4, entity_dim=8)
     assert costs["01_k_bert"].added == 0                        # K-BERT's cost is its input, not parameters
-    assert costs["05_ernie_thu"].added > 0 and costs["02_knowbert"].added > 0
+    n, layer = len(world.labels), dict(layers=None, max_length=32)
+    import torch
+
+    entities = sorted({t[0] for t in world.kg} | {t[2] for t in world.kg})
+    vectors, ids = torch.randn(len(entities), 8), {e: i for i, e in enumerate(entities)}
+    knowbert = head_to_head_model(n, vectors, ids, world.kg, "tiny", "knowbert", **layer)
+    assert costs["02_knowbert"].added == sum(p.numel() for p in knowbert.encoder.fuse.parameters())   # the KAR alone
+    ernie = head_to_head_model(n, vectors, ids, world.kg, "tiny", "ernie", **layer)
+    aggregators = ernie.ernie.encoder.replace
+    wrapped = sum(p.numel() for a in aggregators.values() for p in a.layer.parameters())
+    assert 0 < costs["05_ernie_thu"].added >= sum(p.numel() for p in aggregators.parameters()) - wrapped
     assert costs["07_bert_mk"] is costs["05_ernie_thu"]       # the same network over other vectors
     adapter = costs["11_k_adapter"]
     assert adapter.added > 0 and adapter.trainable < adapter.parameters    # the base is frozen

@@ -78,9 +78,10 @@ PLACE = Place("Don't Stop Pretraining", 'data and vocabulary', ('domain',),
               "a pretrained model's MLM continued on the domain's text (DAPT), the task's own text (TAPT), both, or "
               "the domain sentences nearest the task's (kNN-TAPT)",
               survey='domain-specific', in_survey=False)
-HEADLINE = Headline('definition classification, macro-F1 (DAPT + TAPT vs the base)', 'gloss_dapt_tapt_macro_f1',
+HEADLINE = Headline('definition classification, macro-F1 (DAPT + TAPT, twice the steps, vs the base)', 'gloss_dapt_tapt_macro_f1',
                     'gloss_base_macro_f1', "a domain corpus (DAPT) and the task's unlabelled text (TAPT)",
-                    full=('acl_arc_dapt_tapt_macro_f1', 'acl_arc_base_macro_f1'))
+                    full=('acl_arc_dapt_tapt_macro_f1', 'acl_arc_base_macro_f1'),
+                    full_task='ACL-ARC citation intent, macro-F1 (DAPT + TAPT, twice the steps, vs the base)')
 
 #: The regimes, in the paper's table order; each pretrains on the corpus of the same name (base: none).
 REGIMES: dict[str, str] = {

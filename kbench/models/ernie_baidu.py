@@ -74,7 +74,9 @@ PLACE = Place('ERNIE (Baidu)', 'objective', ('linguistic',),
               survey='linguistic', in_survey=False)
 HEADLINE = Headline('entity typing, accuracy', 'knowledge_test_accuracy', 'basic_test_accuracy',
                     'a phrase chunker and an entity recogniser over the pretraining text (nothing at run time)',
-                    probe=('knowledge_probe_mrr', 'basic_probe_mrr'))
+                    probe=('knowledge_probe_mrr', 'basic_probe_mrr'),
+                    full=('knowledge_test_accuracy', 'basic_test_accuracy'),
+                    full_task='ChnSentiCorp sentiment, accuracy')
 
 #: §3.2: the basic language unit is the word for English and the character (a token of the Chinese vocabulary) for Chinese.
 BASIC = {"en": "whole_word", "zh": "token"}

@@ -78,7 +78,8 @@ PLACE = Place('ERNIE (THU)', 'fused entity vectors', ('KG',),
               'TransE entity vectors fused into the token states by aggregator layers, trained with a denoising '
               'entity auto-encoder',
               survey='factual')
-HEADLINE = Headline('entity typing, accuracy', 'ernie_test_accuracy', 'bert_test_accuracy',
+HEADLINE = Headline('entity typing, accuracy (ERNIE after dEA pretraining vs BERT)', 'ernie_test_accuracy',
+                    'bert_test_accuracy',
                     'an entity linker and TransE vectors of the KG at run time; dEA pretraining on linked text')
 
 #: The paper's mark tokens, carried by the vocabulary's unused tokens (present in every BERT vocabulary).

@@ -53,7 +53,7 @@ NOTEBOOK = "01_k_bert"
 PLACE = Place('K-BERT', 'input', ('KG',),
               'KG triples injected into the sentence as branches of a tree; soft positions and a visible matrix '
               'keep them from changing its meaning',
-              survey='domain-specific', when='fine-tuning')
+              survey='factual', when='fine-tuning')
 HEADLINE = Headline('sentence classification, accuracy', 'kbert_test_accuracy', 'bert_test_accuracy',
                     'the KG at run time: every sentence is matched against its entity names and expanded')
 PAD = "[PAD]"

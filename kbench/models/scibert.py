@@ -97,7 +97,8 @@ PLACE = Place('SciBERT', 'data and vocabulary', ('domain',),
 HEADLINE = Headline('definition classification, macro-F1 (SciVocab vs BaseVocab, both pretrained on the domain)',
                     'scivocab_gloss_macro_f1', 'basevocab_gloss_macro_f1',
                     "a domain corpus and a vocabulary built on it; pretraining from scratch",
-                    full=('scivocab_citation_intent_macro_f1', 'basevocab_citation_intent_macro_f1'))
+                    full=('scivocab_citation_intent_macro_f1', 'basevocab_citation_intent_macro_f1'),
+                    full_task='ACL-ARC citation intent, macro-F1 (SciVocab vs BaseVocab, both pretrained on the domain)')
 
 PAPER_SIZE = 30_000         # §2: SciVocab's size, set to match BaseVocab's
 PAPER_OVERLAP = 0.42        # §2: the token overlap of BaseVocab and SciVocab

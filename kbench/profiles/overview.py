@@ -5,8 +5,9 @@ table) and retrain, on one base and one task, every method that needs no
 pretraining of its own to apply there: the linking world's entity typing
 (:func:`kbench.data.make_linking_world`: the continent a mentioned person was born
 on, reached only through the KG), with one TransE of the world's KG fused by ERNIE
-and KnowBert, K-BERT reading the same KG by name, and plain BERT, all from the same
-encoder, seed, data and training budget. ``smoke``: the first 2 layers of the embedded
+and KnowBert (ERNIE handed each mention's gold entity, KnowBert its candidates to choose
+among), K-BERT reading the same KG by name, and plain BERT, all from the same encoder,
+seed, data and training budget. ``smoke``: the first 2 layers of the embedded
 MiniLM, a 4-epoch budget; ``full``: all 6 layers, 8 epochs.
 """
 from __future__ import annotations
@@ -51,7 +52,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["batch_size"],
                          learning_rate=chosen["learning_rate"], patience=chosen["epochs"], device=device,
                          precision=chosen["precision"], seed=seed, progress=False)
-    about = (f"the linking world (generated; oracle links for the fusion models, names for K-BERT): {world.kg}; "
+    about = (f"the linking world (generated; ERNIE given the gold entity, KnowBert the candidates, K-BERT the words): "
+             f"{world.kg}; "
              f"{'the first ' + str(layers) + ' layers of ' if layers else ''}{base}, {chosen['epochs']} epochs of "
              f"{chosen['batch_size']} at {chosen['learning_rate']:g}")
     return OverviewSetup(profile=profile, seed=seed, device=device, base_model=base, labels=list(world.labels),

@@ -16,11 +16,14 @@ WHERE_COLOURS = dict(zip(WHERE, ("#1971c2", "#e8590c", "#2f9e44", "#862e9c", "#c
 def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = "") -> go.Figure:
     """Return each paper's Δ (with − without knowledge; mean, bars to the seeds' min and max) against the time its
     model takes to infer relative to its plain base (1: as fast; methods that change only pretraining or data
-    run the plain network, so they sit at 1). Rows without values are left out."""
+    run the plain network, so they sit at 1). Rows without values, and rows whose method changes the run-time
+    network but has no measured cost, are left out."""
     costs = costs or {}
     figure = go.Figure()
     for where in WHERE:
-        chosen = [r for r in rows if r.declaration.place.where == where and r.deltas]
+        same = where in ("objective", "data and vocabulary")
+        chosen = [r for r in rows if r.declaration.place.where == where and r.deltas
+                  and (same or r.declaration.notebook in costs)]
         if not chosen:
             continue
         means = [statistics.mean(r.deltas) for r in chosen]
