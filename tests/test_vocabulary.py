@@ -201,3 +201,17 @@ def test_text_key_without_punctuation_drops_only_the_marks():
     assert text_key("CO2 at 25 °C!", punctuation=False) == "co 2 at 25 c"
     assert text_key("a cell divides", punctuation=False) != text_key("a cell divided", punctuation=False)
     assert text_key("...", punctuation=False) == ""
+
+
+def test_a_vocab_file_is_named_by_its_content_and_written_once(tmp_path):
+    from kbench.text.vocabulary import write_vocab_file
+
+    first = write_vocab_file(["[PAD]", "[UNK]", "a", "##b"], tmp_path)
+    assert first.read_text().splitlines() == ["[PAD]", "[UNK]", "a", "##b"] and first.parent == tmp_path
+    assert write_vocab_file(["[PAD]", "[UNK]", "a", "##b"], tmp_path) == first
+    assert write_vocab_file(["[PAD]", "a"], tmp_path) != first
+    assert write_vocab_file(["a"], tmp_path, name="sci").name.startswith("kbench-sci-")
+    with pytest.raises(InputError, match="no piece twice"):
+        write_vocab_file(["a", "a"], tmp_path)
+    with pytest.raises(InputError, match="at least one piece"):
+        write_vocab_file([], tmp_path)

@@ -69,8 +69,6 @@ the domain words BaseVocab cuts and SciVocab keeps whole.
 """
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -222,18 +220,13 @@ def write_vocab(tokenizer, directory: str | Path | None = None, name: str = "voc
 
     The file is named by its content's hash, written once, atomically.
     """
+    from kbench.text.vocabulary import write_vocab_file
+
     vocab = tokenizer.get_vocab()
     pieces = sorted(vocab, key=vocab.get)
     if [vocab[p] for p in pieces] != list(range(len(pieces))):
         raise InputError("the tokenizer's ids are not 0..n-1: it cannot be written as a vocab.txt")
-    content = "\n".join(pieces) + "\n"
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    path = Path(directory or tempfile.gettempdir()) / f"kbench-{name}-{digest}.txt"
-    if not path.is_file():
-        partial = path.with_suffix(".part")
-        partial.write_text(content, encoding="utf-8")
-        partial.replace(path)
-    return path
+    return write_vocab_file(pieces, directory, name)
 
 
 def vocabulary_report(vocabularies: Mapping[str, object], held_out: Sequence[str],

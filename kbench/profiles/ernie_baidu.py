@@ -144,22 +144,13 @@ def corpus_vocabulary(texts, directory: str | None = None) -> Path:
     softmax over a few hundred pieces instead of 30,522. Written once per
     content (the file name is its hash).
     """
-    import hashlib
-    import tempfile
-
     from kbench.encoders import load_tokenizer
+    from kbench.text.vocabulary import write_vocab_file
 
     tokenizer = load_tokenizer(EMBEDDED)
     pieces = sorted({piece for text in texts for piece in tokenizer.tokenize(text)} - {tokenizer.unk_token})
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    content = "\n".join(specials + [p for p in pieces if p not in specials]) + "\n"
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    path = Path(directory or tempfile.gettempdir()) / f"kbench-vocab-{digest}.txt"
-    if not path.is_file():
-        partial = path.with_suffix(".part")
-        partial.write_text(content, encoding="utf-8")
-        partial.replace(path)
-    return path
+    return write_vocab_file(specials + [p for p in pieces if p not in specials], directory)
 
 
 def pruned_base(vocab: Path, layers: int = 2, directory: str | None = None) -> Path:

@@ -16,9 +16,12 @@ Two papers ask the same question of a vocabulary — does it fit the domain's te
 """
 from __future__ import annotations
 
+import hashlib
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -71,6 +74,25 @@ def train_wordpiece(texts: Iterable[str], size: int, lowercase: bool = True, min
                                       continuing_subword_prefix="##")
     return BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=lowercase, unk_token="[UNK]",
                              sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+
+
+def write_vocab_file(pieces: Sequence[str], directory: str | Path | None = None, name: str = "vocab") -> Path:
+    """Return a ``vocab.txt`` holding ``pieces`` one per line, in order (line ``i`` is id ``i``).
+
+    The file is named by its content's hash (``kbench-<name>-<hash>.txt`` in
+    ``directory``, default the temporary directory) and written once, through a
+    rename, so every process asking for the same vocabulary shares one file.
+    """
+    if not pieces or len(set(pieces)) != len(pieces):
+        raise InputError("a vocabulary needs at least one piece and no piece twice")
+    content = "\n".join(pieces) + "\n"
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    path = Path(directory or tempfile.gettempdir()) / f"kbench-{name}-{digest}.txt"
+    if not path.is_file():
+        partial = path.with_suffix(".part")
+        partial.write_text(content, encoding="utf-8")
+        partial.replace(path)
+    return path
 
 
 def tokens_of(tokenizer) -> set[str]:
