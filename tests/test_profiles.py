@@ -77,3 +77,23 @@ def test_kbert_full_evaluates_on_texts_not_in_training(tmp_path, mirror):
         kept, dropped = without_texts(raw_test, train)
         assert kept.texts == splits[2][0] and kept.labels == splits[2][1] and dropped > 0
     assert "dev/test texts that are also training texts left out" in s.about
+
+
+def test_wordnet_typing_is_split_by_synset_with_each_sentence_once():
+    from kbench.profiles.wklm import typing_by_synset
+
+    names = [f"n{i}" for i in range(10)]
+    types = {name: ("noun.animal" if i % 2 else "noun.plant") for i, name in enumerate(names)}
+    examples = [(["a", name, "b"], 1, 2, name) for name in names]
+    examples += [(["shared", "x"], 0, 1, "n0"), (["shared", "x"], 0, 1, "n1"), (["a", "@", "n2"], 2, 3, "n2")]
+    write = lambda words, start, end: " ".join(words[:start] + ["<"] + words[start:end] + [">"] + words[end:])
+    parts, labels, splits = typing_by_synset(examples, types, 3, write, keep=lambda words: "@" not in words)
+    assert labels == ["noun.animal", "noun.plant"] and [len(p) for p in parts] == [6, 2, 2]
+    assert sorted(n for p in parts for n in p) == sorted(names)
+    texts = [t for split, _ in splits for t in split]
+    assert len(texts) == len(set(texts)) == 11                        # "shared x" once, the marked one dropped
+    for part, (split_texts, split_labels) in zip(parts, splits):
+        for text, label in zip(split_texts, split_labels):
+            owner = next(n for n in names if f"< {n} >" in text) if "shared" not in text else None
+            assert owner is None or (owner in part and labels[label] == types[owner])
+    assert typing_by_synset(examples, types, 3, write)[2] != splits   # without keep, the marked sentence stays

@@ -77,7 +77,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     """Return K-Adapter's tasks and configs for ``profile`` (overrides: any key of :data:`CHOICES`)."""
     from kbench.data.adapter_tasks import (dependency_heads, mark, relation_sentences, split_by_fact,
                                            split_sentences, unmarked)
-    from kbench.profiles.wklm import TYPING_TEMPLATES, WORDNET_TEMPLATES, split_entities, wordnet_typed_kg, world_types
+    from kbench.profiles.wklm import (TYPING_TEMPLATES, WORDNET_TEMPLATES, split_entities, typing_by_synset,
+                                      wordnet_typed_kg, world_types)
 
     chosen = choices(CHOICES, profile, overrides)
     if chosen["kg"] == "world":
@@ -107,21 +108,11 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         triples, types, examples = wordnet_typed_kg(wordnet, chosen["entities"], seed)
         triples = triples + [(o, INVERSE[r], s) for s, r, o in triples if r in INVERSE]
         templates = {**WORDNET_TEMPLATES, **INVERSE_TEMPLATES}
-        labels = sorted(set(types.values()))
-        named = sorted({name for *_, name in examples})
-        random.Random(seed).shuffle(named)
-        cut = (int(0.6 * len(named)), int(0.8 * len(named)))
-        parts = (named[:cut[0]], named[cut[0]:cut[1]], named[cut[1]:])
-        part_of = {name: index for index, part in enumerate(parts) for name in part}
-        rows, seen = ([], [], []), set()
-        for words, start, end, name in sorted(examples, key=lambda e: part_of[e[3]]):
-            key = " ".join(words).lower()
-            if key in seen or "@" in key or "#" in key:     # a sentence two synsets share: kept once, in one split
-                continue
-            seen.add(key)
-            text = " ".join(words[:start] + [mark(" ".join(words[start:end]), "subject")] + words[end:])
-            rows[part_of[name]].append((text, labels.index(types[name])))
-        typing = [([t for t, _ in part], [label for _, label in part]) for part in rows]
+        marked = lambda words, start, end: " ".join(words[:start] + [mark(" ".join(words[start:end]), "subject")]
+                                                    + words[end:])
+        no_marks = lambda words: not {"@", "#"} & set(" ".join(words))
+        parts, labels, typing = typing_by_synset(examples, types, seed, marked, keep=no_marks)
+        typing = list(typing)
         plain = [unmarked(text) for text in typing[0][0]]   # typing-train sentences only: no held-out text parsed
         source = (f"WordNet 3.0 noun facts: {len(triples)} facts (with inverses), {len(types)} synsets typed by "
                   f"supersense ({len(labels)} types)")

@@ -175,6 +175,30 @@ def wordnet_typed_kg(wordnet, size: int, seed: int = 0):
     return triples, types, examples
 
 
+def typing_by_synset(examples, types: dict, seed: int, write, keep=lambda words: True):
+    """Return ``(parts, labels, splits)``: WordNet example sentences typed by their synset's supersense, split 60/20/20
+    by synset (seeded), each sentence kept once (a sentence two synsets share goes to one split only).
+
+    ``examples`` are :func:`wordnet_typed_kg`'s ``(words, start, end, name)``; ``write(words, start, end)`` makes
+    the text (the mention marked as the paper marks it); ``keep(words)`` may drop a sentence. ``parts`` are the
+    synset names of each split, ``splits`` ``(texts, labels)`` per split, ``labels`` the sorted types.
+    """
+    labels = sorted(set(types.values()))
+    named = sorted({name for *_, name in examples})
+    random.Random(seed).shuffle(named)
+    cut = (int(0.6 * len(named)), int(0.8 * len(named)))
+    parts = (named[:cut[0]], named[cut[0]:cut[1]], named[cut[1]:])
+    part_of = {name: index for index, part in enumerate(parts) for name in part}
+    rows, seen = ([], [], []), set()
+    for words, start, end, name in sorted(examples, key=lambda e: part_of[e[3]]):
+        key = " ".join(words).lower()
+        if key in seen or not keep(words):
+            continue
+        seen.add(key)
+        rows[part_of[name]].append((write(words, start, end), labels.index(types[name])))
+    return parts, labels, tuple(([t for t, _ in part], [label for _, label in part]) for part in rows)
+
+
 def fewer_candidates(probe, count: int, seed: int = 0) -> list:
     """Return the probe items each with the gold object and ``count - 1`` other candidates drawn at random.
 
@@ -221,19 +245,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         wordnet = load_wordnet(data_dir or None)
         triples, types, examples = wordnet_typed_kg(wordnet, chosen["entities"], seed)
         templates = WORDNET_TEMPLATES
-        labels = sorted(set(types.values()))
-        named = sorted({name for *_, name in examples})
-        random.Random(seed).shuffle(named)
-        cut = (int(0.6 * len(named)), int(0.8 * len(named)))
-        parts = (named[:cut[0]], named[cut[0]:cut[1]], named[cut[1]:])
-        part_of = {name: index for index, part in enumerate(parts) for name in part}
-        rows, seen = ([], [], []), set()
-        for words, start, end, name in sorted(examples, key=lambda e: part_of[e[3]]):
-            text = " ".join(words[:start] + ['"'] + words[start:end] + ['"'] + words[end:])
-            if " ".join(words).lower() not in seen:        # a sentence two synsets share: kept once, in one split
-                seen.add(" ".join(words).lower())
-                rows[part_of[name]].append((text, labels.index(types[name])))
-        splits = tuple(([t for t, _ in part], [label for _, label in part]) for part in rows)
+        quoted = lambda words, start, end: " ".join(words[:start] + ['"'] + words[start:end] + ['"'] + words[end:])
+        parts, labels, splits = typing_by_synset(examples, types, seed, quoted)
         source = f"WordNet 3.0 noun facts ({len(types)} synsets typed by supersense, {len(labels)} types)"
         typing = "WordNet's example sentences of the sampled synsets (the word quoted), split by synset"
     entities = TypedEntities.of(types)
