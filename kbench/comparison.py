@@ -19,6 +19,7 @@ cost is the pretraining they need (their ``needs``).
 """
 from __future__ import annotations
 
+import functools
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 from kbench.errors import BaselineError, InputError
 from kbench.experiment import Variant
 from kbench.record import load_baseline
-from kbench.taxonomy import Declaration, declarations
+from kbench.taxonomy import SAME_NETWORK, Declaration, declarations
 
 BASELINES = Path(__file__).resolve().parents[1] / "notebooks" / "baselines"
 
@@ -58,17 +59,16 @@ class Row:
         return sum(d > 0 for d in self.deltas)
 
 
+def _recorded_value(baseline, name: str) -> list[float] | None:
+    """The recorded (seed-0) value of ``name`` as a one-item list; None if absent."""
+    return [float(baseline.metrics[name]["value"])] if name in baseline.metrics else None
+
+
 def _values(baseline, name: str) -> list[float] | None:
     """Per-seed values from the spread when it holds ``name``; else the recorded value alone; None if absent."""
     if baseline.spread and name in baseline.spread.get("metrics", {}):
         return [float(v) for v in baseline.spread["metrics"][name]]
-    if name in baseline.metrics:
-        return [float(baseline.metrics[name]["value"])]
-    return None
-
-
-def _recorded_value(baseline, name: str) -> list[float] | None:
-    return [float(baseline.metrics[name]["value"])] if name in baseline.metrics else None
+    return _recorded_value(baseline, name)
 
 
 def recorded(profile: str = "smoke", directory: Path | str | None = None,
@@ -125,10 +125,6 @@ def _span(values: list[float]) -> str:
     return f"{statistics.mean(values):+.3f} [{min(values):+.3f}, {max(values):+.3f}]"
 
 
-#: Places whose methods run the plain base's own network: nothing is added at run time.
-SAME_NETWORK = ("objective", "data and vocabulary")
-
-
 def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
     """Return the head-to-head as a pandas DataFrame, one row per paper (costs from :func:`runtime_costs`)."""
     import pandas as pd
@@ -163,6 +159,7 @@ HEAD_TO_HEAD = (Variant("bert", "BERT (no knowledge)", {"method": "bert"}),
                 Variant("ernie", "ERNIE (aggregators)", {"method": "ernie"}))
 
 
+@functools.cache
 def _kbert_on_words():
     from kbench.models.kbert import KBertClassifier
 
@@ -226,8 +223,8 @@ def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0,
                                                         generator=torch.Generator().manual_seed(seed)), dim=-1)
     ids = {entity: i for i, entity in enumerate(entities)}
     n = len(world.labels)
-    build = lambda method, **extra: head_to_head_model(n, vectors, ids, world.kg, base_model, method, seed=seed,
-                                                       layers=layers, max_length=32, **extra)
+    build = lambda method, kg=world.kg, **extra: head_to_head_model(n, vectors, ids, kg, base_model, method,
+                                                                    seed=seed, layers=layers, max_length=32, **extra)
 
     def batches(model, texts):
         data = model.dataset(texts, labels)
@@ -238,8 +235,7 @@ def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0,
         return relative_cost({"plain": (plain, batches(plain, texts)), "enhanced": (enhanced, batches(enhanced, texts))},
                              "plain", repeats=repeats)["enhanced"]
 
-    costs = {"01_k_bert": pair(_kbert_on_words()(n, None, base_model, layers=layers, max_length=32, max_entities=1,
-                                                 joiner=" ", seed=seed), build("kbert"), linked),
+    costs = {"01_k_bert": pair(build("kbert", kg=None), build("kbert"), linked),
              "02_knowbert": pair(build("knowbert", kar_layer=None), build("knowbert"), linked)}
     costs["05_ernie_thu"] = costs["07_bert_mk"] = pair(build("bert"), build("ernie"), linked)
     encoder = load_encoder(base_model, layers=layers, seed=seed)
@@ -255,10 +251,9 @@ def head_to_head(s, only=None) -> tuple[dict, object]:
     """Retrain :data:`HEAD_TO_HEAD` on one setup (:func:`kbench.profiles.overview.setup`); return the results by
     name (:func:`kbench.experiment.compare_variants`) and the TransE vectors ERNIE and KnowBert fused.
 
-    One TransE of the world's KG (unit rows, as BERT-MK's comparison scales them) is fused by both ERNIE and
-    KnowBert, so they differ in how they fuse, not in what."""
-    import functools
-
+    One TransE table of the world's KG (unit rows, as BERT-MK's comparison scales them) serves both ERNIE and
+    KnowBert; what they are handed differs as in the papers: ERNIE each mention's gold entity, KnowBert its
+    candidates to choose among."""
     import torch
 
     from kbench.experiment import compare_variants

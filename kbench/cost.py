@@ -91,8 +91,8 @@ def relative_cost(models: Mapping[str, tuple[nn.Module, Sequence[Mapping[str, to
     counts = {name: _examples(batches) for name, (_, batches) in models.items()}
     if len(set(counts.values())) > 1:
         raise InputError(f"time every model on the same examples: their batches hold {counts} examples")
+    tokens = {name: sum(_tokens(batch) for batch in batches) for name, (_, batches) in models.items()}
     seconds: dict[str, dict[bool, float]] = {name: {True: float("inf"), False: float("inf")} for name in models}
-    tokens: dict[str, int] = {}
     for train in (True, False):
         for round_ in range(repeats + 1):
             for name, (model, batches) in models.items():
@@ -102,7 +102,6 @@ def relative_cost(models: Mapping[str, tuple[nn.Module, Sequence[Mapping[str, to
                     _step(model, batch, train)
                 if round_:
                     seconds[name][train] = min(seconds[name][train], time.perf_counter() - start)
-                tokens[name] = sum(_tokens(batch) for batch in batches)
     for model, _ in models.values():
         model.eval()
     base_total = parameter_counts(models[reference][0])[0]

@@ -33,6 +33,8 @@ from kbench.errors import InputError
 
 #: Where knowledge enters, in the order of the picture's columns.
 WHERE = ("input", "fused entity vectors", "objective", "adapters", "data and vocabulary")
+#: Places whose methods run the plain base's own network: nothing is added at run time.
+SAME_NETWORK = ("objective", "data and vocabulary")
 #: Which knowledge.
 KNOWLEDGE = ("KG", "lexical", "linguistic", "domain")
 #: The survey's kinds of knowledge (Qiu et al. 2020, §4.1), and its "when": during pretraining or after it.

@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from kbench.taxonomy import SURVEY, WHERE, Declaration
+from kbench.taxonomy import SAME_NETWORK, SURVEY, WHERE, Declaration
 
 #: One colour per place on the map (where the knowledge enters).
 WHERE_COLOURS = dict(zip(WHERE, ("#1971c2", "#e8590c", "#2f9e44", "#862e9c", "#c2255c")))
 
 
-def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = "") -> go.Figure:
+def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = "", profile: str = "smoke"
+                     ) -> go.Figure:
     """Return each paper's Δ (with − without knowledge; mean, bars to the seeds' min and max) against the time its
     model takes to infer relative to its plain base (1: as fast; methods that change only pretraining or data
     run the plain network, so they sit at 1). Rows without values, and rows whose method changes the run-time
@@ -21,7 +22,7 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
     costs = costs or {}
     figure = go.Figure()
     for where in WHERE:
-        same = where in ("objective", "data and vocabulary")
+        same = where in SAME_NETWORK
         chosen = [r for r in rows if r.declaration.place.where == where and r.deltas
                   and (same or r.declaration.notebook in costs)]
         if not chosen:
@@ -29,7 +30,7 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
         means = [statistics.mean(r.deltas) for r in chosen]
         x = [1 / costs[r.declaration.notebook].infer_speed if r.declaration.notebook in costs else 1.0
              for r in chosen]
-        hover = [f"<b>{html.escape(r.declaration.title)}</b><br>{html.escape(r.declaration.headline.task)}<br>"
+        hover = [f"<b>{html.escape(r.declaration.title)}</b><br>{html.escape(r.declaration.headline.task_in(profile))}<br>"
                  f"Δ {m:+.3f} over {len(r.deltas)} seed(s), higher on {r.wins}<br>"
                  + (f"params added {costs[r.declaration.notebook].added:+,}" if r.declaration.notebook in costs
                     else "same network at run time")
