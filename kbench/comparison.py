@@ -43,6 +43,8 @@ class Row:
     base: list[float] = field(default_factory=list)
     probe: tuple[list[float], list[float]] | None = None
     note: str = ""                                   # why a value is missing, or where the values come from
+    trivial: dict[str, list[float]] = field(default_factory=dict)   # each trivial baseline's values, per seed
+    positive: tuple[list[float], list[float]] | None = None         # the positive control's (left, right), per seed
 
     @property
     def deltas(self) -> list[float]:
@@ -57,6 +59,43 @@ class Row:
     def wins(self) -> int:
         """Seeds on which the knowledge variant scored strictly higher."""
         return sum(d > 0 for d in self.deltas)
+
+    @property
+    def strongest(self) -> list[float]:
+        """Per seed: the highest of the recorded trivial baselines (empty when none is recorded)."""
+        if not self.trivial:
+            return []
+        return [max(values) for values in zip(*self.trivial.values())]
+
+    @property
+    def strongest_name(self) -> str:
+        """The trivial baseline with the highest mean over the seeds ('' when none is recorded)."""
+        if not self.trivial:
+            return ""
+        return max(self.trivial, key=lambda name: statistics.mean(self.trivial[name]))
+
+    @property
+    def deltas_vs_strongest(self) -> list[float]:
+        """Per seed: with knowledge minus the strongest trivial baseline of that seed."""
+        return [k - s for k, s in zip(self.knowledge, self.strongest)]
+
+    @property
+    def beats_strongest(self) -> int:
+        """Seeds on which the knowledge variant scored strictly above every trivial baseline."""
+        return sum(d > 0 for d in self.deltas_vs_strongest)
+
+    def positive_verdict(self) -> str:
+        """The positive control's verdict: 'passed on n/n seeds', 'FAILED on k of n seeds', 'not run: why', or
+        'not declared' / 'not recorded'."""
+        control = self.declaration.headline.positive
+        if control is None:
+            return "not declared"
+        if not control.is_run:
+            return f"not run: {control.reason}"
+        if self.positive is None:
+            return "not recorded"
+        passed, seeds = control.verdict(*self.positive)
+        return f"passed on {passed}/{seeds} seeds" if passed == seeds else f"FAILED on {seeds - passed} of {seeds} seeds"
 
 
 def _recorded_value(baseline, name: str) -> list[float] | None:
@@ -107,6 +146,19 @@ def recorded(profile: str = "smoke", directory: Path | str | None = None,
         row.knowledge, row.base = knowledge, base
         row.note = (f"seeds {', '.join(map(str, row.seeds))} ({baseline.spread.get('on', '')})" if spread
                     else "one recorded run")
+        for name in item.headline.trivial:
+            values = _values(baseline, name)
+            if values is not None and len(values) == len(knowledge):
+                row.trivial[name] = values
+            else:
+                row.note += f"; trivial baseline {name} not recorded over these seeds"
+        control = item.headline.positive
+        if control is not None and control.is_run:
+            left, right = _values(baseline, control.left), _values(baseline, control.right)
+            if left is not None and right is not None and len(left) == len(right):
+                row.positive = (left, right)
+            else:
+                row.note += f"; positive control {control.left} / {control.right} not recorded over the same seeds"
         if probe:
             pk, pb = _values(baseline, probe[0]), _values(baseline, probe[1])
             if pk is not None and pb is not None and len(pk) == len(pb) == len(knowledge):
@@ -142,6 +194,11 @@ def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
             "without": round(statistics.mean(row.base), 3) if row.base else None,
             "Δ mean [min, max]": _span(row.deltas) or "—",
             "higher on": f"{row.wins}/{len(row.deltas)}" if row.deltas else "—",
+            "strongest trivial": (f"{row.strongest_name} {statistics.mean(row.trivial[row.strongest_name]):.3f}"
+                                  if row.trivial else "none recorded"),
+            "Δ vs strongest [min, max]": _span(row.deltas_vs_strongest) or "—",
+            "above it on": f"{row.beats_strongest}/{len(row.deltas_vs_strongest)}" if row.trivial else "—",
+            "positive control": row.positive_verdict(),
             "probe Δ (MRR)": _span(row.probe_deltas) or "—",
             "params added": f"{cost.added:+,}" if cost else "0 (same network)" if same else "not measured",
             "train speed": f"{cost.train_speed:.2f}x" if cost else "1x at run time" if same else "not measured",

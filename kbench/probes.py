@@ -18,6 +18,21 @@ The probe template of each fact is held out of the pretraining corpus
 (:func:`kbench.data.fact_corpus.fact_corpus`): other facts of the relation are
 written with it, this fact only with the relation's other templates — so the
 probe measures whether the model knows the fact, not whether it memorised a string.
+
+Controls. An MRR alone cannot tell facts from answer frequencies: a model that
+ranks each relation's objects by how often they are the answer, whatever the
+subject, scores well above chance. So every probe reports three controls beside
+its MRR (Petroni et al. rank against a frequency baseline too; the swap follows
+the control-task idea of Hewitt & Liang, EMNLP 2019):
+
+- *subject swapped* (:func:`swapped_items`): each statement's subject replaced by
+  another subject of the same relation, scored against the original answer. A
+  model that knows subject-dependent facts loses rank; one that reads only the
+  template does not move. ``mrr − swapped_mrr`` (:attr:`ProbeResult.knowledge`)
+  is the probe's measure of knowledge;
+- *answer prior* (:func:`prior_result`): each relation's objects ranked by how
+  often they are its answer, the subject ignored;
+- *chance* (:func:`chance_mrr`): the expected MRR of a uniformly random ranking.
 """
 from __future__ import annotations
 
@@ -57,6 +72,14 @@ class ProbeResult:
     items: list[ProbeItem]
     ranks: list[int]
     top: list[str] = field(default_factory=list)    # each item's best-scored candidate
+    swapped: ProbeResult | None = None               # the same model on the subject-swapped items, if probed
+
+    @property
+    def knowledge(self) -> float:
+        """MRR minus the subject-swapped MRR: what the model knows about *this* subject (needs ``swapped``)."""
+        if self.swapped is None:
+            raise InputError("this probe ran without the subject-swapped control: probe_model(..., swapped=True)")
+        return self.mrr() - self.swapped.mrr()
 
     def _ranks(self, relation: str | None = None) -> np.ndarray:
         ranks = [r for item, r in zip(self.items, self.ranks) if relation is None or item.relation == relation]
@@ -77,12 +100,23 @@ class ProbeResult:
     def summary(self) -> dict[str, float]:
         return {"mrr": self.mrr(), "hits@1": self.hits(1), "hits@10": self.hits(10)}
 
-    def table(self) -> list[dict]:
-        """Return one row per relation (and one for all) with its items, MRR, hits@1 and hits@10."""
+    def table(self, prior: ProbeResult | None = None) -> list[dict]:
+        """Return one row per relation (and one for all) with its items, MRR, hits@1 and hits@10 — and, where
+        known, the controls: the subject-swapped MRR, the answer prior's MRR (``prior``) and chance."""
+        def controls(relation):
+            row = {"chance mrr": chance_mrr(self.items, relation)}
+            if prior is not None:
+                row["prior mrr"] = prior.mrr(relation)
+            if self.swapped is not None:
+                row["swapped mrr"] = self.swapped.mrr(relation)
+                row["mrr − swapped"] = self.mrr(relation) - self.swapped.mrr(relation)
+            return row
+
         rows = [{"relation": r, "items": int(len(self._ranks(r))), "candidates": len(next(
             i.candidates for i in self.items if i.relation == r)), "mrr": self.mrr(r), "hits@1": self.hits(1, r),
-            "hits@10": self.hits(10, r)} for r in self.relations]
-        return rows + [{"relation": "all", "items": len(self.ranks), "candidates": None, **self.summary()}]
+            "hits@10": self.hits(10, r), **controls(r)} for r in self.relations]
+        return rows + [{"relation": "all", "items": len(self.ranks), "candidates": None, **self.summary(),
+                        **controls(None)}]
 
 
 def rank_of(scores: Mapping[str, float], gold: str) -> int:
@@ -106,6 +140,66 @@ def run_probe(items: Sequence[ProbeItem], scorer: Callable[[Sequence[ProbeItem]]
         raise InputError(f"the scorer returned {len(scores)} score tables for {len(items)} items")
     return ProbeResult(items, [rank_of(table, item.gold) for item, table in zip(items, scores)],
                        [max(table, key=table.get) for table in scores])
+
+
+def swapped_items(items: Sequence[ProbeItem], seed: int = 0) -> list[ProbeItem]:
+    """Return ``items`` with each statement's subject replaced by another subject of the same relation.
+
+    The gold stays the original answer: a model that knows subject-dependent facts ranks it lower
+    once the subject is another; a model that reads only the template and the answer prior does
+    not move. The other subject is drawn (seeded) among the relation's subjects whose own answer
+    differs from this gold where there are such, so the swap changes the fact, not just the name.
+    A relation with one subject cannot be swapped: an error, as is a statement that does not
+    contain its subject.
+    """
+    items = list(items)
+    rng = np.random.default_rng(seed)
+    by_relation: dict[str, dict[str, set[str]]] = {}
+    for item in items:
+        by_relation.setdefault(item.relation, {}).setdefault(item.subject, set()).add(item.gold)
+    out = []
+    for item in items:
+        if item.subject not in item.statement:
+            raise InputError(f"the statement {item.statement!r} does not contain its subject {item.subject!r}: "
+                             "the subject cannot be swapped")
+        subjects = by_relation[item.relation]
+        others = sorted(s for s in subjects if s != item.subject)
+        if not others:
+            raise InputError(f"relation {item.relation!r} has one subject ({item.subject!r}): nothing to swap with")
+        differing = [s for s in others if item.gold not in subjects[s]]
+        pool = differing or others
+        other = pool[int(rng.integers(len(pool)))]
+        out.append(ProbeItem(other, item.relation, item.gold, item.statement.replace(item.subject, other),
+                             item.candidates))
+    return out
+
+
+def prior_result(items: Sequence[ProbeItem], answers: Sequence[tuple[str, str]] | None = None) -> ProbeResult:
+    """Return the probe result of the subject-blind answer prior: each relation's candidates ranked by how often
+    they are its answer in ``answers`` (``(relation, object)`` pairs, e.g. the training facts; by default the
+    probe items' own answers — the strongest prior, as it has seen the test answers' frequencies).
+
+    Ties are broken by the candidates' sorted order, not pessimistically: the prior is a baseline to beat,
+    so it gets a fair rank, not the worst."""
+    items = list(items)
+    counts: dict[tuple[str, str], int] = {}
+    for relation, obj in ([(i.relation, i.gold) for i in items] if answers is None else answers):
+        counts[(relation, obj)] = counts.get((relation, obj), 0) + 1
+
+    def scorer(chunk):
+        return [{name: counts.get((item.relation, name), 0) - 1e-6 * rank
+                 for rank, name in enumerate(sorted(item.candidates))} for item in chunk]
+
+    return run_probe(items, scorer)
+
+
+def chance_mrr(items: Sequence[ProbeItem], relation: str | None = None) -> float:
+    """Return the expected MRR of a uniformly random ranking: the mean over items of H(n)/n for n candidates."""
+    chosen = [i for i in items if relation is None or i.relation == relation]
+    if not chosen:
+        raise InputError(f"no probe item for relation {relation!r}")
+    return float(np.mean([sum(1.0 / r for r in range(1, len(i.candidates) + 1)) / len(i.candidates)
+                          for i in chosen]))
 
 
 class MaskedLMScorer:
@@ -149,6 +243,12 @@ class MaskedLMScorer:
         return tables
 
 
-def probe_model(lm: torch.nn.Module, tokenizer, items: Sequence[ProbeItem], batch_size: int = 64) -> ProbeResult:
-    """Return the probe result of a masked language model on ``items``."""
-    return run_probe(items, MaskedLMScorer(lm, tokenizer, batch_size))
+def probe_model(lm: torch.nn.Module, tokenizer, items: Sequence[ProbeItem], batch_size: int = 64,
+                swapped: bool = True, seed: int = 0) -> ProbeResult:
+    """Return the probe result of a masked language model on ``items``, with its subject-swapped control
+    (:func:`swapped_items`, drawn with ``seed``) in ``.swapped`` unless ``swapped=False``."""
+    scorer = MaskedLMScorer(lm, tokenizer, batch_size)
+    result = run_probe(items, scorer)
+    if swapped:
+        result.swapped = run_probe(swapped_items(items, seed), scorer)
+    return result

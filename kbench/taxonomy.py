@@ -11,7 +11,13 @@ linked to its notebook.
 Beside it, each module declares its ``HEADLINE``: the one comparison of its notebook
 that answers "does this knowledge help?" — the metric with the paper's knowledge, the
 same base's metric without it, a knowledge probe's pair where the notebook probes
-facts, and what the method needs beyond the text. The overview
+facts, and what the method needs beyond the text — and its two controls: the
+*strongest trivial baselines* the gain must beat (an untrained encoder, the answer
+prior, a subject-swapped input, an untrained module of the same shape, no
+pretraining), and a *positive control*, the run in which the knowledge is certainly
+present and usable, so a working mechanism must win it (:class:`PositiveControl`).
+A gain below a trivial baseline is not a gain; a null without a passing positive
+control is a statement about the pipeline, not the paper. The overview
 (:mod:`kbench.comparison`) reads every notebook's recorded results through them.
 
 The survey the map follows (Qiu, Sun, Xu, Shao, Dai and Huang 2020, "Pre-trained
@@ -69,6 +75,49 @@ class Place:
 
 
 @dataclass(frozen=True)
+class PositiveControl:
+    """The run in which the paper's knowledge is certainly present and usable: a working mechanism must win it.
+
+    ``left`` (the mechanism, given knowledge it can certainly use) minus ``right`` (the same without it) must be
+    at least ``min_difference`` on every recorded seed; the notebook records the same comparison as a lesson.
+    ``claim`` says what makes the knowledge certainly usable (facts trained until the model knows them, the true
+    lexicon handed to the masker, the test entities seen in the knowledge training). Where a notebook cannot
+    run such a case, ``left`` and ``right`` stay empty and ``reason`` says plainly why: the overview then shows
+    the headline as untested by a positive control, never as passed.
+    """
+
+    claim: str
+    left: str = ""
+    right: str = ""
+    min_difference: float = 0.0
+    reason: str = ""
+
+    def __post_init__(self):
+        if not self.claim.strip():
+            raise InputError("say what makes the knowledge certainly present and usable in the positive control")
+        if bool(self.left) != bool(self.right):
+            raise InputError("a positive control names both metrics (left, right) or neither")
+        if self.left and self.left == self.right:
+            raise InputError(f"a positive control compares two different metrics, got {self.left!r} twice")
+        if not self.left and not self.reason.strip():
+            raise InputError("a positive control with no metrics must say why the notebook cannot run one (reason=)")
+        if self.left and self.reason:
+            raise InputError("a positive control that is run needs no reason: drop reason= or the metrics")
+
+    @property
+    def is_run(self) -> bool:
+        """True when the notebook records the control's two metrics."""
+        return bool(self.left)
+
+    def verdict(self, left: list[float], right: list[float]) -> tuple[int, int]:
+        """Return ``(seeds passed, seeds)``: how many seeds have ``left − right ≥ min_difference``."""
+        if len(left) != len(right) or not left:
+            raise InputError(f"the positive control needs both metrics over the same seeds, got {len(left)} and "
+                             f"{len(right)} values")
+        return sum(a - b >= self.min_difference - 1e-9 for a, b in zip(left, right)), len(left)
+
+
+@dataclass(frozen=True)
 class Headline:
     """A notebook's answer to "does the knowledge help?": two recorded metrics, with and without it.
 
@@ -79,6 +128,11 @@ class Headline:
     metrics (MRR of fact completion) when the notebook probes; ``full`` (and
     ``full_probe``) name the pair where the full profile records it under other names
     (its real task, named by ``full_task``); ``needs`` says what the method needs beyond the text.
+
+    ``trivial`` names the metrics of the trivial baselines recorded on the same split and seed (untrained
+    encoder, answer prior, subject-swapped input, untrained module, no pretraining): the strongest of them,
+    per seed, is what the gain must beat (:meth:`kbench.comparison.Row.strongest`). ``positive`` is the
+    notebook's :class:`PositiveControl`. Both are required of every paper (a meta-test checks).
     """
 
     task: str
@@ -89,6 +143,8 @@ class Headline:
     full: tuple[str, str] | None = None
     full_probe: tuple[str, str] | None = None
     full_task: str = ""
+    trivial: tuple[str, ...] = ()
+    positive: PositiveControl | None = None
 
     def task_in(self, profile: str) -> str:
         """Return the task as ``profile`` runs it."""
@@ -104,6 +160,14 @@ class Headline:
             raise InputError("a full_task needs the full profile's metric pair (full=...)")
         if not self.task.strip() or not self.needs.strip():
             raise InputError("say what the task is and what the method needs")
+        if isinstance(self.trivial, str):
+            raise InputError(f"trivial is a tuple of metric names, got the string {self.trivial!r}")
+        if self.knowledge in self.trivial or self.base in self.trivial:
+            raise InputError("a trivial baseline is neither the knowledge metric nor the base metric")
+        if len(set(self.trivial)) != len(self.trivial):
+            raise InputError(f"trivial baselines named twice: {self.trivial!r}")
+        if self.positive is not None and not isinstance(self.positive, PositiveControl):
+            raise InputError("positive must be a kbench.taxonomy.PositiveControl")
 
     def metrics(self, profile: str) -> tuple[tuple[str, str], tuple[str, str] | None]:
         """Return ``((knowledge, base), probe pair or None)`` as ``profile`` records them."""

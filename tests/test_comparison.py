@@ -229,3 +229,58 @@ def test_kbert_by_name_never_reaches_a_persons_facts_in_the_linking_world():
         tokens = model.tokenizer.convert_ids_to_tokens(tree.input_ids[branch].tolist())
         assert "born" not in tokens                                # no "born in" fact of anyone is injected
     assert injected > len(examples) // 4                            # ... while other entities' branches are
+
+
+def test_the_gain_is_taken_against_the_strongest_trivial_baseline_per_seed(tmp_path):
+    from kbench.taxonomy import PositiveControl
+
+    headline = Headline("typing, accuracy", "x_acc", "base_acc", "a KG", trivial=("untrained_acc", "prior_acc"),
+                        positive=PositiveControl("the facts are in the input", "seen_x_acc", "seen_base_acc", 0.1))
+    item = Declaration("x", "X", "99_x", Place("X", "objective", ("KG",), "somehow"), headline)
+    write(tmp_path, "99_x.smoke.json", {"metrics": {}, "spread": {"seeds": [0, 1, 2], "on": "CPU", "metrics": {
+        "x_acc": [0.7, 0.4, 0.9], "base_acc": [0.3, 0.3, 0.3], "untrained_acc": [0.5, 0.6, 0.2],
+        "prior_acc": [0.6, 0.1, 0.1], "seen_x_acc": [0.9, 0.9, 0.9], "seen_base_acc": [0.5, 0.85, 0.5]}}})
+    [row] = recorded("smoke", tmp_path, [item])
+    assert row.strongest == pytest.approx([0.6, 0.6, 0.2])        # per seed, the higher of the two
+    assert row.deltas_vs_strongest == pytest.approx([0.1, -0.2, 0.7]) and row.beats_strongest == 2
+    assert row.strongest_name == "untrained_acc"                   # higher on average (0.433 vs 0.267)
+    assert row.positive_verdict() == "FAILED on 1 of 3 seeds"      # seed 1: 0.9 − 0.85 < 0.1
+    frame = table([row])
+    assert frame.loc[0, "above it on"] == "2/3" and frame.loc[0, "Δ vs strongest [min, max]"].startswith("+0.200")
+    assert frame.loc[0, "positive control"] == "FAILED on 1 of 3 seeds"
+
+
+def test_a_positive_control_not_run_says_why_and_an_unrecorded_one_is_named(tmp_path):
+    from kbench.taxonomy import PositiveControl
+
+    write(tmp_path, "99_x.smoke.json", {"metrics": {}, "spread": {"seeds": [0], "on": "CPU", "metrics": {
+        "x_acc": [0.7], "base_acc": [0.3]}}})
+    for control, verdict in ((PositiveControl("facts", reason="no fact can be learned at this size"),
+                              "not run: no fact can be learned at this size"),
+                             (PositiveControl("facts", "a", "b"), "not recorded"), (None, "not declared")):
+        headline = Headline("t", "x_acc", "base_acc", "a KG", trivial=("u",), positive=control)
+        [row] = recorded("smoke", tmp_path, [Declaration("x", "X", "99_x", Place("X", "objective", ("KG",), "s"),
+                                                         headline)])
+        assert row.positive_verdict() == verdict and "trivial baseline u not recorded" in row.note
+        assert row.strongest == [] and table([row]).loc[0, "strongest trivial"] == "none recorded"
+
+
+def test_controls_bad_declarations():
+    from kbench.taxonomy import PositiveControl
+
+    with pytest.raises(InputError, match="both metrics"):
+        PositiveControl("facts", "a")
+    with pytest.raises(InputError, match="say why"):
+        PositiveControl("facts")
+    with pytest.raises(InputError, match="needs no reason"):
+        PositiveControl("facts", "a", "b", reason="why")
+    with pytest.raises(InputError, match="certainly"):
+        PositiveControl(" ", "a", "b")
+    with pytest.raises(InputError, match="tuple"):
+        Headline("t", "a", "b", "a KG", trivial="u")
+    with pytest.raises(InputError, match="neither"):
+        Headline("t", "a", "b", "a KG", trivial=("b",))
+    with pytest.raises(InputError, match="PositiveControl"):
+        Headline("t", "a", "b", "a KG", positive=("a", "b"))
+    with pytest.raises(InputError, match="same seeds"):
+        PositiveControl("facts", "a", "b").verdict([1.0], [])

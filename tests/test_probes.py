@@ -109,3 +109,85 @@ def test_fact_corpus_bad_inputs():
         fact_corpus([("a", "r", "b")], {"r": ["{s} r {o}"]})
     with pytest.raises(InputError, match="one \\{s\\}"):
         fact_corpus([("a", "r", "b")], {"r": ["{s} r", "{s} r {o}"]})
+
+
+# --- the probe's controls: subject swapped, answer prior, chance --------------------------------------------------
+
+PEOPLE = {"Muman Nakel": "Lagos", "Vapa Gebi": "Paris", "Zovo Kunor": "Lagos", "Kira Dale": "Lima"}
+
+
+def facts():
+    return [item(gold, subject) for subject, gold in PEOPLE.items()]
+
+
+def knower(batch):
+    """Knows every person's city: reads the subject out of the statement."""
+    return [{c: float(c == PEOPLE[next(s for s in PEOPLE if s in i.statement)]) for c in CITIES} for i in batch]
+
+
+def template_reader(batch):
+    """Reads only the template: the same preference for every subject (the answer prior's shape)."""
+    return [{"Lagos": 3.0, "Paris": 2.0, "Lima": 1.0, "Tokyo": 0.0} for _ in batch]
+
+
+def test_swapped_items_change_the_subject_to_one_with_another_answer_and_keep_the_gold():
+    from kbench.probes import swapped_items
+
+    items = facts()
+    swapped = swapped_items(items, seed=3)
+    for before, after in zip(items, swapped):
+        assert after.gold == before.gold and after.relation == before.relation
+        assert after.subject != before.subject and after.subject in PEOPLE
+        assert PEOPLE[after.subject] != before.gold         # another answer: the swap changes the fact
+        assert after.statement == before.statement.replace(before.subject, after.subject)
+    assert swapped_items(items, seed=3) == swapped           # seeded
+
+
+def test_swapped_items_bad_inputs():
+    from kbench.probes import swapped_items
+
+    with pytest.raises(InputError, match="one subject"):
+        swapped_items([item("Lagos")])
+    lone = ProbeItem("Someone", "born in", "Lima", "A person is a native of [Y] .", CITIES)
+    with pytest.raises(InputError, match="does not contain its subject"):
+        swapped_items([lone, item("Paris", "Vapa Gebi")])
+
+
+def test_the_swap_separates_a_model_that_knows_the_facts_from_one_that_reads_the_template():
+    from kbench.probes import swapped_items
+
+    items = facts()
+    for scorer, knows in ((knower, True), (template_reader, False)):
+        result = run_probe(items, scorer)
+        result.swapped = run_probe(swapped_items(items), scorer)
+        if knows:
+            assert result.mrr() == 1.0 and result.knowledge > 0.5
+        else:
+            assert result.knowledge == 0.0                    # the template reader does not move
+
+
+def test_the_answer_prior_ranks_by_answer_frequency_ignoring_the_subject():
+    from kbench.probes import prior_result
+
+    items = facts()
+    prior = prior_result(items)                                # Lagos twice, Paris and Lima once, Tokyo never
+    assert prior.top == ["Lagos"] * 4
+    assert prior.ranks == [1, 3, 1, 2]                         # Lima before Paris: ties broken by name, not pessimistic
+    training = [("born in", "Tokyo")] * 3
+    assert prior_result(items, training).top == ["Tokyo"] * 4
+    table = run_probe(items, knower).table(prior)
+    assert table[-1]["prior mrr"] == pytest.approx(prior.mrr())
+
+
+@given(st.integers(1, 30))
+def test_chance_mrr_is_the_mean_reciprocal_rank_of_a_uniform_ranking(n):
+    from kbench.probes import chance_mrr
+
+    names = tuple(f"c{i}" for i in range(n))
+    single = ProbeItem("a", "r", "c0", "a is [Y] .", names)
+    assert chance_mrr([single]) == pytest.approx(sum(1 / r for r in range(1, n + 1)) / n)
+
+
+def test_knowledge_needs_the_swapped_run():
+    with pytest.raises(InputError, match="swapped"):
+        run_probe(facts(), knower).knowledge
