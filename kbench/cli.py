@@ -48,6 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--precision", default="auto", help="auto, no, bf16, fp16")
     pre.add_argument("--data-dir", help="where the data is (default $KBENCH_DATA_DIR or ~/.cache/kbench/data)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    head = commands.add_parser("mlm-head", help="fit MiniLM's missing MLM head on WordNet glosses, encoder frozen; "
+                                                "print what it predicts and where the checkpoint is (cached)")
+    head.add_argument("--base", default="embedded", help="the encoder whose head to fit (default: embedded MiniLM)")
+    head.add_argument("--steps", type=int, default=300)
+    head.add_argument("--texts", type=int, default=20000, help="WordNet gloss texts to fit on")
+    head.add_argument("--held-out", type=int, default=400, help="other gloss texts to score it on")
+    head.add_argument("--seed", type=int, default=0)
+    head.add_argument("--out", help="the checkpoint directory (default: cached under the data dir)")
+    head.add_argument("--data-dir", help="where the cache lives (default $KBENCH_DATA_DIR or ~/.cache/kbench/data)")
+    head.add_argument("--quiet", action="store_true", help="no progress bar")
     lab = commands.add_parser("lab", help="open JupyterLab on notebooks/ (127.0.0.1; also as root)")
     lab.add_argument("--port", type=int, default=8888)
     data = commands.add_parser("data", help="external data declared in data_manifest/")
@@ -100,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
                                       device=args.device, precision=args.precision, data_dir=args.data_dir,
                                       progress=not args.quiet)
             print(" ".join(f"{key}={value}" for key, value in summary.items()))
+            return 0
+        if args.command == "mlm-head":
+            from kbench.mlm_head import warm_mlm_head
+
+            path, r = warm_mlm_head(args.base, steps=args.steps, texts=args.texts, held_out=args.held_out,
+                                    seed=args.seed, out=args.out, data_dir=args.data_dir, progress=not args.quiet)
+            print(f"held-out masked tokens ({r.positions}): accuracy / loss  fresh head {r.fresh_accuracy:.3f} / "
+                  f"{r.fresh_loss:.2f}  fitted head {r.fitted_accuracy:.3f} / {r.fitted_loss:.2f}  unigram prior "
+                  f"{r.prior_accuracy:.3f} / {r.prior_loss:.2f}\n{path}")
             return 0
         if args.command == "lab":
             import os

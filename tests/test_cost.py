@@ -86,3 +86,41 @@ def test_speed_is_per_example_so_a_longer_reading_of_the_same_sentences_is_slowe
 def test_models_must_be_timed_on_the_same_examples():
     with pytest.raises(InputError, match="same examples"):
         relative_cost({"a": (Toy(4), batches(2)), "b": (Toy(4), batches(3))}, reference="a")
+
+
+class Ticking(Toy):
+    """A toy whose forward advances a fake clock by the seconds it is given, one value per call, and logs its name."""
+
+    def __init__(self, name, clock, log, seconds):
+        super().__init__(4)
+        self.name, self.clock, self.log, self.seconds = name, clock, log, list(seconds)
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        self.clock[0] += self.seconds.pop(0) if self.seconds else 1.0
+        self.log.append(self.name)
+        return super().forward(input_ids, attention_mask, labels)
+
+
+def test_the_warm_up_round_is_not_timed_and_the_order_changes_between_rounds():
+    clock, log = [0.0], []
+    # one batch each; rounds: warm-up + 5 timed, train then inference. The plain model's warm-up call takes 100 s.
+    plain = Ticking("plain", clock, log, [100.0] + [1.0] * 11)
+    slow = Ticking("slow", clock, log, [2.0] * 12)
+    costs = relative_cost({"plain": (plain, batches(1)), "slow": (slow, batches(1))}, "plain", repeats=5, seed=1,
+                          clock=lambda: clock[0])
+    assert costs["slow"].train_speed == pytest.approx(0.5) and costs["slow"].train_range == pytest.approx((0.5, 0.5))
+    assert costs["slow"].measured(True) and costs["slow"].speed_text(True) == "0.50x [0.50, 0.50]"
+    rounds = [tuple(log[i:i + 2]) for i in range(0, len(log), 2)]
+    assert len(rounds) == 12 and {("plain", "slow"), ("slow", "plain")} <= set(rounds)   # neither always first
+
+
+def test_a_ratio_whose_rounds_disagree_is_not_measured():
+    clock, log = [0.0], []
+    plain = Ticking("plain", clock, log, [1.0] * 12)
+    noisy = Ticking("noisy", clock, log, [1.0, 1.0, 2.0, 1.0, 0.8, 1.0] * 2)
+    costs = relative_cost({"plain": (plain, batches(1)), "noisy": (noisy, batches(1))}, "plain", repeats=5,
+                          clock=lambda: clock[0])
+    assert not costs["noisy"].measured(True) and costs["noisy"].speed_text(True).startswith("not measured")
+    assert costs["plain"].measured(True)                      # the reference against itself: always 1.0
+    one_round = relative_cost({"plain": (plain, batches(1))}, "plain", repeats=1, clock=lambda: clock[0])
+    assert not one_round["plain"].measured(False)             # one round has no spread to judge

@@ -20,9 +20,9 @@ from kbench.train import TrainConfig
 
 CHOICES = {
     "smoke": dict(layers=2, max_length=32, entity_dim=64, transe_epochs=200, epochs=4, batch_size=8,
-                  learning_rate=2e-4, cost_sentences=32, cost_repeats=1, precision="no"),
+                  learning_rate=2e-4, cost_sentences=32, cost_repeats=5, precision="no"),
     "full": dict(layers=None, max_length=32, entity_dim=64, transe_epochs=200, epochs=8, batch_size=8,
-                 learning_rate=2e-4, cost_sentences=128, cost_repeats=3, precision="auto"),
+                 learning_rate=2e-4, cost_sentences=128, cost_repeats=5, precision="auto"),
 }
 
 
@@ -35,7 +35,7 @@ class OverviewSetup(Setup):
     transe_epochs: int = 200
     layers: int | None = 2
     cost_sentences: int = 32
-    cost_repeats: int = 1
+    cost_repeats: int = 5
 
 
 def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_dir: str = "", device: str = "auto",

@@ -18,13 +18,14 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
     """Return each paper's Δ (with − without knowledge; mean, bars to the seeds' min and max) against the time its
     model takes to infer relative to its plain base (1: as fast; methods that change only pretraining or data
     run the plain network, so they sit at 1). Rows without values, and rows whose method changes the run-time
-    network but has no measured cost, are left out."""
+    network but whose inference ratio is not measured (no cost, or rounds that disagree by more than
+    :data:`kbench.cost.MAX_SPREAD`), are left out and named under the plot."""
     costs = costs or {}
     figure = go.Figure()
     for where in WHERE:
         same = where in SAME_NETWORK
         chosen = [r for r in rows if r.declaration.place.where == where and r.deltas
-                  and (same or r.declaration.notebook in costs)]
+                  and (same or (r.declaration.notebook in costs and costs[r.declaration.notebook].measured(False)))]
         if not chosen:
             continue
         means = [statistics.mean(r.deltas) for r in chosen]
@@ -41,6 +42,11 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
             marker=dict(size=11, color=WHERE_COLOURS[where]),
             error_y=dict(type="data", symmetric=False, array=[max(r.deltas) - m for r, m in zip(chosen, means)],
                          arrayminus=[m - min(r.deltas) for r, m in zip(chosen, means)], thickness=1.2)))
+    unmeasured = [r.declaration.title for r in rows if r.deltas and r.declaration.place.where not in SAME_NETWORK
+                  and not (r.declaration.notebook in costs and costs[r.declaration.notebook].measured(False))]
+    if unmeasured:
+        figure.add_annotation(text="speed not measured (rounds disagree, or no cost): " + ", ".join(unmeasured),
+                              xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, font=dict(size=11))
     figure.add_hline(y=0, line_dash="dot", line_color="#868e96")
     figure.update_layout(title=title or "gain against run-time cost", template="plotly_white", height=460,
                          xaxis_title="inference time relative to the plain base (same sentences)",
@@ -67,3 +73,45 @@ def survey_grouping_html(items: Sequence[Declaration]) -> str:
             "<caption>The survey's grouping (Qiu et al. 2020, §4.1: kind of knowledge × when it enters); "
             "* not named in §4.1, placed by the same rule</caption>"
             f"<tr><th></th>{head}</tr>{''.join(cells)}</table>")
+
+
+def controls_figure(rows: Sequence, title: str = "", profile: str = "smoke") -> go.Figure:
+    """Return, per paper, the gain over its own base beside the gain over its strongest trivial baseline.
+
+    One row per paper (papers without recorded values are left out): grey dots are Δ = with − without
+    knowledge, one per seed; coloured dots are Δ against the strongest trivial baseline of the same seed
+    (untrained encoder, answer prior, untrained module, ...; :attr:`kbench.comparison.Row.deltas_vs_strongest`),
+    green where the positive control passed on every seed, red where it failed, grey where it was not run.
+    A gain that sits right of zero in grey but left of it in colour is a gain over a baseline that was
+    worse than doing nothing."""
+    chosen = [r for r in rows if r.deltas]
+    names = [r.declaration.title for r in chosen]
+    figure = go.Figure()
+    verdict_colour = lambda v: "#2f9e44" if v.startswith("passed") else "#e03131" if v.startswith("FAILED") \
+        else "#868e96"
+    for r, name in zip(chosen, names):
+        verdict = r.positive_verdict()
+        task = html.escape(r.declaration.headline.task_in(profile))
+        figure.add_trace(go.Scatter(
+            x=r.deltas, y=[name] * len(r.deltas), mode="markers", showlegend=False, hoverinfo="text",
+            marker=dict(size=7, color="#adb5bd", symbol="circle-open"),
+            hovertext=[f"<b>{html.escape(name)}</b><br>{task}<br>Δ vs without knowledge {d:+.3f}" for d in r.deltas]))
+        if r.trivial:
+            figure.add_trace(go.Scatter(
+                x=r.deltas_vs_strongest, y=[name] * len(r.deltas_vs_strongest), mode="markers", showlegend=False,
+                hoverinfo="text", marker=dict(size=9, color=verdict_colour(verdict)),
+                hovertext=[f"<b>{html.escape(name)}</b><br>Δ vs strongest trivial ({html.escape(r.strongest_name)}) "
+                           f"{d:+.3f}<br>positive control: {html.escape(verdict)}" for d in r.deltas_vs_strongest]))
+    for label, colour, symbol in (("Δ vs without knowledge", "#adb5bd", "circle-open"),
+                                  ("Δ vs strongest trivial; positive control passed", "#2f9e44", "circle"),
+                                  ("Δ vs strongest trivial; positive control failed", "#e03131", "circle"),
+                                  ("Δ vs strongest trivial; no positive control run", "#868e96", "circle")):
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
+                                    marker=dict(size=9, color=colour, symbol=symbol)))
+    figure.add_vline(x=0, line_dash="dot", line_color="#495057")
+    figure.update_layout(title=title or "each paper's gain, against its base and against its strongest trivial "
+                         "baseline (a dot per seed)", template="plotly_white", height=140 + 34 * len(chosen),
+                         xaxis_title="Δ in the task's own metric (not comparable in size across papers)",
+                         yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=names),
+                         legend=dict(orientation="h", y=-0.25), margin=dict(l=140))
+    return figure
