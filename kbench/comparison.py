@@ -201,8 +201,8 @@ def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
             "positive control": row.positive_verdict(),
             "probe Δ (MRR)": _span(row.probe_deltas) or "—",
             "params added": f"{cost.added:+,}" if cost else "0 (same network)" if same else "not measured",
-            "train speed": f"{cost.train_speed:.2f}x" if cost else "1x at run time" if same else "not measured",
-            "infer speed": f"{cost.infer_speed:.2f}x" if cost else "1x" if same else "not measured",
+            "train speed": cost.speed_text(True) if cost else "1x at run time" if same else "not measured",
+            "infer speed": cost.speed_text(False) if cost else "1x" if same else "not measured",
             "needs": d.headline.needs, "values": row.note,
         })
     return pd.DataFrame.from_records(records)
@@ -247,7 +247,7 @@ def head_to_head_model(num_labels: int, entity_embeddings, entity_to_id: dict, k
 
 
 def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0, sentences: int = 32,
-                  batch_size: int = 16, entity_dim: int = 64, repeats: int = 1) -> dict:
+                  batch_size: int = 16, entity_dim: int = 64, repeats: int = 5) -> dict:
     """Measure, per notebook, what its method adds to the model that runs: a :class:`kbench.cost.Cost` each.
 
     Every method that changes the run-time network is built over ``base_model``
@@ -290,7 +290,7 @@ def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0,
 
     def pair(plain, enhanced, texts):
         return relative_cost({"plain": (plain, batches(plain, texts)), "enhanced": (enhanced, batches(enhanced, texts))},
-                             "plain", repeats=repeats)["enhanced"]
+                             "plain", repeats=repeats, seed=seed)["enhanced"]
 
     costs = {"01_k_bert": pair(build("kbert", kg=None), build("kbert"), linked),
              "02_knowbert": pair(build("knowbert", kar_layer=None), build("knowbert"), linked)}

@@ -187,10 +187,14 @@ def test_the_gain_cost_figure_puts_each_paper_at_its_cost_with_its_seed_range():
     rows = [Row(fused, ("x_acc", "base_acc"), [0, 1], [0.9, 0.7], [0.5, 0.5]),
             Row(trained, ("x_acc", "base_acc"), [0, 1], [0.5, 0.6], [0.5, 0.5]),
             Row(declared("97_none", "Unread"), ("x_acc", "base_acc"), note="no smoke baseline")]
-    costs = {"05_ernie_thu": Cost(10, 10, 4, 1.0, 1.0, 0.5, 0.8)}
+    costs = {"05_ernie_thu": Cost(10, 10, 4, 1.0, 1.0, 0.5, 0.8, (0.45, 0.55), (0.75, 0.85), 5)}
     figure = gain_cost_figure(rows, costs)
     by_name = {trace.name: trace for trace in figure.data}
     assert set(by_name) == {"fused entity vectors", "objective"}               # the unread row is left out
+    noisy = {"05_ernie_thu": Cost(10, 10, 4, 1.0, 1.0, 0.5, 0.8, (0.45, 0.55), (0.5, 1.2), 5)}
+    unmeasured = gain_cost_figure(rows, noisy)
+    assert {trace.name for trace in unmeasured.data} == {"objective"}          # a noisy ratio is not plotted
+    assert "Fused" in unmeasured.layout.annotations[0].text
     fused_trace = by_name["fused entity vectors"]
     assert fused_trace.x[0] == pytest.approx(1 / 0.8) and fused_trace.y[0] == pytest.approx(0.3)
     assert fused_trace.error_y.array[0] == pytest.approx(0.1) and fused_trace.error_y.arrayminus[0] == pytest.approx(0.1)
@@ -284,3 +288,23 @@ def test_controls_bad_declarations():
         Headline("t", "a", "b", "a KG", positive=("a", "b"))
     with pytest.raises(InputError, match="same seeds"):
         PositiveControl("facts", "a", "b").verdict([1.0], [])
+
+
+def test_the_controls_figure_puts_each_seed_against_the_base_and_the_strongest_trivial(tmp_path):
+    from kbench.taxonomy import PositiveControl
+    from kbench.viz.overview import controls_figure
+
+    headline = Headline("t", "x_acc", "base_acc", "a KG", trivial=("untrained_acc",),
+                        positive=PositiveControl("facts given", "seen_x", "seen_base", 0.1))
+    item = Declaration("x", "X", "99_x", Place("X", "objective", ("KG",), "somehow"), headline)
+    write(tmp_path, "99_x.smoke.json", {"metrics": {}, "spread": {"seeds": [0, 1], "on": "CPU", "metrics": {
+        "x_acc": [0.7, 0.4], "base_acc": [0.3, 0.3], "untrained_acc": [0.5, 0.6], "seen_x": [0.9, 0.9],
+        "seen_base": [0.5, 0.5]}}})
+    [row] = recorded("smoke", tmp_path, [item])
+    figure = controls_figure([row])
+    against_base, against_trivial = figure.data[0], figure.data[1]
+    assert list(against_base.x) == pytest.approx([0.4, 0.1]) and list(against_base.y) == ["X", "X"]
+    assert list(against_trivial.x) == pytest.approx([0.2, -0.2])
+    assert against_trivial.marker.color == "#2f9e44" and "passed on 2/2" in against_trivial.hovertext[0]
+    empty = recorded("smoke", tmp_path, [Declaration("y", "Y", "98_y", item.place, headline)])
+    assert len(controls_figure(empty).data) == 4          # a paper without values: legend entries only
