@@ -452,3 +452,89 @@ def test_wordnet_kg_is_the_same_in_every_process():
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": str(value)}).stdout for value in (1, 2)}
     assert len(outputs) == 1
+
+
+# --- no training description names an unseen entity; the MLM + descriptions control; the KE tokens per step ----
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_training_description_names_an_unseen_entity(seed):
+    """The smoke split holds out only entities no other description names; the plain split of the same world does
+    name some (a held-out city is written in its people's descriptions), so the check can fail."""
+    from kbench.kg.described import unseen_named_in_training
+    from kbench.profiles.kepler import setup
+
+    s = setup("smoke", seed=seed)
+    split, kg = s.split, s.described
+    assert unseen_named_in_training(kg, split) == []
+    # the world's descriptions are space-separated words: an unseen name is no run of a training description's words
+    texts = [f" {kg.descriptions[e].lower()} " for e in split.train_entities]
+    assert not [(u, t) for u in split.unseen for t in texts if f" {u.lower()} " in t]
+    # so no inductive triple is stated in a description KE training encodes
+    plain = ke_split(kg, 0.15, 0.1, seed)
+    assert unseen_named_in_training(kg, plain)
+
+
+def test_named_in_others_finds_whole_names_only():
+    from kbench.kg.described import named_in_others
+
+    kg = DescribedKG("t", [("Ann", "born in", "Lyon"), ("Lyonel", "born in", "Rome")],
+                     {"Ann": "Ann is a baker born in Lyon .", "Lyon": "Lyon is a city .",
+                      "Lyonel": "Lyonel is a pilot born in Rome .", "Rome": "Rome is a city ."})
+    named = named_in_others(kg)
+    assert named == {"Ann": [], "Lyon": ["Ann"], "Lyonel": [], "Rome": ["Lyonel"]}
+    with pytest.raises(InputError, match="named in no other description"):
+        ke_split(kg, 0.9, 0.1, 0, unnamed_only=True)
+
+
+@pytest.fixture(scope="module")
+def control(smoke):
+    return pretrainer(smoke.described, smoke.split.train, smoke.base_model, "mlm_descriptions", seed=0,
+                      vocab=smoke.vocab, ke_batch_size=4, max_length=24)
+
+
+def test_the_description_control_masks_the_descriptions_kepler_encodes_and_has_no_ke_loss(models, control):
+    from kbench.models.kepler import DescriptionMLM
+
+    mlm, kepler = models
+    assert isinstance(control, DescriptionMLM) and not hasattr(control, "relation_embeddings")
+    for (name, a), b in zip(mlm.bert.state_dict().items(), control.bert.state_dict().values()):
+        assert torch.equal(a, b), name
+    sentences = build_corpus(["Tokyo is a city .", "Paris lies in France ."], mlm.tokenizer).sentences
+    from kbench.models.kepler import DescriptionCollator, KeplerCollator
+
+    fresh = lambda cls: cls(kepler.collate.vocab, kepler.collate.pad_id, kepler.collate.data, 4, seed=3)
+    a, b, plain = fresh(KeplerCollator), fresh(DescriptionCollator), mlm.collate.__class__(
+        mlm.collate.vocab, mlm.collate.pad_id, "token", 3)
+    for _ in range(3):
+        joint, masked, text = a(sentences), b(sentences), plain(sentences)
+        for key in ("input_ids", "attention_mask", "labels"):
+            assert torch.equal(masked[key], text[key])           # the same text masks as plain MLM
+        assert torch.equal(masked["desc_mask"], joint["ke_mask"])  # the same descriptions, at the same step
+        labels, ids = masked["desc_labels"], masked["desc_ids"]
+        original = joint["ke_ids"]
+        chosen = labels != -100
+        assert chosen.any() and torch.equal(labels[chosen], original[chosen])
+        assert torch.equal(ids[~chosen], original[~chosen])      # only chosen positions may change
+        assert not chosen[:, 0].any()                            # never [CLS]
+    control.eval()
+    batch = control.collate(sentences)
+    out = control(**batch)
+    text_only = control(batch["input_ids"], batch["attention_mask"], batch["labels"])
+    described = control(batch["desc_ids"], batch["desc_mask"], batch["desc_labels"])
+    assert float(out["loss"]) == pytest.approx(float(text_only["loss"] + described["loss"]), rel=1e-6)
+    assert float(out["description_loss"]) > 0
+    control.train()
+
+
+def test_ke_tokens_per_step_counts_the_encoded_descriptions_and_keeps_the_draws(models):
+    from kbench.models.kepler import ke_tokens_per_step
+
+    kepler = models[1]
+    collate = kepler.collate
+    state = collate.ke_rng.bit_generator.state
+    counted = ke_tokens_per_step(collate, steps=5)
+    assert collate.ke_rng.bit_generator.state == state
+    batches = [collate.ke_batch() for _ in range(5)]
+    assert counted["tokens"] == pytest.approx(np.mean([int(b["ke_mask"].sum()) for b in batches]))
+    assert counted["descriptions"] == pytest.approx(np.mean([len(b["ke_ids"]) for b in batches]))
+    assert 2 <= counted["descriptions"] <= 4 * 4                 # heads, tails and two negatives of 4 triples

@@ -466,3 +466,25 @@ def test_the_untyped_ablation_replaces_across_types_from_the_same_init(entities,
         for (_, _, original), written, label in zip(sorted(sentence.mentions), result.entities, result.labels):
             crossed |= label == REPLACED and entities.types[written] != entities.types[original]
     assert crossed and set(untyped.collate.entities.types) == {"entity"}
+
+
+def test_the_object_is_replaced_half_as_often_as_the_subject_by_the_rule_alone(model, entities, corpus):
+    """Never two in a row: of two replaceable mentions the first is replaced at 1/2, the second at 1/2 · 1/2 = 1/4.
+
+    The position prior the head can learn without any fact follows from the replacement rule: a unit test, not a
+    lesson. A collator that replaced each mention independently (1/2 and 1/2) or blocked the second always (0)
+    fails it."""
+    collate = collator(model, entities, 5)
+    pairs = [x for x in corpus.sentences if len(x.mentions) == 2
+             and all(len(collate.same_type[e]) for *_, e in x.mentions)]
+    assert pairs
+    first = second = 0
+    rounds = 300
+    for _ in range(rounds):
+        for sentence in pairs:
+            labels = collate.replace(sentence).labels
+            first += labels[0] == REPLACED
+            second += labels[1] == REPLACED
+    n = rounds * len(pairs)
+    assert abs(first / n - 0.5) < 4 * math.sqrt(0.25 / n)
+    assert abs(second / n - 0.25) < 4 * math.sqrt(0.25 * 0.75 / n)

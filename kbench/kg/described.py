@@ -191,11 +191,39 @@ class KESplit:
         return list(dict.fromkeys(e for h, _, t in self.train for e in (h, t)))
 
 
-def ke_split(kg: DescribedKG, unseen_share: float = 0.1, transductive_share: float = 0.1, seed: int = 0) -> KESplit:
+def named_in_others(kg: DescribedKG, entities: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Return, for each of ``entities`` (default: all), the *other* entities whose description writes its name.
+
+    Word-boundary matches of any of the entity's names (:meth:`DescribedKG.names`), any case, as
+    :func:`answer_named` matches them. An entity named in a training entity's description reaches
+    KE training through that text even when no training triple names it.
+    """
+    names = {e: [re.compile(rf"(?<!\w){re.escape(n.lower())}(?!\w)") for n in kg.names(e)]
+             for e in (kg.entities if entities is None else entities)}
+    lowered = {e: text.lower() for e, text in kg.descriptions.items()}
+    return {e: [other for other, text in lowered.items() if other != e and any(p.search(text) for p in patterns)]
+            for e, patterns in names.items()}
+
+
+def unseen_named_in_training(kg: DescribedKG, split: KESplit) -> list[tuple[str, str]]:
+    """Return ``(unseen entity, training entity)`` pairs where the training entity's description names the unseen one."""
+    train = set(split.train_entities)
+    return [(e, other) for e, others in named_in_others(kg, split.unseen).items() for other in others
+            if other in train]
+
+
+def ke_split(kg: DescribedKG, unseen_share: float = 0.1, transductive_share: float = 0.1, seed: int = 0,
+             unnamed_only: bool = False) -> KESplit:
     """Return the inductive and transductive split of ``kg`` (see :class:`KESplit`).
 
     A random ``unseen_share`` of the entities is held out: every triple naming
-    one is an inductive test triple. The triples left are split by PyKEEN's
+    one is an inductive test triple. With ``unnamed_only`` the held-out entities
+    are drawn only among those no other entity's description names
+    (:func:`named_in_others`), so no description KE training encodes writes an
+    unseen entity's name, and no inductive triple is stated in a training
+    description (on the knowledge world: people and companies; a city, country,
+    continent or occupation is named by the descriptions of its people, cities or
+    countries). Without it, :func:`unseen_named_in_training` counts the leaks. The triples left are split by PyKEEN's
     ``split_kg`` (:func:`kbench.kg.embeddings.split_kg`: a random share, moved
     back to training where an entity or relation would be missing from it), so
     every transductive test triple can be ranked by TransE too.
@@ -206,8 +234,15 @@ def ke_split(kg: DescribedKG, unseen_share: float = 0.1, transductive_share: flo
     if not 0 < unseen_share < 1 or not 0 < transductive_share < 1:
         raise InputError(f"shares must lie between 0 and 1, got {unseen_share} and {transductive_share}")
     entities = kg.entities
+    count = max(1, int(unseen_share * len(entities)))
     random.Random(seed).shuffle(entities)
-    unseen = set(entities[:max(1, int(unseen_share * len(entities)))])
+    if unnamed_only:
+        named = named_in_others(kg)
+        entities = [e for e in entities if not named[e]]
+        if len(entities) < count:
+            raise InputError(f"{kg.name!r}: only {len(entities)} entities are named in no other description, "
+                             f"{count} are to be held out: lower unseen_share")
+    unseen = set(entities[:count])
     inductive = [t for t in kg.triples if t[0] in unseen or t[2] in unseen]
     seen = [t for t in kg.triples if t[0] not in unseen and t[2] not in unseen]
     if len(seen) < 10 or not inductive:

@@ -1,7 +1,8 @@
 """KEPLER's two profiles as data, for ``notebooks/03_kepler.ipynb``.
 
-Both pretrain the same random-init BERT twice from the same seed — MLM only,
-and KEPLER (KE + MLM) — for the same steps on the same MLM text, then score
+Both pretrain the same random-init BERT three times from the same seed — MLM only,
+KEPLER (KE + MLM), and MLM on the text and on KEPLER's descriptions (no KE loss) —
+for the same steps on the same MLM text, then score
 each encoder's description embeddings on inductive and transductive link
 prediction (:func:`kbench.kg.described.ke_split`), beside PyKEEN's TransE on
 the transductive triples.
@@ -11,12 +12,15 @@ the transductive triples.
 the KE *training* triples only — no test fact and no unseen entity is written
 in it — with each fact's probe template held out
 (:func:`kbench.data.fact_corpus.fact_corpus`), so the knowledge probe runs too;
-a ``tiny`` BERT (2 layers, 128 hidden) over the word pieces the world uses.
+a ``tiny`` BERT (2 layers, 128 hidden) over the word pieces the world uses. The unseen
+entities are drawn among those no other description names (``unnamed_only``: people and
+companies), so no description KE training encodes writes an unseen entity's name.
 ``full``: 3,000 WordNet noun synsets grown from random seeds, each described
 by its lemmas and gloss, WordNet's relations between them as triples; MLM
 text: WordNet's example sentences and glosses of synsets *outside* the KG
 (no text of a KG synset, so none of an unseen test synset); the ``mini`` size (4 layers, 256 hidden) over the full
-uncased vocabulary. No probe in ``full`` (WordNet has no held-out fact
+uncased vocabulary. Its unseen synsets are drawn among all (WordNet glosses rarely name
+another KG synset's lemma; the notebook prints how many training descriptions do). No probe in ``full`` (WordNet has no held-out fact
 statements).
 """
 from __future__ import annotations
@@ -29,9 +33,11 @@ from kbench.train import TrainConfig
 
 CHOICES = {
     "smoke": dict(kg="world", size="tiny", people=(40, 10, 20), unseen_share=0.15, transductive_share=0.1,
+                  unnamed_only=True,
                   steps=150, batch_size=16, ke_batch_size=8, learning_rate=2e-3, max_length=32,
                   description_length=24, synsets=0, texts=0, transe_dim=32, transe_epochs=100, precision="no"),
     "full": dict(kg="wordnet", size="mini", people=(0, 0, 0), unseen_share=0.1, transductive_share=0.1,
+                 unnamed_only=False,
                  steps=300, batch_size=16, ke_batch_size=16, learning_rate=5e-4, max_length=48,
                  description_length=32, synsets=3000, texts=8000, transe_dim=64, transe_epochs=100,
                  precision="auto"),
@@ -69,7 +75,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         world = make_world(people=tuple(chosen["people"]), sentences_per_person=1, countries_per_continent=1,
                            seed=seed)
         described = world_described_kg(world.kg, seed)
-        split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed)
+        split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed,
+                         chosen["unnamed_only"])
         # MLM text states the KE training facts only: no test fact (inductive or transductive) is written in it
         facts = fact_corpus(list(split.train), WORLD_TEMPLATES, 2, seed)
         texts, probe = facts.texts, facts.probe
@@ -86,7 +93,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
         texts = wordnet_texts(wordnet, set(described.entities), set(described.descriptions.values()),
                               chosen["texts"], seed)
         source = f"WordNet ({len(described.entities)} noun synsets, glosses as descriptions)"
-        split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed)
+        split = ke_split(described, chosen["unseen_share"], chosen["transductive_share"], seed,
+                         chosen["unnamed_only"])
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          max_steps=chosen["steps"], seed=seed, device=device, precision=chosen["precision"],
                          progress=False)
