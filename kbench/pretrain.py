@@ -218,7 +218,9 @@ def masked_lm(base_model: str = "tiny", vocab: str | None = None, seed: int = 0,
 
     The checkpoint's own MLM head is used when it has one; otherwise a fresh
     head is initialised as BERT's and the description says so. The decoder is
-    always tied to the input word embeddings.
+    tied to the input word embeddings, unless the checkpoint says
+    ``tie_word_embeddings: false`` and saved a decoder of its own (as SenseBERT's
+    export: ``W + S M`` in, ``W`` out), which is then kept as saved.
     """
     encoder = load_encoder(base_model, vocab, seed, layers)
     torch.manual_seed(seed)
@@ -234,7 +236,10 @@ def masked_lm(base_model: str = "tiny", vocab: str | None = None, seed: int = 0,
     else:
         init_bert_weights(lm.cls)
         description = encoder.description + (", fresh MLM head" if base_model not in SIZES else "")
-    lm.cls.predictions.decoder.weight = lm.bert.embeddings.word_embeddings.weight
+    if getattr(lm.config, "tie_word_embeddings", True) is not False or "predictions.decoder.weight" not in head:
+        lm.cls.predictions.decoder.weight = lm.bert.embeddings.word_embeddings.weight
+    else:
+        description += " (decoder untied from the input embeddings, as saved)"
     return lm, encoder.tokenizer, description
 
 
@@ -448,6 +453,90 @@ def _wklm(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> 
     return pretrainer(TypedEntities.of(world_types(make_world(seed=seed).kg)), base_model, "wklm", seed=seed, **kw)
 
 
+# --- several processes (torchrun, accelerate launch): each rank its own masks and dropout ---
+
+def seed_for_process(collate, seed: int, process: int) -> None:
+    """Reseed every NumPy generator ``collate`` holds from ``(seed, process)``: each rank of a multi-process run
+    draws its own masks (and negatives, pairs ...), not the same ones as every other rank.
+
+    The generators are found by walking ``collate``'s attributes and those of the objects in it that keep
+    a state of their own (``get_state``/``set_state``, as LIBERT's LRC examples); each is named by its path,
+    so two generators never share a stream. An object with ``reseeded()`` is told afterwards (to redraw what it
+    drew at construction, as a shuffled order). Not called in a single process, whose draws stay as they were.
+    """
+    import zlib
+
+    def walk(obj, path: str) -> None:
+        for name, value in sorted(vars(obj).items()):
+            where = f"{path}.{name}"
+            if isinstance(value, np.random.Generator):
+                setattr(obj, name, np.random.default_rng([seed, process, zlib.crc32(where.encode())]))
+            elif hasattr(value, "get_state") and hasattr(value, "set_state") and hasattr(value, "__dict__"):
+                walk(value, where)
+        if hasattr(obj, "reseeded"):
+            obj.reseeded()
+
+    walk(collate, "collate")
+
+
+def seed_dropout_for_process(model: torch.nn.Module, seed: int, process: int):
+    """Reseed torch's generator from ``(seed, process, a draw of the shared state)`` at the model's next forward.
+
+    ``fit`` seeds every rank alike (its data order must be shared); this hook, run once at the first training
+    forward, gives each rank its own dropout masks from there on, deterministically (a resumed run reseeds from
+    the state the checkpoint restores). Returns the hook's handle (removed once it has run)."""
+    def hook(module, args):
+        handle.remove()
+        draw = int(torch.randint(0, 2 ** 31 - 1, (1,)).item())
+        torch.manual_seed(int(np.random.SeedSequence([seed, process, draw]).generate_state(1)[0]))
+
+    handle = model.register_forward_pre_hook(hook)
+    return handle
+
+
+class ProcessCollate:
+    """One rank's collator in a multi-process run: calls ``inner``; its state is saved per rank.
+
+    ``fit`` writes one checkpoint, from the main process, holding the main process's collator state. So that
+    every rank resumes with *its own* state, each ``get_state`` (taken at an epoch's start) also writes this
+    rank's state to ``directory/collate-rank<r>-<n>.pt`` (n counts the states taken), and ``set_state`` reads
+    back the file of the same ``n`` for this rank. Without a directory (no checkpoints) it only delegates.
+    """
+
+    def __init__(self, inner, directory: str | Path | None, process: int):
+        self.inner, self.directory, self.process, self.taken = inner, directory, process, 0
+
+    def __call__(self, sentences):
+        return self.inner(sentences)
+
+    def path(self, taken: int) -> Path:
+        return Path(self.directory) / f"collate-rank{self.process}-{taken}.pt"
+
+    def get_state(self) -> dict:
+        state = self.inner.get_state()
+        self.taken += 1
+        if self.directory is not None:
+            Path(self.directory).mkdir(parents=True, exist_ok=True)
+            temporary = self.path(self.taken).with_suffix(".tmp")
+            torch.save(state, temporary)
+            os.replace(temporary, self.path(self.taken))
+            if self.taken > 2 and self.path(self.taken - 2).is_file():
+                self.path(self.taken - 2).unlink()
+        return {"inner": state, "taken": self.taken}
+
+    def set_state(self, state: dict) -> None:
+        own = self.path(state["taken"]) if self.directory is not None else None
+        self.taken = state["taken"]
+        self.inner.set_state(torch.load(own, weights_only=False) if own is not None and own.is_file()
+                             else state["inner"])
+
+    def remove_files(self) -> None:
+        """Remove this rank's state files (the run is finished)."""
+        if self.directory is not None:
+            for path in Path(self.directory).glob(f"collate-rank{self.process}-*"):
+                path.unlink()
+
+
 def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", steps: int = 1000, out: str = "pretrained",
                     batch_size: int = 32, learning_rate: float = 1e-4, warmup: float = 0.1, max_length: int = 128,
                     seed: int = 0, vocab: str | None = None, kg: str | None = None, checkpoint_every: int = 200,
@@ -481,12 +570,55 @@ def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", ste
     config = TrainConfig(batch_size=batch_size, learning_rate=learning_rate, warmup=warmup, seed=seed, device=device,
                          precision=precision, progress=progress, max_steps=steps,
                          checkpoint_dir=str(Path(out) / "checkpoint"), checkpoint_every=checkpoint_every)
-    history = pretrain(model, built, config, description=f"pretrain {objective}")
+    processes = _processes(device, precision)
+    if processes.num_processes > 1:      # each rank its own masks and dropout; one process stays exactly as it was
+        seed_for_process(model.collate, seed, processes.process_index)
+        plain = model.collate
+        model.collate = ProcessCollate(plain, config.checkpoint_dir if checkpoint_every else None,
+                                       processes.process_index)
+        dropout = seed_dropout_for_process(model, seed, processes.process_index)
+    try:
+        history = pretrain(model, built, config, description=f"pretrain {objective}")
+    finally:
+        if processes.num_processes > 1:
+            dropout.remove()
+            wrapped, model.collate = model.collate, plain
+    if processes.num_processes > 1:
+        wrapped.remove_files()            # the run finished: no checkpoint will ask for them (kept if it failed)
+    state = PartialState()
     summary = {"objective": objective, "corpus": built.source, "base": base, "steps": history.steps,
                "resumed_from": history.resumed_from, "sentences": len(built), "tokens_seen": history.tokens,
                "tokens_per_second": round(history.tokens_per_second, 1), "seconds": round(history.seconds, 1),
                "corpus_seconds": round(prepared, 1), "first_loss": round(history.train_loss[0], 4),
-               "last_loss": round(history.train_loss[-1], 4), "processes": PartialState().num_processes}
-    if PartialState().is_main_process:
+               "last_loss": round(history.train_loss[-1], 4), "processes": state.num_processes}
+    if state.num_processes > 1:
+        summary.update(_totals(history, state, seed))
+        state.wait_for_everyone()
+        directory = Path(out) / "checkpoint"
+        if state.is_main_process and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+    if state.is_main_process:
         save_pretrained(model, out, {**summary, "loss": [round(v, 4) for v in history.train_loss]})
     return summary
+
+
+def _processes(device: str, precision: str):
+    """Return Accelerate's state of this launch (how many processes, which one this is): the accelerator ``fit``
+    will take (the same device and precision, so it is made once)."""
+    from kbench.train import accelerator_for
+
+    return accelerator_for(device, precision).state
+
+
+def _totals(history: History, state, seed: int) -> dict:
+    """Return the run's totals over every process: tokens seen (summed), the first and last loss (means over the
+    ranks' equal-sized batches), and each process's own values."""
+    from accelerate.utils import gather_object
+
+    tokens = gather_object([history.tokens])
+    first = gather_object([history.train_loss[0]])
+    last = gather_object([history.train_loss[-1]])
+    return {"tokens_seen": int(sum(tokens)), "tokens_seen_per_process": [int(t) for t in tokens],
+            "first_loss": round(float(np.mean(first)), 4), "first_loss_per_process": [round(v, 4) for v in first],
+            "last_loss": round(float(np.mean(last)), 4), "last_loss_per_process": [round(v, 4) for v in last],
+            "masks_seeded_by": f"(seed={seed}, process index)"}

@@ -4,7 +4,8 @@ Used by ``tests/test_distributed.py``: ``python -m torch.distributed.run --stand
 tests/distributed_fit.py OUT``. Each process trains the same tiny classifier on the same
 :class:`~kbench.train.Examples` (a collate that records the example indices of every batch it builds)
 and writes ``OUT/rank<r>.pt``: its final weights, the indices of each batch it trained on, the
-process count and its history's step count.
+process count and its history's step count. With ``--pretrain CORPUS OUT [OBJECTIVE]`` each process runs
+``kbench pretrain``'s :func:`~kbench.pretrain.run_pretraining` instead and writes the masks its collator drew.
 """
 from __future__ import annotations
 
@@ -69,5 +70,57 @@ def main(out: str) -> None:
                Path(out) / f"rank{state.process_index}.pt")
 
 
+class Recording:
+    """A collator that records which positions of each batch it masked (MLM labels set), delegating the rest."""
+
+    def __init__(self, inner):
+        self.inner, self.masked = inner, []
+
+    def __call__(self, sentences):
+        batch = self.inner(sentences)
+        self.masked.append((batch["labels"] != -100).tolist())
+        return batch
+
+    def get_state(self):
+        return self.inner.get_state()
+
+    def set_state(self, state):
+        self.inner.set_state(state)
+
+
+def pretrain_main(corpus: str, out: str, objective: str = "mlm") -> None:
+    """``kbench pretrain``'s own code path (:func:`kbench.pretrain.run_pretraining`) in each process, recording the
+    masks the rank's collator drew and a digest of torch's random state after its first forward (dropout's)."""
+    import hashlib
+
+    from accelerate import PartialState
+
+    import kbench.pretrain as pipeline
+
+    recorded, dropout = {}, []
+    plain = pipeline.pretrain
+
+    def recording(model, built, config, description="pretrain"):
+        recorded["collate"] = model.collate = Recording(model.collate)
+        handle = model.register_forward_hook(lambda *_: dropout.append(
+            hashlib.sha1(torch.get_rng_state().numpy().tobytes()).hexdigest()))
+        try:
+            return plain(model, built, config, description)
+        finally:
+            handle.remove()
+            model.collate = recorded["collate"].inner
+
+    pipeline.pretrain = recording
+    summary = pipeline.run_pretraining(corpus, base="tiny", objective=objective, steps=3, out=str(Path(out) / "model"),
+                                       batch_size=4, max_length=24, seed=0, device="cpu", precision="no",
+                                       checkpoint_every=0, progress=False)
+    state = PartialState()
+    torch.save({"masked": recorded["collate"].masked, "dropout": dropout, "summary": summary,
+                "rank": state.process_index}, Path(out) / f"rank{state.process_index}.pt")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--pretrain":
+        pretrain_main(*sys.argv[2:])
+    else:
+        main(sys.argv[1])

@@ -6,6 +6,7 @@ sharding of batches, the same gradient all-reduce.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -119,3 +120,55 @@ def test_kbench_pretrain_under_torchrun_writes_one_loadable_directory(tmp_path):
     check_checkpoint_dir(out)
     lm, tokenizer, description = masked_lm(str(out))
     assert "own MLM head" in description and tokenizer("the river")["input_ids"][0] == tokenizer.cls_token_id
+
+
+def test_kbench_pretrain_ranks_draw_their_own_masks_and_dropout(tmp_path, objective="mlm"):
+    """Every rank reads the same sentence, so only the random draws can tell them apart: each rank must draw its
+    own masks and its own dropout, seeded by (seed, process index); the summary gives the totals over the ranks."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["the river runs past the old mill and into the grey sea near the town"] * 32))
+    launch(torchrun("tests/distributed_fit.py", "--pretrain", str(corpus), str(tmp_path), objective))
+    runs = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(PROCESSES)]
+    first, second = (r["masked"] for r in runs)
+    assert len(first) == len(second) >= 3       # a batch a step, 3 steps (the loader may build one ahead)
+    differ = sum(a != b for a, b in zip(first, second))
+    assert differ == len(first), f"the ranks drew the same masks in {len(first) - differ} of {len(first)} batches"
+    assert runs[0]["dropout"][0] != runs[1]["dropout"][0]       # their own dropout from the first step
+    summaries = [r["summary"] for r in runs]
+    assert summaries[0]["tokens_seen"] == summaries[1]["tokens_seen"] == sum(summaries[0]["tokens_seen_per_process"])
+    assert len(summaries[0]["tokens_seen_per_process"]) == PROCESSES
+    assert summaries[0]["first_loss"] == pytest.approx(sum(summaries[0]["first_loss_per_process"]) / PROCESSES,
+                                                       abs=1e-3)
+    saved = json.loads((tmp_path / "model" / "kbench.json").read_text())
+    assert saved["tokens_seen"] == summaries[0]["tokens_seen"] and saved["processes"] == PROCESSES
+    assert not (tmp_path / "model" / "checkpoint").exists()
+
+
+def test_seed_for_process_gives_each_rank_its_own_stream_and_one_process_none():
+    from kbench.pretrain import MaskingCollator, seed_for_process
+    from kbench.text.masking import MaskVocab
+    from kbench.encoders import load_encoder
+
+    tokenizer = load_encoder("tiny", seed=0).tokenizer
+    collators = [MaskingCollator(MaskVocab.of(tokenizer), 0, seed=0) for _ in range(3)]
+    seed_for_process(collators[1], 0, 0)
+    seed_for_process(collators[2], 0, 1)
+    draws = [c.rng.integers(1 << 30, size=4).tolist() for c in collators]
+    assert len({tuple(d) for d in draws}) == 3
+    again = MaskingCollator(MaskVocab.of(tokenizer), 0, seed=0)
+    seed_for_process(again, 0, 1)
+    assert again.rng.integers(1 << 30, size=4).tolist() == draws[2]          # deterministic per (seed, rank)
+
+
+def test_seed_for_process_reaches_a_collators_inner_generators():
+    """LIBERT's collator holds a second generator (its LRC examples') and a first-pass order drawn from it."""
+    from kbench.data.lexical_relations import LexicalPair
+    from kbench.models.libert import pretrainer
+    from kbench.pretrain import seed_for_process
+
+    pairs = [LexicalPair(f"word{i}", f"term{i}", "synonym", i % 2) for i in range(40)]
+    ranks = [pretrainer("tiny", "libert", pairs, seed=0).collate for _ in range(2)]
+    for rank, collate in enumerate(ranks):
+        seed_for_process(collate, 0, rank)
+    assert ranks[0].lrc.order.tolist() != ranks[1].lrc.order.tolist()
+    assert ranks[0].rng.integers(1 << 30) != ranks[1].rng.integers(1 << 30)

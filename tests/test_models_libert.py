@@ -524,3 +524,49 @@ def test_the_smoke_profile_keeps_held_out_words_out_of_lrc_and_probe_training():
     assert len(pairs) == len(gold) and all(a in split.heldout_words and b in split.heldout_words for a, b in pairs)
     train_texts = set(s.splits[0][0])
     assert not train_texts & set(s.splits[2][0]) and not train_texts & set(s.splits[1][0])
+    # held-out words are words the pretraining documents hold at least MIN_OCCURRENCES times (the old split drew
+    # from every word of the pairs: 1,107 of 2,760 held-out words occurred at all, median 1)
+    from kbench.profiles.libert import MIN_OCCURRENCES
+
+    assert all(s.word_counts.get(w, 0) >= MIN_OCCURRENCES for w in split.heldout_words)
+    cover = s.coverage()
+    assert cover["fewest"] >= MIN_OCCURRENCES and cover["test_words_rare"] == 0 and cover["held_out"] > 100
+
+
+def test_word_counts_and_the_eligible_held_out_words(relations):
+    from kbench.data.lexical_relations import word_counts
+
+    counts = word_counts([["The dog barked.", "A dog, a DOG!"], ["dog-sled racing"]])
+    assert counts["dog"] == 4 and counts["the"] == 1 and counts["sled"] == 1 and "dog-sled" not in counts
+    positives, known, vectors = relations
+    allowed = {w for p in positives[:3000] for term in (p.w1, p.w2) for w in term.split()}
+    allowed = set(sorted(allowed)[::3])
+    split = heldout_split(positives, vectors, known, 0.5, 100, 20, seed=0, eligible=allowed)
+    assert split.heldout_words and split.heldout_words <= allowed
+    every = heldout_split(positives, vectors, known, 0.5, 100, 20, seed=0)
+    assert not every.heldout_words <= allowed                   # without the filter, rare words are held out too
+    with pytest.raises(InputError, match="eligible"):
+        heldout_split(positives, vectors, known, 0.5, eligible=set())
+
+
+def test_the_positive_control_pool_is_taught_and_split_by_positive(split):
+    from kbench.models.libert import TAUGHT_POSITIVES, taught_pool
+
+    pool, first, second = taught_pool(split.train, seed=0)
+    assert sum(p.label for p in pool) == TAUGHT_POSITIVES and pool == first + second
+    assert set((p.w1, p.w2) for p in pool) <= set((p.w1, p.w2) for p in split.train)
+    # a positive and its negatives stay on one side: no pair of the second half repeats one of the first
+    assert not {(p.w1, p.w2) for p in first} & {(p.w1, p.w2) for p in second}
+    assert {p.label for p in first} == {p.label for p in second} == {0, 1}
+    assert taught_pool(split.train, seed=1)[0] != pool
+
+
+def test_topic_baselines_by_hand():
+    from kbench.models.libert import bag_of_words_probe, majority_accuracy
+
+    splits = ((["a b", "c d", "a a"], [0, 1, 0]), (["a", "d"], [0, 1]), (["c", "a", "b"], [1, 1, 0]))
+    assert majority_accuracy(splits) == pytest.approx(1 / 3)          # always 0: right once in three
+    words = [f"sport{i} goal" for i in range(20)] + [f"market{i} shares" for i in range(20)]
+    labels = [0] * 20 + [1] * 20
+    text = ((words[::2], labels[::2]), (words[1::4], labels[1::4]), (words[3::4], labels[3::4]))
+    assert bag_of_words_probe(text) == 1.0                            # the topic words give it away

@@ -137,15 +137,32 @@ def test_allowed_loss_never_exceeds_reg_and_equals_it_for_one_sense(values, sens
         assert allowed_loss.item() == pytest.approx(ce.item(), abs=1e-9) == pytest.approx(reg_loss.item(), abs=1e-9)
 
 
-def test_the_model_adds_both_sense_losses_to_the_word_loss(model):
-    corpus = sense_corpus(TEXTS, model.tokenizer, model.collate.lexicon, max_length=24)
-    torch.manual_seed(0)
-    batch = model.collate(corpus.sentences[:8])
-    assert len(batch["sense_rows"]) > 0
-    out = model(**batch)
-    assert out["loss"].item() == pytest.approx(
-        (out["word_loss"] + out["allowed_loss"] + out["reg_loss"]).item(), abs=1e-5)
-    assert out["reg_loss"].item() > 0 and out["allowed_loss"].item() > 0
+def test_the_model_adds_both_sense_losses_to_the_word_loss(model, lexicon):
+    """The loss at a masked word is, by hand: its word cross-entropy + L_allowed + L_reg (Eq. 2 + 4 + 6) of the sense
+    head read at that word, with A(w) looked up in WordNet; ``sense_weight`` scales the two sense terms only."""
+    ids, mask, position = masked_batch(model, "dan cooked a bass on the grill", "bass")
+    labels = torch.full_like(ids, IGNORE)
+    labels[0, position] = model.tokenizer.convert_tokens_to_ids("bass")
+    allowed = torch.zeros(1, len(SUPERSENSES))
+    allowed[0, list(allowed_supersenses(lexicon, "bass"))] = 1.0
+    weights = torch.zeros(1, ids.shape[1])
+    weights[0, position] = 1.0
+    with torch.no_grad():
+        out = model(ids, mask, labels, sense_rows=torch.tensor([0]), sense_weights=weights, sense_allowed=allowed)
+        states = model.hidden(ids, mask)[0, position]
+        word = -model.lm.cls(states).log_softmax(-1)[labels[0, position]]
+        p = model.sense_logits(states).softmax(-1)
+    senses = list(allowed_supersenses(lexicon, "bass"))
+    by_hand = word - math.log(float(p[senses].sum())) - float(p[senses].log().mean())
+    assert len(senses) > 1 and out["loss"].item() == pytest.approx(float(by_hand), abs=1e-4)
+    assert out["word_loss"].item() == pytest.approx(float(word), abs=1e-4)
+    model.sense_weight = 0.5
+    try:
+        with torch.no_grad():
+            half = model(ids, mask, labels, sense_rows=torch.tensor([0]), sense_weights=weights, sense_allowed=allowed)
+    finally:
+        model.sense_weight = 1.0
+    assert half["loss"].item() == pytest.approx(float(word + (by_hand - word) / 2), abs=1e-4)
 
 
 # --- masking (§3.5) ---
@@ -367,12 +384,26 @@ def test_supersense_predictions_in_context(model, lexicon):
 
 # --- kbench pretrain --objective sensebert ---
 
+def trained_copy(model, steps: int = 6):
+    """A copy of ``model`` trained a few steps at a high rate, so its MLM head (decoder bias included) has moved."""
+    import copy
+
+    from kbench.train import TrainConfig, fit
+
+    trained = copy.deepcopy(model).train()
+    corpus = sense_corpus(TEXTS, trained.tokenizer, trained.collate.lexicon, max_length=24)
+    fit(trained, corpus.dataset(), None, TrainConfig(batch_size=4, learning_rate=1e-2, max_steps=steps, device="cpu",
+                                                     precision="no", progress=False))
+    return trained.eval()
+
+
 def test_kbench_pretrain_sensebert(tmp_path, lexicon, monkeypatch):
-    """`kbench pretrain --objective sensebert --data-dir D` reads WordNet from D and saves W + S·M at the input."""
+    """`kbench pretrain --objective sensebert --data-dir D` reads WordNet from D, adds the sense losses to the word
+    loss, and saves W + S·M at the input (the difference is S·M: zero where A(token) is empty) and W at the output."""
     from safetensors.torch import load_file
 
     import kbench.models.sensebert as sensebert
-    from kbench.pretrain import OBJECTIVES, run_pretraining
+    from kbench.pretrain import OBJECTIVES, masked_lm, run_pretraining
 
     assert OBJECTIVES["sensebert"][0] == ("word",)
     asked = []
@@ -385,34 +416,76 @@ def test_kbench_pretrain_sensebert(tmp_path, lexicon, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TEXTS))
     data_dir = str(lexicon.directory.parents[2])
-    summary = run_pretraining(str(corpus), base="tiny", objective="sensebert", steps=3, out=str(tmp_path / "out"),
-                              batch_size=4, max_length=24, device="cpu", progress=False, data_dir=data_dir)
+    options = dict(base="tiny", steps=3, batch_size=4, max_length=24, device="cpu", progress=False, data_dir=data_dir)
+    summary = run_pretraining(str(corpus), objective="sensebert", out=str(tmp_path / "out"), **options)
+    plain = run_pretraining(str(corpus), objective="wwm", out=str(tmp_path / "wwm"), **options)
     assert asked == [data_dir]
-    assert summary["steps"] == 3 and math.isfinite(summary["last_loss"])
+    assert summary["steps"] == 3
+    # the same init, text and budget: only the sense terms (L_reg alone is about ln 45 = 3.8 untrained) differ
+    assert summary["first_loss"] - plain["first_loss"] > 0.5 * math.log(len(SUPERSENSES))
     weights = load_file(str(tmp_path / "out" / "model.safetensors"))
     inputs = weights["bert.embeddings.word_embeddings.weight"]
     outputs = weights["cls.predictions.decoder.weight"]
-    assert inputs.shape == outputs.shape and torch.isfinite(inputs).all()
-    assert not torch.allclose(inputs, outputs, atol=1e-4)                      # S·M folded into the input only
+    assert inputs.shape == outputs.shape
+    lm, tokenizer, _ = masked_lm(str(tmp_path / "out"))
+    matrix = sensebert.sense_matrix(lexicon, tokenizer)
+    folded = inputs - outputs                                              # S·M, row by row
+    empty = matrix.sum(1) == 0
+    assert empty.any() and (~empty).any()
+    assert torch.equal(folded[empty], torch.zeros_like(folded[empty]))    # no sense: W alone
+    assert (folded[~empty].abs().sum(1) > 0).all()                         # senses: W + S·M
+    s, *_ = torch.linalg.lstsq(matrix, folded)                              # and it is M times one 45 x d matrix
+    assert torch.allclose(matrix @ s, folded, atol=1e-4)
 
 
 def test_a_saved_sensebert_is_a_plain_bert_that_computes_the_same(model, tmp_path):
-    """What a notebook takes as base_model is what SenseBERT trained: S·M folded into the input, W at the output."""
+    """What a notebook takes as base_model is what SenseBERT trained: S·M folded into the input, W at the output,
+    the trained MLM head (its decoder bias too) kept, read back by kbench's own loader untied."""
+    from safetensors.torch import load_file
     from transformers import BertForMaskedLM
 
-    from kbench.pretrain import save_pretrained
+    from kbench.pretrain import masked_lm, save_pretrained
 
-    save_pretrained(model, tmp_path / "saved")
+    trained = trained_copy(model)
+    bias = trained.lm.cls.predictions.decoder.bias.detach()
+    assert bias.abs().max() > 1e-3                                          # training moved the head's bias
+    save_pretrained(trained, tmp_path / "saved")
+    saved = load_file(str(tmp_path / "saved" / "model.safetensors"))
+    stored = saved.get("cls.predictions.decoder.bias", saved.get("cls.predictions.bias"))
+    assert stored is not None and torch.equal(stored, bias)
     plain = BertForMaskedLM.from_pretrained(str(tmp_path / "saved")).eval()
-    ids, mask, _ = masked_batch(model, "dan cooked a bass on the grill", "bass")
+    ours_lm, _, description = masked_lm(str(tmp_path / "saved"))
+    ours_lm.eval()
+    assert "own MLM head" in description and "untied" in description
+    assert ours_lm.cls.predictions.decoder.weight is not ours_lm.bert.embeddings.word_embeddings.weight
+    ids, mask, _ = masked_batch(trained, "dan cooked a bass on the grill", "bass")
     with torch.no_grad():
-        ours = model(ids, mask)
-        states = model.hidden(ids, mask)
+        ours = trained(ids, mask)
+        states = trained.hidden(ids, mask)
         theirs = plain(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-        without = model.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True)   # W x alone
+        loaded = ours_lm(input_ids=ids, attention_mask=mask)
+        without = trained.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True)   # W x alone
     assert torch.allclose(theirs.hidden_states[-1], states, atol=1e-5)
     assert torch.allclose(theirs.logits, ours["logits"], atol=1e-4)
+    assert torch.allclose(loaded.logits, ours["logits"], atol=1e-4)                   # kbench's loader too
     assert not torch.allclose(without.hidden_states[-1], states, atol=1e-3)          # the fold matters
+
+
+def test_probe_priors_by_hand(lexicon):
+    """The majority label and the allowed-set prior: the most frequent training label within A(w)."""
+    from kbench.models.sensebert import probe_priors
+    from kbench.profiles.sensebert import ProbeData
+
+    animal, food, artifact = S["noun.animal"], S["noun.food"], S["noun.artifact"]
+    train = [((["a", "cat"], 1, 2), animal)] * 3 + [((["some", "bread"], 1, 2), food)] * 2
+    test = [((["the", "bass", "swam"], 1, 2), animal), ((["a", "xyzzyq"], 1, 2), animal),
+            ((["the", "bass", "tasted"], 1, 2), food), ((["a", "hammer"], 1, 2), artifact)]
+    priors = probe_priors(lexicon, ProbeData(train, [], test))
+    # majority: animal for all -> 2 of 4; allowed prior: bass -> animal (3 > 2 among A(bass)), xyzzyq -> majority
+    # animal, bass -> animal (wrong), hammer: A(hammer) holds no training label -> animal (wrong)
+    assert priors == {"majority": 0.5, "allowed_prior": 0.5}
+    test2 = [((["the", "bread"], 1, 2), food), ((["a", "cat"], 1, 2), animal)]
+    assert probe_priors(lexicon, ProbeData(train, [], test2)) == {"majority": 0.5, "allowed_prior": 1.0}
 
 
 # --- bad input ---

@@ -176,9 +176,21 @@ def test_checkpoint_options_are_checked():
 
 
 def test_top_predictions(tiny):
-    rows = top_predictions(tiny.lm, tiny.tokenizer, "paris is in [MASK] and [MASK] .", k=3)
-    assert len(rows) == 2 and all(len(row) == 3 for row in rows)
-    assert rows[0][0][1] >= rows[0][1][1] >= rows[0][2][1]
+    """Each row is its own [MASK]'s k likeliest tokens, best first, with its softmax over the whole vocabulary."""
+    text = "paris is in [MASK] and [MASK] ."
+    rows = top_predictions(tiny.lm, tiny.tokenizer, text, k=3)
+    encoded = tiny.tokenizer(text, return_tensors="pt")
+    positions = (encoded["input_ids"][0] == tiny.tokenizer.mask_token_id).nonzero().flatten().tolist()
+    tiny.lm.eval()
+    with torch.no_grad():
+        logits = tiny.lm(**encoded).logits[0]
+    assert len(rows) == len(positions) == 2
+    for row, position in zip(rows, positions):
+        probabilities = logits[position].softmax(-1)
+        best = probabilities.argsort(descending=True)[:3].tolist()       # the order by hand, best first
+        assert [token for token, _ in row] == tiny.tokenizer.convert_ids_to_tokens(best)
+        assert [p for _, p in row] == pytest.approx(probabilities[best].tolist(), abs=1e-6)
+    assert [t for t, _ in rows[0]] != [t for t, _ in rows[1]] or rows[0] != rows[1]   # each mask read at its place
     with pytest.raises(InputError, match="MASK"):
         top_predictions(tiny.lm, tiny.tokenizer, "no mask here")
 

@@ -84,3 +84,27 @@ def test_a_killed_pretrain_resumes_to_the_weights_of_an_unkilled_run(corpus, tmp
     first, second = load_file(whole / "model.safetensors"), load_file(killed / "model.safetensors")
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_one_process_keeps_its_draws_exactly(corpus, tmp_path, monkeypatch):
+    """The per-process seeding is for several processes only: one process pretrains with the collator, the seed
+    and the hooks it always had, so every single-process result (each notebook's baseline) stays bit-identical."""
+    import numpy as np
+
+    import kbench.pretrain as pipeline
+
+    seen = {}
+    plain = pipeline.pretrain
+
+    def spying(model, built, config, description="pretrain"):
+        seen["collate"] = type(model.collate)
+        seen["hooks"] = len(model._forward_pre_hooks)
+        seen["state"] = model.collate.rng.bit_generator.state
+        return plain(model, built, config, description)
+
+    monkeypatch.setattr(pipeline, "pretrain", spying)
+    summary = pipeline.run_pretraining(str(corpus), base="tiny", steps=2, out=str(tmp_path / "one"), batch_size=4,
+                                       max_length=24, seed=3, device="cpu", precision="no", progress=False)
+    assert seen["collate"] is pipeline.MaskingCollator and seen["hooks"] == 0
+    assert seen["state"] == np.random.default_rng(3).bit_generator.state       # seeded by the seed alone
+    assert summary["processes"] == 1 and "tokens_seen_per_process" not in summary

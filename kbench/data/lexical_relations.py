@@ -18,7 +18,9 @@ multi-word lemma's vector is the average of its words' vectors, as in their ``ge
 
 :func:`heldout_split` keeps a share of the *words* apart, word by word (a multi-word term is its words): a test
 pair has every word of both terms held out and a training pair none, so the held-out evaluation asks about
-words the relation task never saw, alone or inside another term.
+words the relation task never saw, alone or inside another term. Its ``eligible`` words (LIBERT's profile: those
+that :func:`word_counts` finds at least 5 times in the pretraining documents) are the only ones it may hold out,
+so a held-out word is one the model has read.
 
 Synonyms are unordered in WordNet; each synonym pair is written once, in an order drawn from a seeded coin
 (never sorted: a sorted ``w1 < w2`` would be a surface cue that tells synonyms from negatives). 59% of the
@@ -28,6 +30,8 @@ from their vocabulary filter may hold fewer.
 from __future__ import annotations
 
 import random
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -244,20 +248,39 @@ def unique_pairs(examples: Sequence[LexicalPair], ordered: bool = True) -> list[
     return out
 
 
+WORD_PATTERN = re.compile(r"[a-z]+")
+
+
+def word_counts(documents: Iterable[Iterable[str]]) -> Counter:
+    """Return how often each lower-cased word (a run of letters) occurs in ``documents`` (each a list of texts)."""
+    counts: Counter = Counter()
+    for document in documents:
+        for text in document:
+            counts.update(WORD_PATTERN.findall(text.lower()))
+    return counts
+
+
 def heldout_split(positives: Sequence[LexicalPair], vectors: StaticVectors, known: set[Pair],
                   heldout_fraction: float = 0.2, train_size: int | None = None, test_size: int | None = None,
-                  seed: int = 0) -> RelationSplit:
+                  seed: int = 0, eligible: set[str] | None = None) -> RelationSplit:
     """Return smart-negative LRC examples for training and for a test of held-out words.
 
     A random ``heldout_fraction`` of the single *words* is held out: a test positive has every word of both
     terms held out, a training positive none (pairs with some of each are dropped), so "birch tree" is never
-    held out while "tree" is trained on. ``train_size``/``test_size`` positives are drawn at random; each side's
-    negatives come from its own batches, so no held-out word is in any training example, positive or negative.
-    No positive appears twice on a side (in either order), no example twice (the same ``(w1, w2)``).
+    held out while "tree" is trained on. With ``eligible`` (e.g. the words that occur often enough in the
+    pretraining text for the model to know them), the held-out words are drawn from those words only — that
+    fraction of them — so every word a test pair holds is one the model has read. ``train_size``/``test_size``
+    positives are drawn at random; each side's negatives come from its own batches, so no held-out word is in
+    any training example, positive or negative. No positive appears twice on a side (in either order), no
+    example twice (the same ``(w1, w2)``).
     """
     if not 0.0 < heldout_fraction < 1.0:
         raise InputError(f"the held-out fraction must be in (0, 1), got {heldout_fraction}")
     words = sorted({w for pair in positives for term in (pair.w1, pair.w2) for w in words_of(term)})
+    if eligible is not None:
+        words = [w for w in words if w in eligible]
+        if not words:
+            raise InputError("no word of the pairs is eligible to be held out: give more pretraining text")
     random.Random(seed).shuffle(words)
     held = set(words[:int(heldout_fraction * len(words))])
     train, test = [], []

@@ -6,14 +6,19 @@ Code: https://github.com/anlausch/LIBERT (``code/preprocess_wn.py``, ``code/run_
 
 Taught in ``notebooks/09_libert.ipynb``. The mechanism:
 
-- **Three tasks, every step** (the issue's reading of the paper): BERT's masked LM and next sentence prediction on
-  text, plus **lexical relation classification** (LRC) on word pairs, the losses summed:
+- **Three tasks, summed at every step** (a stated deviation from the authors' code): BERT's masked LM and next
+  sentence prediction on text, plus **lexical relation classification** (LRC) on word pairs, the losses summed:
   ``L = L_MLM + L_NSP + L_LRC``, each a mean cross-entropy over its batch. The LRC batch has the text
   batch's size, as in the authors' multi-task input (``bert/code/run_pretraining_wordnet.py``: both input
-  functions read ``params["batch_size"]``). That code's optimizer *alternates* the two losses by step
-  (``task_id = global_step mod 2`` into ``create_optimizer_multitask``); we sum them at every step instead,
-  so LIBERT gets every MLM + NSP update its baseline gets (their ``code/run_pretraining_libert.py`` is not
-  in our index to check whether the released version still alternates).
+  functions read ``params["batch_size"]``). That code trains the two *alternately*: in
+  ``multitask_model_fn_builder`` it computes ``task_id = global_step mod 2`` and hands both losses and the
+  task id to ``optimization.create_optimizer_multitask``, which updates on the text loss (MLM + NSP) at one step
+  and on the LRC loss at the next (that optimizer file is not in our index: that it clips each task's gradient
+  on its own is not checked here). We sum the three losses at every step
+  with one clipping instead, so that at equal steps LIBERT gets every MLM + NSP update its baseline gets and
+  differs from it by the LRC term alone; alternating would give LIBERT half of BERT's text updates at equal
+  steps (the authors' released run script ``code/poc_pretraining_libert.sh`` calls
+  ``run_pretraining_libert.py``, which is not in our index to check against).
 - **NSP** as transformers' ``BertForPreTraining`` (Devlin et al. 2019): ``[CLS] A [SEP] B [SEP]`` with
   segment ids 0/1; half of the time ``B`` is the segment that follows ``A`` (label 0), else a segment of
   another document (label 1: ours is the next segment of another example of the same shuffled batch whose
@@ -40,6 +45,7 @@ Taught in ``notebooks/09_libert.ipynb``. The mechanism:
 """
 from __future__ import annotations
 
+import random
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +60,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm
-from kbench.taxonomy import Headline, Place
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
 from kbench.train import eval_mode, pad_rows
 
@@ -68,9 +74,21 @@ NOTEBOOK = "09_libert"
 PLACE = Place('LIBERT', 'objective', ('lexical',),
               'a lexical relation classification task (WordNet synonyms and hypernyms) trained beside MLM and NSP',
               survey='linguistic')
-HEADLINE = Headline('topic classification, accuracy', 'libert_topic_accuracy', 'bert_topic_accuracy',
-                    'WordNet synonym and hypernym pairs while pretraining (nothing at run time)')
+HEADLINE = Headline(
+    'topic classification, accuracy', 'libert_topic_accuracy', 'bert_topic_accuracy',
+    'WordNet synonym and hypernym pairs while pretraining (nothing at run time)',
+    # the same frozen probe on the untrained encoder, the majority topic, and a bag of words (no encoder at all)
+    trivial=('untrained_topic_accuracy', 'majority_topic_accuracy', 'surface_topic_accuracy'),
+    positive=PositiveControl(
+        "relations the LRC task certainly taught: a LIBERT whose LRC pool is small enough to be seen about ten "
+        "times in the same steps, probed (frozen pooled output, a linear probe trained on half of the pool's pairs) "
+        "on the other half of the pool, against BERT (MLM + NSP) probed on the same pairs",
+        left='libert_taught_pairs_auc', right='bert_taught_pairs_auc', min_difference=0.3))
 
+#: The positive control's LRC pool: this many training positives (about 2.9 examples each with their smart
+#: negatives), drawn about ten times each over smoke's 100 steps of 16.
+TAUGHT_POSITIVES = 50
+TAUGHT = Variant("libert_taught", "LIBERT, small LRC pool (taught pairs)", {"objective": "libert"})
 NEXT, RANDOM_NEXT = 0, 1            # BertForPreTraining's next_sentence_label: 0 = B follows A
 NEXT_SHARE = 0.5                    # BERT: half of the pairs are true next segments
 VARIANTS = (Variant("bert", "BERT (MLM + NSP)", {"objective": "bert"}),
@@ -173,6 +191,11 @@ class LRCExamples:
             self.at += len(take)
         return encode_rows([self.ids[i] for i in chosen], [self.types[i] for i in chosen], pad_id,
                            self.labels[chosen])
+
+    def reseeded(self) -> None:
+        """Redraw the first pass's order from a generator just reseeded (a rank of a multi-process run)."""
+        if self.at == 0:
+            self.order = self.rng.permutation(len(self.pairs))
 
     def get_state(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "order": self.order.tolist(), "at": self.at}
@@ -572,3 +595,54 @@ def training_pairs(data_dir: str | None = None, seed: int = 0) -> list[LexicalPa
 
     positives, known, vectors = wordnet_relations(data_dir)
     return smart_negatives(positives, vectors, known, seed=seed)
+
+
+# --- controls: a positive control on taught pairs, and the topic task's trivial baselines ---
+
+def taught_pool(train: Sequence[LexicalPair], positives: int = TAUGHT_POSITIVES, seed: int = 0
+                ) -> tuple[list[LexicalPair], list[LexicalPair], list[LexicalPair]]:
+    """Return the positive control's LRC pool (``positives`` training positives with their negatives) and its
+    two halves: ``(pool, first, second)``, split by positive with its negatives (a group), the pool in a seeded order.
+
+    LIBERT trained on the whole pool is probed with a linear probe trained on ``first`` and tested on ``second``:
+    every tested pair was taught, many times."""
+    from kbench.data.lexical_relations import groups
+
+    chosen = list(groups(train))
+    random.Random(seed).shuffle(chosen)
+    chosen = chosen[:positives]
+    if len(chosen) < 4:
+        raise InputError(f"the positive control needs at least 4 positives with negatives, got {len(chosen)}")
+    half = len(chosen) // 2
+    first = [p for group in chosen[:half] for p in group]
+    second = [p for group in chosen[half:] for p in group]
+    return first + second, first, second
+
+
+def majority_accuracy(splits) -> float:
+    """Return the test accuracy of always answering the most frequent training label (``splits``: train, dev, test)."""
+    from collections import Counter
+
+    (_, train_labels), _, (_, test_labels) = splits
+    if not train_labels or not test_labels:
+        raise InputError("the majority baseline needs training and test labels")
+    top = Counter(train_labels).most_common(1)[0][0]
+    return float(np.mean([label == top for label in test_labels]))
+
+
+def bag_of_words_probe(splits, Cs: Sequence[float] = (0.1, 1.0), seed: int = 0) -> float:
+    """Return the test accuracy of logistic regression on the texts' TF-IDF bag of words (no encoder at all),
+    ``C`` chosen on dev as :func:`sentence_probe`: what the topic task gives away to surface words."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    (train, train_labels), (dev, dev_labels), (test, test_labels) = splits
+    vectorizer = TfidfVectorizer(lowercase=True).fit(train)
+    x = [vectorizer.transform(texts) for texts in (train, dev, test)]
+    best = None
+    for C in Cs:
+        classifier = LogisticRegression(C=C, max_iter=300, random_state=seed).fit(x[0], train_labels)
+        dev_accuracy = float((classifier.predict(x[1]) == np.asarray(dev_labels)).mean())
+        if best is None or dev_accuracy > best[0]:
+            best = (dev_accuracy, classifier)
+    return float((best[1].predict(x[2]) == np.asarray(test_labels)).mean())

@@ -49,8 +49,11 @@ Taught in ``notebooks/10_sensebert.ipynb``. The mechanism (§3):
   the network unchanged (:func:`frozen_probe`).
 - **Saved** (:meth:`SenseBERT.export_lm`, what ``kbench pretrain --objective
   sensebert`` writes): a plain ``BertForMaskedLM`` with ``W + S M`` as its input
-  word embeddings and ``W`` as its (untied) decoder, so a notebook that takes it
-  as ``base_model`` computes exactly SenseBERT's encoder (tested).
+  word embeddings and ``W`` as its (untied) decoder, its trained decoder bias
+  saved under its own name, so a notebook that takes it as ``base_model``
+  (through :func:`kbench.pretrain.masked_lm`, which keeps an untied decoder
+  untied) computes exactly SenseBERT's encoder and word scores (tested on a model
+  trained a few steps).
 - **Initialisation**: ``S``, the sense transform and bias as BERT's (N(0, 0.02),
   zero bias, LayerNorm 1/0). No NSP (the pipeline has none).
 """
@@ -74,7 +77,7 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.wordnet import LEXNAMES
 from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
-from kbench.taxonomy import Headline, Place
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE, RATE, MaskVocab, check_units
 from kbench.train import eval_mode, token_batch
 
@@ -88,8 +91,17 @@ NOTEBOOK = "10_sensebert"
 PLACE = Place('SenseBERT', 'objective', ('lexical',),
               'WordNet supersenses predicted at masked words and added to the input embeddings',
               survey='semantic')
-HEADLINE = Headline('supersense probe, accuracy', 'sensebert_probe_accuracy', 'mlm_probe_accuracy',
-                    "every word's WordNet supersenses while pretraining (nothing at run time)")
+HEADLINE = Headline(
+    'supersense probe, accuracy', 'sensebert_probe_accuracy', 'mlm_probe_accuracy',
+    "every word's WordNet supersenses while pretraining, and at run time in the input (S·M·x)",
+    # the untrained encoders (SenseBERT's already carries A(w) in its input), the majority supersense, and the
+    # allowed-set prior: the most frequent training supersense within the word's A(w), no model, no context
+    trivial=('mlm_init_probe_accuracy', 'sensebert_init_probe_accuracy', 'majority_probe_accuracy',
+             'allowed_prior_probe_accuracy'),
+    positive=PositiveControl(
+        "the true A(w) handed to the model through its input (S·M·x, Eq. 8): the gold supersense is one of A(w), so "
+        "a frozen probe of even the untrained SenseBERT must beat the untrained BERT's",
+        left='sensebert_init_probe_accuracy', right='mlm_init_probe_accuracy', min_difference=0.08))
 
 SUPERSENSES = tuple(LEXNAMES)          # D_S = 45 (§3.2)
 SINGLE_SHARE = 0.5                     # §3.5: half of the single-supersensed words are chosen ...
@@ -482,6 +494,11 @@ class SenseBERT(MaskedLM):
             lm.bert.embeddings.word_embeddings.weight = nn.Parameter(
                 words + self.allowed_matrix.to(words.dtype) @ self.sense_embeddings.weight)
             lm.cls.predictions.decoder.weight = nn.Parameter(words.detach().clone())
+            # a tensor of its own, so that both names are saved: an untied checkpoint is read back with
+            # decoder.bias from its own key (transformers would otherwise initialise it afresh)
+            bias = self.lm.cls.predictions.decoder.bias.detach()
+            lm.cls.predictions.decoder.bias = nn.Parameter(bias.clone())
+            lm.cls.predictions.bias = nn.Parameter(bias.clone())
         lm.config.tie_word_embeddings = False
         return lm
 
@@ -613,6 +630,37 @@ def frozen_probe(model: MaskedLM, data, Cs: Sequence[float] = (0.1, 1.0), seed: 
     dev, C, classifier = best
     predictions = classifier.predict(features[2])
     return ProbeResult(dev, float((predictions == labels[2]).mean()), C, predictions)
+
+
+def probe_priors(lexicon, data) -> dict[str, float]:
+    """Return the test accuracy of the two model-free baselines of :func:`frozen_probe` on ``data``.
+
+    ``majority``: every test word gets the most frequent training supersense. ``allowed_prior``: every test word
+    gets, among its allowed supersenses ``A(w)`` (of the marked text, else the union of its words'), the one most
+    frequent as a training label (ties: the lower index); the majority label when none of ``A(w)`` is a training
+    label. The second is what a model can reach from the lexicon and the label frequencies alone, with no
+    context: since SenseBERT's input carries ``A(w)`` (Eq. 8), its probe matching this prior means it learned
+    the prior, not a sense in context.
+    """
+    counts = np.zeros(len(SUPERSENSES))
+    for _, label in data.train:
+        counts[label] += 1
+    if not counts.sum() or not data.test:
+        raise InputError("the probe data needs training and test items")
+    majority = int(counts.argmax())
+
+    def allowed(words: list[str], start: int, end: int) -> set[int]:
+        marked = " ".join(words[start:end])
+        found = set(allowed_supersenses(lexicon, marked)) if marked.strip() else set()
+        return found or {s for word in words[start:end] for s in allowed_supersenses(lexicon, word)}
+
+    hits = {"majority": 0, "allowed_prior": 0}
+    for (words, start, end), label in data.test:
+        senses = [s for s in sorted(allowed(words, start, end)) if counts[s] > 0]
+        guess = max(senses, key=lambda s: (counts[s], -s)) if senses else majority
+        hits["majority"] += int(label == majority)
+        hits["allowed_prior"] += int(label == guess)
+    return {name: value / len(data.test) for name, value in hits.items()}
 
 
 @torch.no_grad()

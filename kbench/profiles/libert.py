@@ -4,8 +4,9 @@ Both pretrain a random-init BERT from scratch, as the paper does, once with MLM 
 MLM + NSP + lexical relation classification (LIBERT), on WordNet's own text: each synset entry with an
 example is a two-or-more-segment document (gloss, then examples) for NSP. LRC's positives are WordNet
 synonym and hyponym-hypernym pairs of words with static vectors, its negatives the authors' smart
-negatives; a fifth of the single words is held out and never appears in a training pair, alone or inside
-a multi-word term. The paper cycles through all of WordNet's pairs; a run of ``steps`` batches of
+negatives; a fifth of the single words that occur at least ``MIN_OCCURRENCES`` (5) times in the pretraining
+documents is held out and never appears in a training pair, alone or inside a multi-word term (a word the
+model has barely read cannot test a relation). The paper cycles through all of WordNet's pairs; a run of ``steps`` batches of
 ``batch_size`` LRC examples reads about ``steps * batch_size / 2.9`` positives with their negatives (about
 1.9 negatives each), so LRC's pool ``lrc_positives`` is that many distinct positives and no example is
 drawn twice: 560 in smoke (100 steps of 16: 1,600 draws from about 1,620 examples), 6,700 in full (600 steps of 32:
@@ -32,6 +33,8 @@ CHOICES = {
     "full": dict(size="tiny", documents=20000, max_length=64, steps=600, batch_size=32, learning_rate=1e-3,
                  heldout_fraction=0.2, lrc_positives=6700, test_pairs=1000, probe_pairs=3000, similarity_pairs=600, articles=0, precision="auto"),
 }
+#: A word may be held out only if it occurs at least this often in the pretraining documents.
+MIN_OCCURRENCES = 5
 #: How many held-out pairs the view (section 5) offers: single-word test positives, synonyms and hypernyms alike.
 VIEW_PAIRS = 6
 
@@ -48,14 +51,27 @@ class LibertSetup(Setup):
     vectors: object = None                            # the static vectors of the smart negatives
     known: set = field(default_factory=set)           # every true WordNet pair, both orders
     view_pairs: tuple = ()                            # (w1, w2) test positives of single words
+    word_counts: dict = field(default_factory=dict)   # how often each word occurs in the pretraining documents
+
+    def coverage(self) -> dict:
+        """Return how often the held-out words occur in the pretraining documents: how many are held out, the
+        fewest and the median occurrences, and how many test-pair words occur under MIN_OCCURRENCES times."""
+        import statistics
+
+        held = sorted(self.relations.heldout_words)
+        counts = [self.word_counts.get(w, 0) for w in held]
+        test_words = {w for p in self.relations.test for term in (p.w1, p.w2) for w in term.split()}
+        return {"held_out": len(held), "fewest": min(counts), "median": statistics.median(counts),
+                "test_words": len(test_words),
+                "test_words_rare": sum(self.word_counts.get(w, 0) < MIN_OCCURRENCES for w in test_words)}
 
 
 def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_dir: str = "", device: str = "auto",
           **overrides) -> LibertSetup:
     """Return LIBERT's documents, relation split, probe and similarity pairs and config (overrides: CHOICES)."""
     chosen = choices(CHOICES, profile, overrides)
-    from kbench.data.lexical_relations import (groups, heldout_split, noun_hierarchy, similarity_pairs, wordnet_documents,
-                                               wordnet_relations)
+    from kbench.data.lexical_relations import (groups, heldout_split, noun_hierarchy, similarity_pairs, word_counts,
+                                               wordnet_documents, wordnet_relations)
     from kbench.kg.wordnet import prepare_wordnet
 
     if chosen["documents"] < chosen["batch_size"]:
@@ -64,10 +80,15 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     documents = list(wordnet_documents(directory))
     random.Random(seed).shuffle(documents)
     positives, known, vectors = wordnet_relations(data_dir or None)
-    # one draw of training-word positives: the first lrc_positives (with their negatives) are LRC's pool, the
-    # rest train the frozen probe; neither touches a held-out word
+    documents = documents[:chosen["documents"]]
+    counts = word_counts(documents)
+    # held-out words are drawn only from words the pretraining text holds MIN_OCCURRENCES times or more, so a
+    # held-out word is one the model has read; one draw of training-word positives: the first lrc_positives
+    # (with their negatives) are LRC's pool, the rest train the frozen probe; neither touches a held-out word
+    frequent = {word for word, count in counts.items() if count >= MIN_OCCURRENCES}
     split = heldout_split(positives, vectors, known, chosen["heldout_fraction"],
-                          chosen["lrc_positives"] + chosen["probe_pairs"] // 3, chosen["test_pairs"] // 3, seed)
+                          chosen["lrc_positives"] + chosen["probe_pairs"] // 3, chosen["test_pairs"] // 3, seed,
+                          eligible=frequent)
     grouped = groups(split.train)
     split.train = [p for group in grouped[:chosen["lrc_positives"]] for p in group]
     probe_train = [p for group in grouped[chosen["lrc_positives"]:] for p in group]
@@ -91,5 +112,5 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
              f"{' / '.join(str(len(p)) for p in parts)} articles")
     return LibertSetup(profile=profile, seed=seed, device=device, base_model=base, labels=topics,
                        splits=splits, options=dict(max_length=chosen["max_length"]), config=config, about=about,
-                       documents=documents[:chosen["documents"]], relations=split, probe_train=probe_train,
+                       documents=documents, word_counts=counts, relations=split, probe_train=probe_train,
                        similarity=similarity, vectors=vectors, known=known, view_pairs=view)
