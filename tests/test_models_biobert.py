@@ -302,3 +302,42 @@ def test_both_variants_start_fine_tuning_from_the_same_head(checkpoints):
     assert a.tokenizer.get_vocab() == b.tokenizer.get_vocab()
     layer = "encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(a.bert.state_dict()[layer], b.bert.state_dict()[layer])
+
+
+def test_corpus_mentions_are_whole_word_matches_in_any_case():
+    from kbench.models.biobert import corpus_mentions
+
+    corpus = ["Cystic fibrosis is inherited .", "the flu-like illness", "influenza spreads"]
+    assert corpus_mentions({"cystic fibrosis", "flu", "measles", "fibrosis is"}, corpus) == \
+        {"cystic fibrosis", "flu", "fibrosis is"}
+    assert corpus_mentions({"enza"}, corpus) == set()                 # a piece of a word is not the word
+
+
+def test_recall_on_counts_only_the_named_mentions():
+    from kbench.models.biobert import recall_on
+
+    # gold: cystic fibrosis (missed), flu (found), flu (found)
+    assert recall_on({"cystic fibrosis"}, WORDS, GOLD, PRED) == {"gold": 1.0, "recall": 0.0}
+    assert recall_on({"flu"}, WORDS, GOLD, PRED) == {"gold": 2.0, "recall": 1.0}
+    assert recall_on(set(), WORDS, GOLD, PRED) == {"gold": 0.0, "recall": 0.0}
+    with pytest.raises(InputError, match="words"):
+        recall_on({"flu"}, WORDS[:1], GOLD, PRED)
+
+
+def test_the_held_out_mlm_loss_reads_the_continued_head(checkpoints):
+    """The positive control's metric: the adapted checkpoint's saved head is the one scored (its loss on its own
+    training text differs from the general start's fresh head), and the same masks make it repeatable."""
+    from kbench.models.dont_stop_pretraining import masked_lm_loss
+
+    general, adapted, *_ = checkpoints
+    before = masked_lm_loss(str(general), TEXTS * 4, seed=0, max_length=24)
+    after = masked_lm_loss(str(adapted), TEXTS * 4, seed=0, max_length=24)
+    assert after == pytest.approx(masked_lm_loss(str(adapted), TEXTS * 4, seed=0, max_length=24))
+    assert abs(after - before) > 1e-3
+
+
+def test_the_headline_takes_the_general_model_as_trivial_and_the_held_out_loss_as_positive_control():
+    from kbench.models.biobert import HEADLINE
+
+    assert HEADLINE.trivial == ("general_f1",)
+    assert (HEADLINE.positive.left, HEADLINE.positive.right) == ("control_heldout_mlm_loss", "biobert_heldout_mlm_loss")

@@ -241,3 +241,39 @@ def test_full_profile_samples_at_random_not_the_first_n():
     assert sample_split(split, 10, seed=0) == (texts, labels) and sample_split(split, 10, seed=1) != (texts, labels)
     assert sample_split(split, 0, seed=0) == split and sample_split(split, 500, seed=0) == split
 
+
+
+def test_the_warmed_head_leaves_the_encoder_as_it_was_and_trains_the_head(tmp_path):
+    """warm_head freezes every encoder weight: the saved encoder equals the base's, the head does not, and the warmed
+    head's MLM loss on its text is below the fresh head's (what every regime then starts from)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from kbench.models.dont_stop_pretraining import warm_head
+    from kbench.pretrain import mlm_model, save_pretrained
+
+    fresh = save_pretrained(mlm_model("tiny", "token", seed=0), tmp_path / "fresh")
+    config = TrainConfig(batch_size=8, learning_rate=3e-3, max_steps=30, seed=0, progress=False, device="cpu",
+                         precision="no")
+    warmed, history = warm_head(str(fresh), FAR * 8, config, tmp_path / "warm", max_length=16, exclude=HELD[:1])
+    assert history.steps == 30
+    a, b = (load_file(str(Path(p) / "model.safetensors")) for p in (fresh, warmed))
+    encoder = [k for k in a if k.startswith("bert.")]
+    head = [k for k in a if k.startswith("cls.") and k in b]
+    assert encoder and all(torch.equal(a[k], b[k]) for k in encoder)
+    assert head and any(not torch.equal(a[k], b[k]) for k in head)
+    assert masked_lm_loss(str(warmed), FAR * 3, seed=0, max_length=16) < \
+        masked_lm_loss(str(fresh), FAR * 3, seed=0, max_length=16) - 0.5
+    with pytest.raises(InputError, match="excluded"):
+        warm_head(str(fresh), FAR, config, tmp_path / "leak", exclude=["a salt dissolves in water"])
+
+
+def test_the_smoke_profile_runs_rand_tapt_and_warms_the_head_on_text_no_regime_reads():
+    from kbench.profiles.dont_stop_pretraining import setup
+
+    s = setup("smoke")
+    assert {"knn_tapt", "rand_tapt"} <= set(s.regimes) and s.warmup_config is not None
+    task = s.tasks[0]
+    keys = lambda texts: {text_key(t) for t in texts}
+    assert s.warm_texts and not keys(s.warm_texts) & keys([*task.domain, *task.irrelevant, *task.splits[0][0], *task.held_out])

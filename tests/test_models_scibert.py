@@ -220,3 +220,21 @@ def test_the_cosine_probe_reads_cls_or_mean_and_names_a_bad_pooling(pair, tmp_pa
     assert mean_cosine([[1, 0], [1, 0], [0, 1]]) == pytest.approx(1 / 3)
     with pytest.raises(InputError, match="unknown pooling"):
         sentence_cosine("tiny", HELD_OUT, vocab=path, pooling="max")
+
+
+def test_the_frozen_probe_reads_a_separable_task_and_names_a_bad_pooling(pair, tmp_path):
+    """Two kinds of sentence, each with its own words: a probe on frozen (even random) features separates them; it
+    scores the same test texts the same way every call."""
+    from kbench.models.scibert import frozen_probe
+
+    path = str(write_vocab(pair[1], tmp_path))
+    a = ["photosynthesis in chloroplasts", "chlorophyll converts light", "chloroplasts hold chlorophyll"] * 4
+    b = ["isotopes differ in neutrons", "electrons orbit the nucleus", "atoms hold electrons"] * 4
+    train = (a[:9] + b[:9], [0] * 9 + [1] * 9)
+    test = (a[9:] + b[9:], [0] * 3 + [1] * 3)
+    score = frozen_probe("tiny", train, test, vocab=path, seed=0, max_length=16)
+    assert score == 1.0 == frozen_probe("tiny", train, test, vocab=path, seed=0, max_length=16, pooling="cls")
+    flipped = frozen_probe("tiny", train, (test[0], [1 - y for y in test[1]]), vocab=path, seed=0, max_length=16)
+    assert flipped == 0.0
+    with pytest.raises(InputError, match="unknown pooling"):
+        frozen_probe("tiny", train, test, vocab=path, pooling="max")
