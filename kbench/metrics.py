@@ -109,3 +109,36 @@ def authors_ner_f1(tags: Sequence[str], entity: str = "[ENT]"):
         return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
     return metric
+
+
+def majority_accuracy(train_labels: Sequence, test_labels: Sequence) -> float:
+    """Return the accuracy on ``test_labels`` of always answering the most common of ``train_labels``.
+
+    The answer prior every classifier must beat: what a model learns from the label distribution alone,
+    with no input read. Ties go to the label seen first in training, so the value does not depend on
+    hash order.
+    """
+    train_labels, test_labels = list(train_labels), list(test_labels)
+    if not train_labels or not test_labels:
+        raise InputError(f"the majority-label accuracy needs training and test labels, got {len(train_labels)} "
+                         f"and {len(test_labels)}")
+    counts: dict = {}
+    for label in train_labels:
+        counts[label] = counts.get(label, 0) + 1
+    majority = max(counts, key=lambda label: (counts[label], -train_labels.index(label)))
+    return sum(label == majority for label in test_labels) / len(test_labels)
+
+
+def random_like(vectors: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Return random vectors with the same shape and the same norm, row by row, as ``vectors``.
+
+    The untrained module of the same shape: an entity table that tells entities apart as well as the trained
+    one (each row its own direction, on the same scale) but holds no fact of the KG. A model that gains as much
+    from it as from the trained table gains from the entity's identity, not from the knowledge.
+    """
+    vectors = vectors.detach().float()
+    if vectors.dim() != 2:
+        raise InputError(f"random_like takes a (rows, dim) table, got shape {tuple(vectors.shape)}")
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.nn.functional.normalize(torch.randn(vectors.shape, generator=generator), dim=-1)
+    return directions * vectors.norm(dim=-1, keepdim=True)

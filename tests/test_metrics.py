@@ -84,3 +84,30 @@ def test_authors_f1_bounds_and_identity(rows, rng):
     metric = authors_ner_f1(AUTHORS_TAGS)
     assert 0.0 <= metric(one_hot(predicted.tolist()), gold) <= 1.0
     assert metric(one_hot(gold.clamp(min=0).tolist()), gold) == 1.0
+
+
+def test_majority_accuracy_answers_the_training_majority_on_the_test_split():
+    from kbench.metrics import majority_accuracy
+
+    # the training majority is "a"; on the test split "b" is the most common, and the prior still answers "a"
+    assert majority_accuracy(["a", "a", "b"], ["b", "b", "a", "c"]) == 0.25
+    assert majority_accuracy([0, 1, 1, 2], [1, 1, 1, 0]) == 0.75
+    # a tie goes to the label seen first in training
+    assert majority_accuracy(["b", "a", "a", "b"], ["b", "a", "a"]) == pytest.approx(1 / 3)
+    with pytest.raises(InputError, match="majority-label"):
+        majority_accuracy([], [1])
+
+
+def test_random_like_keeps_each_rows_norm_and_drops_its_direction():
+    from kbench.metrics import random_like
+
+    table = torch.randn(50, 16) * torch.arange(1, 51).float()[:, None]
+    table[3] = 0.0
+    fresh = random_like(table, seed=1)
+    assert fresh.shape == table.shape
+    assert torch.allclose(fresh.norm(dim=-1), table.norm(dim=-1), atol=1e-4)
+    cosine = torch.nn.functional.cosine_similarity(fresh, table, dim=-1)
+    assert cosine[torch.arange(50) != 3].abs().mean() < 0.4    # unrelated directions (aligned rows give 1.0)
+    assert torch.equal(random_like(table, seed=1), fresh) and not torch.equal(random_like(table, seed=2), fresh)
+    with pytest.raises(InputError, match="rows, dim"):
+        random_like(torch.zeros(3))

@@ -296,3 +296,15 @@ def test_learn_gives_both_models_the_same_step_budget():
     learned = profiles.learn(kg, part, seed=0)
     assert learned.steps == 3 * 2 and learned.graph.steps == learned.steps == len(learned.losses)
     assert learned.start.epochs == 3 and learned.transe.epochs == 6                 # S and 2 S steps
+
+
+def test_the_untrained_module_is_random_unit_vectors_for_the_same_entities():
+    kg = KnowledgeGraph.from_triples(TRIPLES)
+    transe = train_embeddings(kg, "TransE", dim=8, epochs=0, seed=0, progress=False)
+    (variant,) = bert_mk.control_variants(transe, seed=0)
+    table = variant.options["entity_embeddings"]
+    assert variant.options["entity_to_id"] == transe.entity_to_id and "k_layers" not in variant.options
+    assert torch.allclose(table.norm(dim=-1), torch.ones(len(transe.entity_to_id)), atol=1e-5)   # the scale of both
+    unit = torch.nn.functional.normalize(transe.entity_embeddings.detach().float(), dim=-1)
+    assert (table * unit).sum(-1).abs().max() < 0.99                                            # not TransE's
+    assert f"{variant.name}_test_accuracy" in bert_mk.HEADLINE.trivial

@@ -270,3 +270,23 @@ def test_bad_profiles_and_overrides_get_a_clear_error():
         setup("medium")
     with pytest.raises(InputError, match="'width' is not a choice"):
         setup("smoke", width=3)
+
+
+def test_the_positive_control_links_each_document_to_its_authors_groups():
+    from kbench.models import doc_kg
+    from kbench.profiles.doc_kg import setup
+
+    s = setup("smoke", seed=0)
+    group_of = {h: t for h, r, t in s.kg if r == "member of"}
+    relinked = s.group_linked()
+    train_groups = {e for _, _, linked in relinked[0][0] for e in linked}
+    for (texts, labels), (original, original_labels) in zip(relinked, s.splits):
+        assert labels == list(original_labels)
+        for (words, metadata, linked), (w, m, authors) in zip(texts, original):
+            assert words == w and metadata == m and linked == [group_of[a] for a in authors]
+    # the test documents' groups are linked in training too: what training taught of them is in reach
+    test_groups = {e for _, _, linked in relinked[2][0] for e in linked}
+    assert test_groups <= train_groups
+    authors = [{a for _, _, linked in s.splits[split][0] for a in linked} for split in (0, 2)]
+    assert not authors[0] & authors[1]   # while the authors themselves are new
+    assert doc_kg.HEADLINE.positive.left == f"{doc_kg.GROUP_LINKED.name}_test_accuracy"

@@ -282,3 +282,14 @@ def test_readable_tokens_write_the_marks_as_the_paper():
     model = classifier(task="relation")
     tokens = model.ernie.readable_tokens(model.dataset([(WORDS, MENTIONS)])[0].input_ids)
     assert tokens.count("[HD]") == 2 and tokens.count("[TL]") == 2 and not any("unused" in t for t in tokens)
+
+
+def test_the_untrained_module_is_random_vectors_of_the_same_norms():
+    from kbench.models import ernie_thu
+
+    table = torch.randn(7, 6) * 3
+    (variant,) = ernie_thu.control_variants(table, seed=0)
+    fresh = variant.options["entity_embeddings"]
+    assert fresh.shape == table.shape and torch.allclose(fresh.norm(dim=-1), table.norm(dim=-1), atol=1e-5)
+    assert not torch.allclose(fresh, table)
+    assert f"{variant.name}_test_accuracy" in ernie_thu.HEADLINE.trivial

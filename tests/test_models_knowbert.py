@@ -291,3 +291,19 @@ def test_profiles_are_data_and_the_smoke_setup_loads():
         profile.setup("huge")
     with pytest.raises(InputError, match="not a choice"):
         profile.setup("smoke", hidden=3)
+
+
+def test_the_positive_control_keeps_only_the_gold_candidate():
+    from kbench.profiles.knowbert import setup
+
+    kit = setup("smoke", seed=0)
+    gold_only = kit.gold_only()
+    assert [labels for _, labels in gold_only] == [list(labels) for _, labels in kit.splits]
+    many = sum(len(m.candidates) > 1 for _, found in kit.splits[0][0] for m in found)
+    assert many > 0   # the real candidates are ambiguous, so the control changes what the linker sees
+    for (texts, _), (original, _) in zip(gold_only, kit.splits):
+        for (words, found), (original_words, original_found) in zip(texts, original):
+            assert words == original_words
+            assert [(m.start, m.end, m.chosen) for m in found] == [(m.start, m.end, m.chosen) for m in original_found]
+            assert all(m.entities == [m.chosen] and m.priors == [1.0] for m in found)
+    assert knowbert.HEADLINE.positive.left == f"{knowbert.GOLD_ONLY.name}_test_accuracy"

@@ -26,7 +26,8 @@ from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.kg_transformer import KGTransformer
 from kbench.models.ernie_thu import ErnieClassifier
-from kbench.taxonomy import Headline, Place
+from kbench.metrics import random_like
+from kbench.taxonomy import Headline, Place, PositiveControl
 
 CITATION = {
     "title": "BERT-MK: Integrating Graph Contextualized Knowledge into Pre-trained Language Models",
@@ -39,7 +40,12 @@ PLACE = Place('BERT-MK', 'fused entity vectors', ('KG',),
               'entity vectors from a graph transformer over KG subgraphs (nodes and relations) fused as ERNIE does',
               survey='domain-specific')
 HEADLINE = Headline('entity typing, accuracy', 'bert_mk_test_accuracy', 'bert_test_accuracy',
-                    'an entity linker and graph-transformer vectors of KG subgraphs at run time')
+                    'an entity linker and graph-transformer vectors of KG subgraphs at run time',
+                    trivial=('majority_test_accuracy', 'random_kg_test_accuracy'),
+                    positive=PositiveControl(
+                        "the same fusion reading TransE vectors of the linked person, which rank the person's "
+                        "continent first in the KG: the deciding fact is certainly in the entity input",
+                        'ernie_test_accuracy', 'bert_test_accuracy', 0.3))
 
 
 def knowledge_variants(transe, kg_transformer: KGTransformer) -> tuple[Variant, ...]:
@@ -57,6 +63,15 @@ def knowledge_variants(transe, kg_transformer: KGTransformer) -> tuple[Variant, 
     plain = {"entity_embeddings": unit(transe.entity_embeddings), "entity_to_id": transe.entity_to_id}
     return (Variant("bert", "BERT", plain | {"k_layers": 0}), Variant("ernie", "ERNIE (TransE)", plain),
             Variant("bert_mk", "BERT-MK (KG-Transformer)", graph))
+
+
+def control_variants(transe, seed: int = 0) -> tuple[Variant, ...]:
+    """Return the untrained module of the same shape: the fusion reading random unit vectors (one per entity,
+    :func:`kbench.metrics.random_like` of TransE's table, scaled to unit length like the trained tables), so
+    entities are told apart but no vector holds a fact."""
+    unit = torch.nn.functional.normalize(random_like(transe.entity_embeddings, seed), dim=-1)
+    return (Variant("random_kg", "ERNIE, random entity vectors",
+                    {"entity_embeddings": unit, "entity_to_id": transe.entity_to_id}),)
 
 
 def make_classifier(num_labels: int, seed: int = 0, **options) -> ErnieClassifier:

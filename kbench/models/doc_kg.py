@@ -65,7 +65,7 @@ from kbench.encoders import EMBEDDED, EMBEDDED_ALIASES, SIZES, embedded_model_di
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
-from kbench.taxonomy import Headline, Place
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.train import Examples, labelled_examples, pad_rows, token_batch
 
 CITATION = {
@@ -81,13 +81,24 @@ PLACE = Place('BERT + KG embeddings', 'fused entity vectors', ('KG',),
               survey='factual', when='fine-tuning', in_survey=False)
 HEADLINE = Headline('document classification, accuracy (BERT + metadata with vs without the KG)',
                     'text_meta_kg_test_accuracy', 'text_meta_test_accuracy',
-                    "the author linked to the KG and the KG's embeddings, trained beforehand, at run time")
+                    "the author linked to the KG and the KG's embeddings, trained beforehand, at run time",
+                    trivial=('majority_test_accuracy',),
+                    positive=PositiveControl(
+                        "each document linked to its authors' research group instead of the new authors: the "
+                        "training documents are linked to the same groups, and a group writes mostly on one topic",
+                        'text_meta_group_kg_test_accuracy', 'text_meta_test_accuracy', 0.08))
 
 #: The paper's ablation: text only, text + metadata, text + metadata + author KG embeddings.
 #: The text-only model is labelled "BERT", the no-knowledge baseline's name (and grey) in every notebook.
 VARIANTS = (Variant("text", "BERT", {"use_metadata": False, "use_kg": False}),
             Variant("text_meta", "BERT + metadata", {"use_metadata": True, "use_kg": False}),
             Variant("text_meta_kg", "BERT + metadata + KG", {"use_metadata": True, "use_kg": True}))
+
+
+#: The positive control's variant: BERT + metadata + KG, run on documents linked to their authors' groups
+#: (:meth:`kbench.profiles.doc_kg.DocKGSetup.group_linked`).
+GROUP_LINKED = Variant("text_meta_group_kg", "BERT + metadata + group's KG vector",
+                       {"use_metadata": True, "use_kg": True})
 
 
 ENTITY_POOLING = ("first", "mean")

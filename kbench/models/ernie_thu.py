@@ -64,7 +64,8 @@ from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_b
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
-from kbench.taxonomy import Headline, Place
+from kbench.metrics import random_like
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.train import Examples, labelled_examples, pad_rows, token_batch
 
 CITATION = {
@@ -80,7 +81,12 @@ PLACE = Place('ERNIE (THU)', 'fused entity vectors', ('KG',),
               survey='factual')
 HEADLINE = Headline('entity typing, accuracy (ERNIE after dEA pretraining vs BERT)', 'ernie_test_accuracy',
                     'bert_test_accuracy',
-                    'an entity linker and TransE vectors of the KG at run time; dEA pretraining on linked text')
+                    'an entity linker and TransE vectors of the KG at run time; dEA pretraining on linked text',
+                    trivial=('majority_test_accuracy', 'ernie_random_kg_test_accuracy'),
+                    positive=PositiveControl(
+                        "the gold-linked person's TransE vector, which sits by its continent in the KG, fused at the "
+                        "mention by aggregators fine-tuned on the task alone (no dEA): the fact is in the input",
+                        'ernie_no_dea_test_accuracy', 'bert_test_accuracy', 0.3))
 
 #: The paper's mark tokens, carried by the vocabulary's unused tokens (present in every BERT vocabulary).
 MARKS = {"ENT": "[unused1]", "HD": "[unused2]", "TL": "[unused3]"}
@@ -93,6 +99,14 @@ VARIANTS = (Variant("bert", "BERT", {"k_layers": 0}), Variant("ernie", "ERNIE", 
 #: The label of ERNIE whose aggregators are fine-tuned from scratch on the task. The paper's "w/o dEA"
 #: (Table 7) is something else: still pre-trained (MLM + NSP, with the entity input), only without dEA.
 SCRATCH_LABEL = "ERNIE, fusion not pre-trained"
+
+
+def control_variants(entity_embeddings: torch.Tensor, seed: int = 0) -> tuple[Variant, ...]:
+    """Return the untrained module of the same shape: ERNIE (fusion fine-tuned from scratch) reading random
+    entity vectors, each row the norm of its TransE row (:func:`kbench.metrics.random_like`). Every entity is
+    still told apart; no vector holds a fact of the KG."""
+    return (Variant("ernie_random_kg", "ERNIE, random entity vectors",
+                    {"entity_embeddings": random_like(entity_embeddings, seed)}),)
 
 
 def half_of(depth: int) -> int:

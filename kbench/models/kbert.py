@@ -39,7 +39,7 @@ from kbench.encoders import EMBEDDED, fast_tokenize, load_encoder, load_tokenize
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg import KnowledgeGraph
-from kbench.taxonomy import Headline, Place
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text import SPECIAL_TOKENS, MentionDetector
 from kbench.train import Examples
 
@@ -55,7 +55,12 @@ PLACE = Place('K-BERT', 'input', ('KG',),
               'keep them from changing its meaning',
               survey='factual', when='fine-tuning')
 HEADLINE = Headline('sentence classification, accuracy', 'kbert_test_accuracy', 'bert_test_accuracy',
-                    'the KG at run time: every sentence is matched against its entity names and expanded')
+                    'the KG at run time: every sentence is matched against its entity names and expanded',
+                    trivial=('majority_test_accuracy',),
+                    positive=PositiveControl(
+                        "the deciding fact (the person's birthplace) injected and seen by every token, with no "
+                        "visible matrix to route it: a model that reads its input must use it",
+                        'kbert_no_vm_test_accuracy', 'bert_test_accuracy', 0.3))
 PAD = "[PAD]"
 UNK = "[UNK]"
 

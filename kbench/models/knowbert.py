@@ -78,7 +78,7 @@ from kbench.encoders import EMBEDDED, HookedEncoder, entity_space_config, init_b
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.embeddings import frozen_entity_table
-from kbench.taxonomy import Headline, Place
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.train import Examples, labelled_examples, token_batch
 
 CITATION = {
@@ -94,13 +94,23 @@ PLACE = Place('KnowBert', 'fused entity vectors', ('KG',),
               'them back into the word states',
               survey='factual')
 HEADLINE = Headline('entity typing, accuracy', 'knowbert_test_accuracy', 'bert_test_accuracy',
-                    "mention candidates (a linker's candidate generator) and the KG's entity vectors at run time")
+                    "mention candidates (a linker's candidate generator) and the KG's entity vectors at run time",
+                    trivial=('majority_test_accuracy',),
+                    positive=PositiveControl(
+                        "the gold entity is each mention's only candidate, so the linker cannot miss and the "
+                        "entity vector that holds the person's origin certainly reaches KAR",
+                        'knowbert_gold_only_test_accuracy', 'bert_test_accuracy', 0.2))
 MASKED = -10000.0   # the authors' score for an invalid candidate
 
 #: BERT without knowledge; KnowBert with KAR after the chosen layer and the linker's gold-link loss; and
 #: KnowBert with the same KAR but no link supervision (``linker_weight=0``): knowledge without extra labels.
 VARIANTS = (Variant("bert", "BERT", {"kar_layer": None}), Variant("knowbert", "KnowBert", {}),
             Variant("knowbert_no_link", "KnowBert, no link labels", {"linker_weight": 0.0}))
+
+
+#: The positive control's variant: KnowBert as ``knowbert``, run on splits whose mentions carry only their gold
+#: entity (:meth:`kbench.profiles.knowbert.KnowBertSetup.gold_only`).
+GOLD_ONLY = Variant("knowbert_gold_only", "KnowBert, gold entity only", {})
 
 
 class WordToSpanAttention(nn.Module):

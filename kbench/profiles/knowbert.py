@@ -61,6 +61,24 @@ class KnowBertSetup(Setup):
         """Return each sentence's gold entity per mention, for one split (0 train, 1 dev, 2 test)."""
         return [[mention.chosen for mention in mentions] for _, mentions in self.splits[split][0]]
 
+    def gold_only(self) -> tuple:
+        """Return the three splits with each mention's gold entity as its only candidate (prior 1).
+
+        The positive control: the linker cannot miss, so the right entity vector is certainly in reach and a
+        working KAR must carry its fact to the label. The sentences and labels are those of ``splits``.
+        """
+        from dataclasses import replace
+
+        from kbench.text.links import Candidate
+
+        def only_gold(mention):
+            if mention.chosen is None:
+                return replace(mention, candidates=[])
+            return replace(mention, candidates=[Candidate(mention.chosen, 1.0)])
+
+        return tuple(([(words, [only_gold(m) for m in mentions]) for words, mentions in texts], list(labels))
+                     for texts, labels in self.splits)
+
     def prior_accuracy(self, split: int = 2) -> float:
         """Return how often a mention's highest-prior candidate is its gold entity (the linking baseline)."""
         mentions = [m for _, found in self.splits[split][0] for m in found]
