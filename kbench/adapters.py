@@ -9,12 +9,14 @@ The mechanism (§3, Figure 2), read with the authors' ``Adapter`` and
 
 - An **adapter layer** maps its input ``x`` to ``x + up(T(down(x)))``: a
   down-projection to the adapter's width, ``N`` transformer layers (``N = 2``),
-  an up-projection back, and the skip connection. The two projections start
-  near zero (normal, std 0.0002, zero biases — the code's
+  an up-projection back, and the skip connection. Only the two projections
+  are re-initialised (normal, std 0.0002, zero biases — the code's
   ``adapter_initializer_range``, which its ``Adapter.init_weights`` gives
-  ``down_project`` and ``up_project`` only), so a fresh adapter layer is nearly
-  the identity; the inner transformer layers keep BERT's init (std 0.02,
-  LayerNorm 1 and 0), as the code's inner ``BertEncoder`` does.
+  ``down_project`` and ``up_project`` and nothing else), so a fresh adapter
+  layer is nearly the identity; the inner transformer layers keep PyTorch's
+  default init (Kaiming-uniform linear weights, LayerNorm 1 and 0), as the
+  code's inner ``BertEncoder``, built inside a plain ``nn.Module`` that never
+  calls BERT's initialiser, does.
 - The layers **tap** the frozen base: layer ``k`` reads the base's hidden state
   at its tap plus the previous adapter layer's output (``hidden[tap_k] + out_{k-1}``,
   ``out_0 = 0``). The paper taps RoBERTa-large's states 0, 11 and 22 (the code
@@ -26,7 +28,15 @@ The mechanism (§3, Figure 2), read with the authors' ``Adapter`` and
 - The **output** is the base's last hidden state and the last adapter output,
   concatenated and projected back to the base's width (the code's
   ``com_dense``); with several adapters (factual + linguistic) their outputs are
-  concatenated with the base's, as the paper's combination.
+  concatenated with the base's, as the paper's combination. The projection's
+  init is ours: the code leaves ``com_dense`` (and downstream ``task_dense``)
+  at PyTorch's default, a random map over the concatenation in which the
+  adapters' outputs — mostly the base's tapped states, carried through the skip
+  connections — weigh in beside the base's own features from the first step,
+  trained or not. Here the base's part of the projection starts as the identity and
+  the adapters' parts at zero: with any adapters, trained or not, the features
+  start as the base's last state, and every variant starts from the base alone
+  (tested); what an adapter adds is learned.
 - The base is never changed: its parameters are frozen and the adapters read
   its states through :class:`~kbench.encoders.HookedEncoder`'s hidden states (no
   fork). An adapter is saved and loaded alone (:func:`save_adapter`,
@@ -50,7 +60,7 @@ from transformers import BertConfig
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.bert.modeling_bert import BertLayer
 
-from kbench.encoders import HookedEncoder, init_bert_weights
+from kbench.encoders import HookedEncoder
 from kbench.errors import InputError
 from kbench.train import eval_mode
 
@@ -78,7 +88,6 @@ class AdapterLayer(nn.Module):
         self.down = nn.Linear(hidden, width)
         self.layers = nn.ModuleList(BertLayer(self.config) for _ in range(layers))
         self.up = nn.Linear(width, hidden)
-        init_bert_weights(self.layers)                    # the inner layers: BERT's init, as the code's BertEncoder
         for projection in (self.down, self.up):           # the projections: near zero (Adapter.init_weights)
             nn.init.normal_(projection.weight, std=std)
             nn.init.zeros_(projection.bias)
@@ -127,26 +136,35 @@ class Adapter(nn.Module):
 
 
 class KAdapterEncoder(nn.Module):
-    """A frozen base and its adapters: ``Linear([h_base; h_adapter_1; ...]) -> hidden`` per token."""
+    """A base (frozen unless ``train_base``) and its adapters: ``Linear([h_base; h_adapter_1; ...]) -> hidden``.
 
-    def __init__(self, base: HookedEncoder, adapters: Sequence[Adapter]):
+    ``train_base=True`` leaves the base's weights trainable and runs it with
+    gradients (the authors' downstream scripts, ``--freeze_bert ""``); the
+    caller passes a base it may change.
+    """
+
+    def __init__(self, base: HookedEncoder, adapters: Sequence[Adapter], *, train_base: bool = False):
         super().__init__()
         hidden, depth = base.bert.config.hidden_size, base.bert.config.num_hidden_layers
         for adapter in adapters:
             if adapter.depth != depth or adapter.spec["hidden"] != hidden:
                 raise InputError(f"adapter {adapter.name!r} was built for a {adapter.depth}-layer base of width "
                                  f"{adapter.spec['hidden']}, this base has {depth} layers of width {hidden}")
-        self.base = base
-        for parameter in self.base.parameters():
-            parameter.requires_grad_(False)
+        self.base, self.train_base = base, train_base
+        if not train_base:
+            for parameter in self.base.parameters():
+                parameter.requires_grad_(False)
         self.adapters = nn.ModuleList(adapters)
         self.combine = nn.Linear(hidden * (1 + len(adapters)), hidden)
-        nn.init.normal_(self.combine.weight, std=0.02)
-        nn.init.zeros_(self.combine.bias)
+        with torch.no_grad():          # the base's part starts as the identity, the adapters' parts at zero
+            self.combine.weight.zero_()
+            self.combine.weight[:, :hidden] = torch.eye(hidden)
+            self.combine.bias.zero_()
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.base.eval()               # frozen: no dropout in the base either, so its states are what it computes
+        if not self.train_base:
+            self.base.eval()           # frozen: no dropout in the base either, so its states are what it computes
         return self
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -160,7 +178,7 @@ class KAdapterEncoder(nn.Module):
         """
         if hidden_states is None:
             context = {"hidden_states": []}
-            with torch.no_grad():
+            with torch.set_grad_enabled(self.train_base and torch.is_grad_enabled()):
                 self.base(input_ids, attention_mask=attention_mask, context=context, **kw)
             hidden_states = context["hidden_states"]
         states = list(hidden_states)

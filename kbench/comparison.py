@@ -95,7 +95,10 @@ class Row:
         if self.positive is None:
             return "not recorded"
         passed, seeds = control.verdict(*self.positive)
-        return f"passed on {passed}/{seeds} seeds" if passed == seeds else f"FAILED on {seeds - passed} of {seeds} seeds"
+        if passed == seeds:
+            return f"passed on {passed}/{seeds} seeds" + (" (declared failing: check the reason)" if control.fails
+                                                          else "")
+        return f"FAILED on {seeds - passed} of {seeds} seeds" + (f": {control.reason}" if control.fails else "")
 
 
 def _recorded_value(baseline, name: str) -> list[float] | None:
@@ -198,7 +201,7 @@ def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
                                   if row.trivial else "none recorded"),
             "Δ vs strongest [min, max]": _span(row.deltas_vs_strongest) or "—",
             "above it on": f"{row.beats_strongest}/{len(row.deltas_vs_strongest)}" if row.trivial else "—",
-            "positive control": row.positive_verdict(),
+            "positive control": row.positive_verdict().split(": ", 1)[0],     # the reason: Row.positive_verdict()
             "probe Δ (MRR)": _span(row.probe_deltas) or "—",
             "params added": f"{cost.added:+,}" if cost else "0 (same network)" if same else "not measured",
             "train speed": cost.speed_text(True) if cost else "1x at run time" if same else "not measured",

@@ -83,7 +83,9 @@ class PositiveControl:
     ``claim`` says what makes the knowledge certainly usable (facts trained until the model knows them, the true
     lexicon handed to the masker, the test entities seen in the knowledge training). Where a notebook cannot
     run such a case, ``left`` and ``right`` stay empty and ``reason`` says plainly why: the overview then shows
-    the headline as untested by a positive control, never as passed.
+    the headline as untested by a positive control, never as passed. Where the control is run and *fails*
+    (the pipeline cannot use knowledge that is certainly there), it names its metrics *and* gives ``reason``:
+    what the failure means for the notebook's claim; the overview shows it as failed, with the reason.
     """
 
     claim: str
@@ -101,13 +103,16 @@ class PositiveControl:
             raise InputError(f"a positive control compares two different metrics, got {self.left!r} twice")
         if not self.left and not self.reason.strip():
             raise InputError("a positive control with no metrics must say why the notebook cannot run one (reason=)")
-        if self.left and self.reason:
-            raise InputError("a positive control that is run needs no reason: drop reason= or the metrics")
 
     @property
     def is_run(self) -> bool:
         """True when the notebook records the control's two metrics."""
         return bool(self.left)
+
+    @property
+    def fails(self) -> bool:
+        """True when the control is run and declared failing (metrics and a reason): the pipeline, not the paper."""
+        return bool(self.left and self.reason)
 
     def verdict(self, left: list[float], right: list[float]) -> tuple[int, int]:
         """Return ``(seeds passed, seeds)``: how many seeds have ``left − right ≥ min_difference``."""

@@ -51,8 +51,9 @@ def test_a_fresh_adapter_layer_is_nearly_the_identity_and_its_shapes_hold():
     assert len(layer.layers) == 2 and layer.down.out_features == 16 and layer.up.out_features == 32
     assert float(layer.down.weight.std()) == pytest.approx(2e-4, rel=0.2) and not layer.down.bias.any()
     assert float(layer.up.weight.std()) == pytest.approx(2e-4, rel=0.2)
-    inner = layer.layers[0]                                                 # BERT's init, as the code's BertEncoder
-    assert float(inner.attention.self.query.weight.std()) == pytest.approx(0.02, rel=0.2)
+    inner = layer.layers[0]          # PyTorch's default init, as the code's BertEncoder (only the projections re-set)
+    weight = inner.attention.self.query.weight                              # Kaiming-uniform: U(±1/sqrt(16))
+    assert float(weight.abs().max()) <= 0.25 and float(weight.std()) == pytest.approx(1 / 48 ** 0.5, rel=0.2)
     assert torch.equal(inner.output.LayerNorm.weight, torch.ones(16)) and not inner.output.LayerNorm.bias.any()
 
 
@@ -115,7 +116,7 @@ def test_adapters_change_the_output_and_padding_does_not(base):
     torch.manual_seed(3)
     model = KAdapterEncoder(hooked, [Adapter(hidden, depth)]).eval()
     with torch.no_grad():                        # away from the near-zero init: the adapter's part must show
-        for p in model.adapters.parameters():
+        for p in [*model.adapters.parameters(), model.combine.weight]:
             p.add_(0.05 * torch.randn_like(p))
     alone = batch(base.tokenizer, ["a dog"])
     padded = batch(base.tokenizer, ["a dog", "the cat sat on the mat"])
@@ -148,3 +149,51 @@ def test_an_adapter_saves_and_loads_alone(base, tmp_path):
         load_adapter(tmp_path / "factual")
     with pytest.raises(InputError, match="built for a"):
         KAdapterEncoder(HookedEncoder(base.model), [Adapter(hidden, depth + 1)])
+
+
+def test_with_fresh_adapters_the_features_start_as_the_base_alone(base):
+    """The projection's base part starts as the identity and the adapters' parts at zero: any variant, trained
+    adapters or untrained, starts from the base's last state; a projection moved off that start reads the adapter."""
+    encoded = batch(base.tokenizer)
+    hooked = HookedEncoder(base.model)
+    depth, hidden = base.model.config.num_hidden_layers, base.model.config.hidden_size
+    context = {"hidden_states": []}
+    with torch.no_grad():
+        hooked.eval()(encoded["input_ids"], attention_mask=encoded["attention_mask"], context=context)
+    last = context["hidden_states"][-1]
+    torch.manual_seed(5)
+    adapters = [Adapter(hidden, depth, name="factual"), Adapter(hidden, depth, name="linguistic")]
+    with torch.no_grad():
+        for p in adapters[0].parameters():                                  # even a "trained" adapter
+            p.add_(0.05 * torch.randn_like(p))
+    for use in ([], adapters[:1], adapters):
+        model = KAdapterEncoder(hooked, use).eval()
+        with torch.no_grad():
+            out = model(encoded["input_ids"], attention_mask=encoded["attention_mask"])
+        torch.testing.assert_close(out, last, atol=1e-6, rtol=1e-6)
+    with torch.no_grad():
+        model.combine.weight[:, hidden:2 * hidden].add_(0.05)
+        moved = model(encoded["input_ids"], attention_mask=encoded["attention_mask"])
+    assert not torch.allclose(moved, last, atol=1e-3)
+
+
+def test_train_base_lets_the_base_learn_beside_the_adapters(base):
+    """The authors' downstream scripts train the base too (--freeze_bert ""): with train_base the base's weights
+    get gradients and change; by default they get none."""
+    import copy
+
+    encoded = batch(base.tokenizer)
+    depth, hidden = base.model.config.num_hidden_layers, base.model.config.hidden_size
+    for train_base in (False, True):
+        hooked = HookedEncoder(copy.deepcopy(base.model).requires_grad_(True))
+        before = {k: v.clone() for k, v in hooked.state_dict().items()}
+        torch.manual_seed(6)
+        model = KAdapterEncoder(hooked, [Adapter(hidden, depth)], train_base=train_base).train()
+        assert hooked.training == train_base                               # a frozen base runs in eval mode
+        optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+        for _ in range(2):
+            optimiser.zero_grad()
+            model(encoded["input_ids"], attention_mask=encoded["attention_mask"]).pow(2).mean().backward()
+            optimiser.step()
+        changed = [k for k, v in hooked.state_dict().items() if not torch.equal(before[k], v)]
+        assert bool(changed) == train_base, (train_base, changed[:3])

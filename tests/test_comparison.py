@@ -276,8 +276,8 @@ def test_controls_bad_declarations():
         PositiveControl("facts", "a")
     with pytest.raises(InputError, match="say why"):
         PositiveControl("facts")
-    with pytest.raises(InputError, match="needs no reason"):
-        PositiveControl("facts", "a", "b", reason="why")
+    failing = PositiveControl("facts", "a", "b", reason="the frozen base cannot use it")
+    assert failing.is_run and failing.fails and not PositiveControl("facts", "a", "b").fails
     with pytest.raises(InputError, match="certainly"):
         PositiveControl(" ", "a", "b")
     with pytest.raises(InputError, match="tuple"):
@@ -308,3 +308,15 @@ def test_the_controls_figure_puts_each_seed_against_the_base_and_the_strongest_t
     assert against_trivial.marker.color == "#2f9e44" and "passed on 2/2" in against_trivial.hovertext[0]
     empty = recorded("smoke", tmp_path, [Declaration("y", "Y", "98_y", item.place, headline)])
     assert len(controls_figure(empty).data) == 4          # a paper without values: legend entries only
+
+
+def test_a_positive_control_declared_failing_shows_its_reason(tmp_path):
+    from kbench.taxonomy import PositiveControl
+
+    write(tmp_path, "99_x.smoke.json", {"metrics": {}, "spread": {"seeds": [0, 1], "on": "CPU", "metrics": {
+        "x_acc": [0.7, 0.4], "base_acc": [0.3, 0.3], "seen_x": [0.5, 0.9], "seen_base": [0.6, 0.5]}}})
+    control = PositiveControl("facts seen", "seen_x", "seen_base", 0.1, reason="the frozen base cannot use them")
+    headline = Headline("t", "x_acc", "base_acc", "a KG", trivial=("base_acc_u",), positive=control)
+    [row] = recorded("smoke", tmp_path, [Declaration("x", "X", "99_x", Place("X", "objective", ("KG",), "s"),
+                                                     headline)])
+    assert row.positive_verdict() == "FAILED on 1 of 2 seeds: the frozen base cannot use them"

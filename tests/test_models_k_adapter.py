@@ -14,8 +14,8 @@ from kbench.data.adapter_tasks import (NEUTRAL_TEMPLATES, ROOT, ParsedSentence, 
                                        swap_marks, unmarked)
 from kbench.encoders import load_encoder
 from kbench.errors import InputError
-from kbench.models.k_adapter import (IGNORE, VARIANTS, KAdapterModel, base_state, downstream_model, fresh_adapter,
-                                     head_example, task_model, unchanged)
+from kbench.models.k_adapter import (IGNORE, UNTRAINED, VARIANTS, KAdapterModel, base_state,
+                                     downstream_model, fresh_adapter, head_example, task_model, unchanged)
 from kbench.train import TrainConfig, fit, predict
 from kbench.viz.adapters import adapter_architecture_svg
 
@@ -141,8 +141,10 @@ def test_the_knowledge_reaches_the_downstream_logits(encoder):
     """CHECKLIST 1: in the notebook's downstream configuration, changing an adapter's weights changes the logits."""
     trained = {"factual": perturbed(fresh(encoder)), "linguistic": perturbed(fresh(encoder, "linguistic", 1), seed=1)}
     texts = ["we heard about @ anna @ today .", "the report mentions @ paris @ twice ."]
+    config = TrainConfig(max_steps=2, batch_size=2, learning_rate=1e-2, device="cpu", progress=False)
     for use in (("factual",), ("linguistic",), ("factual", "linguistic")):
         model = downstream_model(0, encoder=encoder, num_labels=4, trained=trained, use=use, cache_base=True)
+        fit(model, model.dataset(texts, [0, 1]), config=config)     # the projection's adapter parts start at zero
         before = predict(model, model.dataset(texts), device="cpu")
         with torch.no_grad():
             trained[use[-1]].layers[-1].up.weight.add_(0.5)
@@ -214,8 +216,6 @@ def test_a_saved_and_loaded_adapter_gives_the_same_downstream_logits(encoder, tm
 def test_bad_inputs_are_named(encoder):
     with pytest.raises(InputError, match="unknown task"):
         KAdapterModel(encoder, "parsing", 2)
-    with pytest.raises(InputError, match="give no adapters"):
-        task_model(0, encoder=encoder, task="relation", num_labels=2, adapter=fresh(encoder), train_base=True)
     model = task_model(0, encoder=encoder, task="relation", num_labels=2)
     with pytest.raises(InputError, match="has no # mark"):
         model.dataset(["@ anna @ was born in paris ."])
@@ -281,8 +281,16 @@ def test_no_held_out_typing_text_or_entity_reaches_the_knowledge_training(profil
     parsed = {"".join(p.words).lower() for part in s.linguistic for p in part}
     held_out = [unmarked(t).replace(" ", "").lower() for texts, _ in s.splits[1:] for t in texts]
     assert held_out and not [t for t in held_out if t in parsed]                  # no dev/test typing text parsed
-    test_entities = set(s.typing_entities[2])
-    assert test_entities and not [r for r in s.factual[0] if test_entities & {r.fact[0], r.fact[2]}]
+    held_out = set(s.typing_entities[1]) | set(s.typing_entities[2])          # dev entities too
+    assert s.typing_entities[1] and not [r for r in s.factual[0] if held_out & {r.fact[0], r.fact[2]}]
+    # the positive control's split: every pair of a test entity (and no dev entity) trained, no dev entity's
+    names = lambda r: {r.fact[0], r.fact[2]}
+    test, dev = set(s.typing_entities[2]), set(s.typing_entities[1])
+    seen_train = {r.fact for r in s.factual_seen[0]}
+    assert not [r for r in s.factual_seen[0] if dev & names(r)]
+    assert not [r for part in s.factual_seen[1:] for r in part if test & names(r) and not dev & names(r)]
+    assert len({r.fact for r in s.factual_seen[0] if test & names(r)}) >= 20
+    assert seen_train != {r.fact for r in s.factual[0]}
 
 
 def test_a_held_out_entity_puts_every_pair_it_names_in_test():
@@ -290,3 +298,47 @@ def test_a_held_out_entity_puts_every_pair_it_names_in_test():
     train, dev, test = split_by_fact(rows, seed=0, held_out=["anna"])
     assert not [r for r in train + dev if "anna" in (r.fact[0], r.fact[2])]
     assert {r.fact for r in test} >= {("anna", "born in", "paris"), ("anna", "works as", "farmer")}
+
+
+def test_a_seen_entity_puts_its_pairs_in_train_unless_held_out():
+    rows = relation_sentences(TRIPLES, TEMPLATES, per_fact=2, seed=0)
+    for seed in range(4):
+        train, dev, test = split_by_fact(rows, seed=seed, seen=["anna", "bob"], held_out=["paris"])
+        facts = [{r.fact for r in part} for part in (train, dev, test)]
+        assert {("bob", "born in", "rome"), ("bob", "works as", "chemist"), ("anna", "works as", "farmer")} <= facts[0]
+        assert ("anna", "born in", "paris") in facts[2]                     # held out wins over seen
+        assert not facts[0] & facts[1] and not facts[0] & facts[2]
+
+
+def test_untrained_adapters_are_the_trained_ones_before_training_and_every_variant_starts_as_the_base(encoder):
+    """The trivial baseline of the same shape: fresh adapters of the same seed are the trained adapters' init;
+    with the projection's base part the identity, each downstream variant starts with the base alone's logits."""
+    taps = default_taps(encoder.model.config.num_hidden_layers)
+    a, b = fresh_adapter(encoder, "factual", taps, 32, 7), fresh_adapter(encoder, "factual", taps, 32, 7)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    other = fresh_adapter(encoder, "factual", taps, 32, 8)
+    assert not torch.equal(a.layers[0].down.weight, other.layers[0].down.weight)
+    assert [v.options for v in UNTRAINED] == [VARIANTS[1].options, VARIANTS[3].options]
+    trained = {"factual": perturbed(a), "linguistic": perturbed(fresh(encoder, "linguistic", 1), seed=1)}
+    texts = ["we heard about @ anna @ today .", "the report mentions @ paris @ twice ."]
+    logits = [predict(m, m.dataset(texts), device="cpu") for m in
+              (downstream_model(3, encoder=encoder, num_labels=4, trained=trained, **v.options) for v in VARIANTS)]
+    for other in logits[1:]:
+        torch.testing.assert_close(other, logits[0], atol=1e-6, rtol=1e-6)
+
+
+def test_the_authors_downstream_trains_a_copy_of_the_base_and_keeps_the_adapters_frozen(encoder):
+    before = base_state(encoder)
+    trained = {"factual": perturbed(fresh(encoder))}
+    frozen = {k: v.clone() for k, v in trained["factual"].state_dict().items()}
+    model = downstream_model(0, encoder=encoder, num_labels=2, trained=trained, use=("factual",), train_base=True,
+                             cache_base=True)
+    texts = ["we heard about @ anna @ today .", "the report mentions @ paris @ twice ."] * 4
+    data = model.dataset(texts, [0, 1] * 4)
+    assert data.examples[0].states is None                                  # a training base is run every step
+    fit(model, data, config=TrainConfig(max_steps=3, batch_size=4, learning_rate=1e-3, device="cpu", progress=False))
+    assert unchanged(before, encoder)                                       # the caller's base
+    assert all(torch.equal(frozen[k], v) for k, v in trained["factual"].state_dict().items())
+    tuned = model.features.base.bert.state_dict()
+    assert any(not torch.equal(before[k], tuned[k]) for k in before)
+

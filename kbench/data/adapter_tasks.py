@@ -98,22 +98,26 @@ def relation_sentences(triples: Sequence[tuple[str, str, str]], templates: dict[
 
 
 def split_by_fact(rows: Sequence[RelationSentence], seed: int, fractions: tuple[float, float] = (0.7, 0.1),
-                  held_out: Iterable[str] = ()
+                  held_out: Iterable[str] = (), seen: Iterable[str] = ()
                   ) -> tuple[list[RelationSentence], list[RelationSentence], list[RelationSentence]]:
     """Return train/dev/test with every sentence of an entity pair in one split, and each text in one split only.
 
     Split by the *pair*, not the fact: a fact and its inverse (``A hypernym B``,
     ``B hyponym A``) name the same two entities and must not sit on both sides.
     A pair naming an entity of ``held_out`` goes to test whatever its draw: the
-    typing task's test entities, whose relations would otherwise tell their type
-    in factual training (a person is what is ``born in`` a city).
+    typing task's dev and test entities, whose relations would otherwise tell
+    their type in factual training (a person is what is ``born in`` a city).
+    A pair naming an entity of ``seen`` (and none of ``held_out``) goes to
+    train whatever its draw: the positive control, in which the typing-test
+    entities' relations are certainly trained on.
     """
-    held_out = set(held_out)
+    held_out, seen = set(held_out), set(seen)
     pair = lambda fact: tuple(sorted((fact[0], fact[2])))
     pairs = sorted({pair(row.fact) for row in rows})
     random.Random(seed).shuffle(pairs)
     cut = (int(fractions[0] * len(pairs)), int((fractions[0] + fractions[1]) * len(pairs)))
-    part_of = {p: (2 if held_out.intersection(p) else 0 if i < cut[0] else 1 if i < cut[1] else 2)
+    part_of = {p: (2 if held_out.intersection(p) else 0 if seen.intersection(p) or i < cut[0]
+                   else 1 if i < cut[1] else 2)
                for i, p in enumerate(pairs)}
     splits, seen = ([], [], []), set()
     for row in sorted(rows, key=lambda r: part_of[pair(r.fact)]):
