@@ -97,6 +97,19 @@ def test_entity_stage_masks_whole_entities_and_the_basic_stage_does_not(tiny, co
         assert (partial > 0) == must_split, strategy      # whole words split a two-word name; entities never
 
 
+def test_every_level_predicts_about_fifteen_percent_of_the_tokens(tiny, corpus):
+    """Knowledge masking changes what is hidden together, not how much: a unit is chosen with p = 0.15 and all its
+    tokens are predicted, so the token share is 0.15 at every level (a masker that chose 15% of *units* of k tokens
+    and predicted one, or 15% of tokens plus whole units, would miss it)."""
+    vocab = MaskVocab.of(tiny.tokenizer)
+    sentences = [s for s in corpus.sentences if not isinstance(s, Dialogue)]
+    for strategy in ("token", "whole_word", "phrase", "entity"):
+        collator = MaskingCollator(vocab, tiny.tokenizer.pad_token_id, strategy, seed=3)
+        predicted = np.concatenate([collator.mask(s, strategy)[1][1:-1] != IGNORE
+                                    for _ in range(40) for s in sentences])
+        assert predicted.mean() == pytest.approx(0.15, abs=0.02), strategy
+
+
 def test_the_kg_names_decide_what_the_entity_stage_masks(tiny):
     """Knowledge reaches the output: the same sentence and draws, other KG names -> other masks."""
     vocab = MaskVocab.of(tiny.tokenizer)

@@ -21,10 +21,13 @@ changes what it is trained to predict:
   phrases or entities stay units of their own. :func:`knowledge_stages` splits
   a step budget into the three stages; the last one runs to the end. The
   paper gives no split between stages: we use equal thirds.
-  The released code does not stage: it draws per *sentence* whether to mask
-  its knowledge units (``seg_labels``) or single characters (``mask_word_tags``);
-  we follow the paper's description, stages by batch count
-  (:class:`kbench.pretrain.MaskingCollator`).
+  The released code does not stage either: its pretraining reader
+  (``ernie/reader/pretraining.py``, ``data_generator``) draws once per *data
+  file* whether that file is masked by knowledge units (``seg_labels``) or by
+  single characters, with the probability the file list gives beside each file
+  (``mask_word_prob``), and every sentence of the file carries that one choice
+  (``mask_word``) into ``batching.py``'s ``mask()``. We follow the paper's
+  description, stages by batch count (:class:`kbench.pretrain.MaskingCollator`).
 - **DLM** (§3.3, Fig. 3): multi-turn dialogues (e.g. QRQ, QRR, QQR: Q a query,
   R a response) with *dialogue embeddings* marking each token's role in place
   of BERT's segment embeddings. With a Hugging Face ``BertModel`` the dialogue
@@ -58,7 +61,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant, compare_objectives
 from kbench.pretrain import STRATEGIES, Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
-from kbench.taxonomy import Headline, Place
+from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE, RATE, MaskVocab, Span
 from kbench.train import eval_mode, token_batch
 
@@ -76,7 +79,13 @@ HEADLINE = Headline('entity typing, accuracy', 'knowledge_test_accuracy', 'basic
                     'a phrase chunker and an entity recogniser over the pretraining text (nothing at run time)',
                     probe=('knowledge_probe_mrr', 'basic_probe_mrr'),
                     full=('knowledge_test_accuracy', 'basic_test_accuracy'),
-                    full_task='ChnSentiCorp sentiment, accuracy')
+                    full_task='ChnSentiCorp sentiment, accuracy',
+                    trivial=('untrained_test_accuracy', 'majority_test_accuracy'),
+                    positive=PositiveControl(
+                        'facts trained until the model knows them: knowledge masking pretrained on the small fact '
+                        'world (8 people with one-piece names, 2 facts each, 1,000 steps of 32 statements) and asked '
+                        'each fact in a template it was trained in — true subject above the subject-swapped one',
+                        'control_knowledge_trained_template_mrr', 'control_knowledge_trained_template_swapped_mrr', 0.1))
 
 #: §3.2: the basic language unit is the word for English and the character (a token of the Chinese vocabulary) for Chinese.
 BASIC = {"en": "whole_word", "zh": "token"}
