@@ -139,3 +139,33 @@ def test_every_paper_declares_a_headline_its_baselines_record(module):
             assert probe is None or set(probe) <= set(baseline.metrics)
             spread = baseline.spread.get("metrics", {})
             assert set(pair) <= set(spread), f"{paper.NOTEBOOK}: the headline needs a seed spread (kbench spread)"
+
+
+@pytest.mark.parametrize("module", PAPERS)
+def test_every_headline_declares_its_controls_and_the_smoke_spread_records_them(module):
+    """Each paper names its strongest trivial baselines and a positive control; both are recorded over the smoke
+    spread's seeds; a positive control that is run passes on every seed and is one of the baseline's lessons."""
+    from kbench.record import load_baseline
+    from kbench.taxonomy import PositiveControl
+
+    paper = importlib.import_module(f"kbench.models.{module}")
+    headline = paper.HEADLINE
+    assert headline.trivial, (f"kbench.models.{module}: HEADLINE names no trivial baseline (trivial=(...): untrained, "
+                              "answer prior, subject swapped, untrained module, no pretraining)")
+    assert isinstance(headline.positive, PositiveControl), f"kbench.models.{module}: HEADLINE has no positive control"
+    baseline = load_baseline(ROOT / "notebooks" / "baselines" / f"{paper.NOTEBOOK}.smoke.json")
+    spread = baseline.spread.get("metrics", {})
+    missing = [name for name in headline.trivial if name not in spread]
+    assert not missing, f"{paper.NOTEBOOK}.smoke: the spread records no trivial baseline {missing}"
+    control = headline.positive
+    if control.is_run:
+        assert {control.left, control.right} <= set(spread), f"{paper.NOTEBOOK}.smoke: positive control not in spread"
+        passed, seeds = control.verdict(spread[control.left], spread[control.right])
+        if control.fails:                 # declared failing, with its reason: it must still fail, or the reason is stale
+            assert passed < seeds, f"{paper.NOTEBOOK}: the positive control declared failing passes on every seed"
+            return
+        assert passed == seeds, f"{paper.NOTEBOOK}: the positive control fails on {seeds - passed} of {seeds} seeds"
+        assert any(lesson.left == control.left and lesson.right == control.right
+                   and lesson.min_difference is not None and lesson.min_difference >= control.min_difference - 1e-9
+                   for lesson in baseline.lessons), \
+            f"{paper.NOTEBOOK}.smoke: record the positive control as a lesson"
