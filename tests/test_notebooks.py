@@ -92,14 +92,16 @@ def test_full_profile_path_runs_on_real_data(real_data, mirror, tmp_path):
             fetch(f"kbert/datasets/{dataset}/{split}.tsv", real_data, mirror, progress=False)
     variants = ("bert", "kbert", "kbert_no_vm")
     run_full_path("01_k_bert", tmp_path, real_data, {f"{v}_test_accuracy" for v in variants}
-                  | {f"ner_{v}_test_f1" for v in variants} | {f"ner_{v}_test_authors_f1" for v in variants}, limit=24)
+                  | {f"ner_{v}_test_f1" for v in variants} | {f"ner_{v}_test_authors_f1" for v in variants}
+                  | {"majority_test_accuracy"}, limit=24)
 
 
 def test_knowbert_full_profile_path_runs_on_wordnet(tmp_path):
     """The full profile's code path (WordNet supersenses, candidates, TransE on the neighbourhood) in small."""
     run_full_path("02_knowbert", tmp_path, tmp_path / "data",
                   {"bert_test_accuracy", "knowbert_test_accuracy", "knowbert_no_link_test_accuracy", "prior_accuracy",
-                   "linker_accuracy", "linker_no_link_accuracy", "kg_untrained_mrr", "kg_trained_mrr"}, limit=60)
+                   "linker_accuracy", "linker_no_link_accuracy", "kg_untrained_mrr", "kg_trained_mrr",
+                   "knowbert_gold_only_test_accuracy", "majority_test_accuracy"}, limit=60)
 
 
 def test_ernie_full_profile_path_runs_on_wordnet_and_wikipedia(mirror, tmp_path):
@@ -112,14 +114,15 @@ def test_ernie_full_profile_path_runs_on_wordnet_and_wikipedia(mirror, tmp_path)
     run_full_path("05_ernie_thu", tmp_path, tmp_path / "data",
                   {"bert_test_accuracy", "ernie_no_dea_test_accuracy", "ernie_test_accuracy", "dea_kept_accuracy",
                    "dea_removed_accuracy", "dea_chance", "kg_untrained_mrr", "kg_trained_mrr",
-                   "wiki_dea_kept_accuracy", "wiki_dea_removed_accuracy"}, limit=60)
+                   "wiki_dea_kept_accuracy", "wiki_dea_removed_accuracy", "ernie_random_kg_test_accuracy",
+                   "majority_test_accuracy"}, limit=60)
 
 
 def test_doc_classification_full_profile_path_runs_on_bbc_news(tmp_path):
     """The full profile's code path (BBC News, metadata, WordNet-linked nouns with TransE) in small."""
     run_full_path("04_doc_classification_kg", tmp_path, tmp_path / "data",
                   {"text_test_accuracy", "text_meta_test_accuracy", "text_meta_kg_test_accuracy",
-                   "kg_untrained_mrr", "kg_trained_mrr"}, limit=40)
+                   "kg_untrained_mrr", "kg_trained_mrr", "majority_test_accuracy"}, limit=40)
 
 
 def test_saved_notebooks_keep_no_widget_view_without_its_state():
