@@ -45,6 +45,10 @@ SAME_NETWORK = ("objective", "data and vocabulary")
 KNOWLEDGE = ("KG", "lexical", "linguistic", "domain")
 #: The survey's kinds of knowledge (Qiu et al. 2020, §4.1), and its "when": during pretraining or after it.
 SURVEY = ("linguistic", "semantic", "commonsense", "factual", "domain-specific")
+#: §4.1's own lists, as the survey reads (the papers this workbench covers): which it names under each kind. A test
+#: checks the declarations against these, so a wrong ``Place.survey`` cannot pass by rebuilding the table from itself.
+SURVEY_LISTS = {"factual": ("ERNIE (THU)", "KnowBert", "K-BERT", "WKLM", "KEPLER"),
+                "linguistic": ("LIBERT", "KnowBert", "K-Adapter")}
 WHEN = ("pretraining", "fine-tuning")
 COLOURS = {"KG": "#4a78a8", "lexical": "#2f9e44", "linguistic": "#e8590c", "domain": "#862e9c"}
 
@@ -60,6 +64,7 @@ class Place:
     survey: str = "factual"         # the survey's kind of knowledge (SURVEY)
     when: str = "pretraining"       # the survey's when (WHEN): injected while pretraining, or only when fine-tuning
     in_survey: bool = True          # False: §4.1 does not name the paper; placed by the same rule
+    also: tuple[str, ...] = ()      # the survey's other kinds that list the paper too (a second listing)
 
     def __post_init__(self):
         if self.where not in WHERE:
@@ -70,6 +75,8 @@ class Place:
             raise InputError("say in one line how the knowledge gets in")
         if self.survey not in SURVEY:
             raise InputError(f"unknown survey kind {self.survey!r}: use one of {', '.join(SURVEY)}")
+        if any(kind not in SURVEY or kind == self.survey for kind in self.also):
+            raise InputError(f"also={self.also!r}: name other survey kinds than {self.survey!r}, from {', '.join(SURVEY)}")
         if self.when not in WHEN:
             raise InputError(f"unknown survey time {self.when!r}: use {' or '.join(WHEN)}")
 

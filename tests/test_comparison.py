@@ -209,8 +209,25 @@ def test_the_survey_grouping_places_every_paper_once():
     page = survey_grouping_html(items)
     cells = re.findall(r"<td>(.*?)</td>", page)
     placed = [html.unescape(name) for cell in cells if cell != "—" for name in cell.split("<br>")]
-    assert sorted(placed) == sorted(d.title + ("*" if not d.place.in_survey else "") for d in items)
+    first = [name for name in placed if not name.endswith(" (also)")]
+    assert sorted(first) == sorted(d.title + ("*" if not d.place.in_survey else "") for d in items)
+    assert sorted(n[:-len(" (also)")] for n in placed if n.endswith(" (also)")) == sorted(
+        d.title for d in items for _ in d.place.also)
     assert "K-BERT" in page.split("added at fine-tuning")[1]              # the survey's example of knowledge at fine-tuning
+
+
+def test_the_declarations_follow_the_surveys_own_lists():
+    """§4.1's lists as the survey reads them, not rebuilt from the declarations: K-Adapter is listed under
+    linguistic knowledge only; KnowBert under factual and linguistic; the factual list is exactly these five."""
+    from kbench.taxonomy import SURVEY_LISTS, declarations
+
+    kinds = {d.title: {d.place.survey, *d.place.also} for d in declarations() if d.place.in_survey}
+    for kind, names in SURVEY_LISTS.items():
+        assert all(kind in kinds[name] for name in names), f"§4.1 lists {names} under {kind}"
+    assert sorted(t for t, k in kinds.items() if "factual" in k) == sorted(SURVEY_LISTS["factual"])
+    assert kinds["K-Adapter"] == {"linguistic"} and kinds["KnowBert"] == {"factual", "linguistic"}
+    with pytest.raises(InputError, match="other survey kinds"):
+        Place("X", "input", ("KG",), "somehow", survey="factual", also=("factual",))
 
 
 def test_kbert_by_name_never_reaches_a_persons_facts_in_the_linking_world():

@@ -92,7 +92,7 @@ NOTEBOOK = "11_k_adapter"
 PLACE = Place('K-Adapter', 'adapters', ('KG', 'linguistic'),
               'a factual adapter (relation classification) and a linguistic adapter (dependency heads) trained beside '
               'a frozen base, their outputs concatenated with its last state',
-              survey='factual')
+              survey='linguistic')
 HEADLINE = Headline('entity typing, accuracy', 'both_typing_accuracy', 'base_typing_accuracy',
                     "the adapters' own training data (KG relation facts, a dependency parser); the adapters "
                     'run beside the base at run time',

@@ -92,7 +92,7 @@ NOTEBOOK = "02_knowbert"
 PLACE = Place('KnowBert', 'fused entity vectors', ('KG',),
               'a knowledge attention and recontextualization layer links mentions to KG entity embeddings and adds '
               'them back into the word states',
-              survey='factual')
+              survey='factual', also=('linguistic',))
 HEADLINE = Headline('entity typing, accuracy', 'knowbert_test_accuracy', 'bert_test_accuracy',
                     "mention candidates (a linker's candidate generator) and the KG's entity vectors at run time",
                     trivial=('majority_test_accuracy',),

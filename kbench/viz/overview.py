@@ -58,20 +58,20 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
 def survey_grouping_html(items: Sequence[Declaration]) -> str:
     """Return the survey's own grouping (Qiu et al. 2020, §4.1) of the papers as a table: its kinds of knowledge
     as columns, "injected while pretraining" and "added at fine-tuning" as rows; a paper §4.1 does not name is
-    marked with *."""
+    marked with *; a paper the survey also lists under a second kind appears there too, marked "(also)"."""
     e = html.escape
     cells = []
     for when, label in (("pretraining", "injected while pretraining"), ("fine-tuning", "added at fine-tuning")):
         row = [f"<th style='text-align:left'>{label}</th>"]
         for kind in SURVEY:
-            names = [d.title + ("*" if not d.place.in_survey else "") for d in items
-                     if d.place.survey == kind and d.place.when == when]
+            names = [d.title + ("*" if not d.place.in_survey else "") + (" (also)" if kind in d.place.also else "")
+                     for d in items if kind in (d.place.survey, *d.place.also) and d.place.when == when]
             row.append(f"<td>{'<br>'.join(e(n) for n in names) or '—'}</td>")
         cells.append(f"<tr>{''.join(row)}</tr>")
     head = "".join(f"<th>{e(kind)}</th>" for kind in SURVEY)
     return ("<table style='border-collapse:collapse' border='1' cellpadding='5'>"
             "<caption>The survey's grouping (Qiu et al. 2020, §4.1: kind of knowledge × when it enters); "
-            "* not named in §4.1, placed by the same rule</caption>"
+            "* not named in §4.1, placed by the same rule; (also): listed under a second kind too</caption>"
             f"<tr><th></th>{head}</tr>{''.join(cells)}</table>")
 
 
