@@ -45,6 +45,7 @@ class Row:
     note: str = ""                                   # why a value is missing, or where the values come from
     trivial: dict[str, list[float]] = field(default_factory=dict)   # each trivial baseline's values, per seed
     positive: tuple[list[float], list[float]] | None = None         # the positive control's (left, right), per seed
+    plain: list[float] = field(default_factory=list)                # plain BERT's values where the base is another's
 
     @property
     def deltas(self) -> list[float]:
@@ -149,6 +150,10 @@ def recorded(profile: str = "smoke", directory: Path | str | None = None,
         row.knowledge, row.base = knowledge, base
         row.note = (f"seeds {', '.join(map(str, row.seeds))} ({baseline.spread.get('on', '')})" if spread
                     else "one recorded run")
+        if item.headline.plain and profile == "smoke":
+            values = _values(baseline, item.headline.plain)
+            if values is not None and len(values) == len(knowledge):
+                row.plain = values
         for name in item.headline.trivial:
             values = _values(baseline, name)
             if values is not None and len(values) == len(knowledge):
@@ -197,6 +202,8 @@ def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
             "without": round(statistics.mean(row.base), 3) if row.base else None,
             "Δ mean [min, max]": _span(row.deltas) or "—",
             "higher on": f"{row.wins}/{len(row.deltas)}" if row.deltas else "—",
+            "Δ vs plain BERT": _span([k - p for k, p in zip(row.knowledge, row.plain)]) if row.plain
+            else "(the base is plain BERT)" if row.deltas else "—",
             "strongest trivial": (f"{row.strongest_name} {statistics.mean(row.trivial[row.strongest_name]):.3f}"
                                   if row.trivial else "none recorded"),
             "Δ vs strongest [min, max]": _span(row.deltas_vs_strongest) or "—",

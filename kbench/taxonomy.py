@@ -145,6 +145,10 @@ class Headline:
     encoder, answer prior, subject-swapped input, untrained module, no pretraining): the strongest of them,
     per seed, is what the gain must beat (:meth:`kbench.comparison.Row.strongest`). ``positive`` is the
     notebook's :class:`PositiveControl`. Both are required of every paper (a meta-test checks).
+
+    The headline is the paper's own comparison: where the paper compares against another method rather than
+    plain BERT (BERT-MK against ERNIE), ``base`` is that method's metric, ``task`` says so, and ``plain``
+    names the plain-BERT metric, shown as a second comparison.
     """
 
     task: str
@@ -157,6 +161,7 @@ class Headline:
     full_task: str = ""
     trivial: tuple[str, ...] = ()
     positive: PositiveControl | None = None
+    plain: str = ""
 
     def task_in(self, profile: str) -> str:
         """Return the task as ``profile`` runs it."""
@@ -176,6 +181,8 @@ class Headline:
             raise InputError(f"trivial is a tuple of metric names, got the string {self.trivial!r}")
         if self.knowledge in self.trivial or self.base in self.trivial:
             raise InputError("a trivial baseline is neither the knowledge metric nor the base metric")
+        if self.plain and self.plain in (self.knowledge, self.base):
+            raise InputError("plain names the plain-BERT metric when the base is another method's, not the same one")
         if len(set(self.trivial)) != len(self.trivial):
             raise InputError(f"trivial baselines named twice: {self.trivial!r}")
         if self.positive is not None and not isinstance(self.positive, PositiveControl):

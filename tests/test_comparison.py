@@ -337,3 +337,19 @@ def test_a_positive_control_declared_failing_shows_its_reason(tmp_path):
     [row] = recorded("smoke", tmp_path, [Declaration("x", "X", "99_x", Place("X", "objective", ("KG",), "s"),
                                                      headline)])
     assert row.positive_verdict() == "FAILED on 1 of 2 seeds: the frozen base cannot use them"
+
+
+def test_a_headline_against_another_method_shows_plain_bert_as_a_second_comparison(tmp_path):
+    from kbench.taxonomy import PositiveControl
+
+    headline = Headline("typing (vs ERNIE)", "mk_acc", "ernie_acc", "a KG", trivial=("random_acc",), plain="bert_acc",
+                        positive=PositiveControl("facts given", "ernie_acc", "bert_acc", 0.1))
+    write(tmp_path, "99_x.smoke.json", {"metrics": {}, "spread": {"seeds": [0, 1], "on": "CPU", "metrics": {
+        "mk_acc": [0.6, 0.5], "ernie_acc": [0.7, 0.5], "bert_acc": [0.2, 0.3], "random_acc": [0.25, 0.3]}}})
+    [row] = recorded("smoke", tmp_path, [Declaration("x", "X", "99_x", Place("X", "objective", ("KG",), "s"),
+                                                     headline)])
+    assert row.deltas == pytest.approx([-0.1, 0.0]) and row.plain == [0.2, 0.3]
+    frame = table([row])
+    assert frame.loc[0, "Δ vs plain BERT"] == "+0.300 [+0.200, +0.400]" and frame.loc[0, "higher on"] == "0/2"
+    with pytest.raises(InputError, match="plain"):
+        Headline("t", "a", "b", "a KG", plain="b")
