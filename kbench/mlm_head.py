@@ -119,7 +119,8 @@ def warm_mlm_head(base_model: str = "embedded", steps: int = 300, texts: int = 2
     A cached checkpoint of the same settings is returned as it is (its report read back). ``texts`` glosses
     train the head, ``held_out`` others (never trained on) score it; ``layers`` keeps the first layers only.
     """
-    from kbench.pretrain import build_corpus, mlm_model, pretrain, save_pretrained
+    from kbench.pretrain import continue_pretraining, mlm_model
+    from kbench.record import write_json_atomic
     from kbench.train import TrainConfig
 
     if steps < 1 or texts < batch_size or held_out < 1:
@@ -133,26 +134,22 @@ def warm_mlm_head(base_model: str = "embedded", steps: int = 300, texts: int = 2
     if len(pool) < texts + held_out:
         raise InputError(f"WordNet has {len(pool)} gloss texts, fewer than {texts} + {held_out}")
     train_texts, test_texts = pool[:texts], pool[texts:]
-    model = mlm_model(base_model, "token", seed=seed, layers=layers)
-    for parameter in model.bert.parameters():             # the encoder (and the tied decoder matrix) stays frozen
-        parameter.requires_grad_(False)
-    encoder_before = {k: v.clone() for k, v in model.bert.state_dict().items()}
-    held = _masked_batches(model, test_texts, batch_size, seed + 1, max_length)
-    fresh_accuracy, fresh_loss, positions = score_head(model, held)
-    corpus = build_corpus(train_texts, model.tokenizer, ("word",), max_length=max_length,
-                          source=f"{texts} WordNet gloss texts")
+    fresh = mlm_model(base_model, "token", seed=seed, layers=layers)      # the head continue_pretraining starts from
+    held = _masked_batches(fresh, test_texts, batch_size, seed + 1, max_length)
+    fresh_accuracy, fresh_loss, positions = score_head(fresh, held)
     config = TrainConfig(batch_size=batch_size, learning_rate=learning_rate, max_steps=steps, seed=seed,
                          progress=progress, device="cpu" if not torch.cuda.is_available() else "auto")
-    history = pretrain(model, corpus, config, description="fit the MLM head (encoder frozen)")
-    model.cpu()
-    if any(not torch.equal(v, model.bert.state_dict()[k].cpu()) for k, v in encoder_before.items()):
+    continue_pretraining(base_model, train_texts, config, target, max_length=max_length, freeze_encoder=True,
+                         layers=layers, about={"recipe": "MLM head fitted, encoder frozen", "held_out": held_out,
+                                              "seed": seed, "layers": layers})
+    fitted = mlm_model(str(target), "token", seed=seed)
+    saved = fitted.bert.state_dict()
+    if any(not torch.equal(v, saved[k]) for k, v in fresh.bert.state_dict().items()):
         raise InputError("the encoder moved while the head was fitted: a parameter was left trainable")
-    fitted_accuracy, fitted_loss, _ = score_head(model, held)
-    prior_accuracy, prior_loss = _prior(held, _masked_batches(model, train_texts[:2000], batch_size, seed, max_length),
-                                        len(model.tokenizer))
+    fitted_accuracy, fitted_loss, _ = score_head(fitted, held)
+    prior_accuracy, prior_loss = _prior(held, _masked_batches(fresh, train_texts[:2000], batch_size, seed, max_length),
+                                        len(fresh.tokenizer))
     report = HeadReport(positions, fresh_accuracy, fresh_loss, fitted_accuracy, fitted_loss, prior_accuracy,
                         prior_loss)
-    save_pretrained(model, target, {"base": base_model, "recipe": "MLM head fitted, encoder frozen", "steps": steps,
-                                    "texts": texts, "held_out": held_out, "seed": seed, "layers": layers,
-                                    "tokens_seen": history.tokens, "head_report": asdict(report)})
+    write_json_atomic(about, {**json.loads(about.read_text()), "head_report": asdict(report)})
     return target, report

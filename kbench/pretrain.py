@@ -323,7 +323,8 @@ def pretrain(model: MaskedLM, corpus: Corpus, config: TrainConfig, description: 
 def continue_pretraining(base_model: str, texts: Sequence[str], config: TrainConfig, out: str | Path,
                          vocab: str | None = None, max_length: int = 128, stages: str | Sequence[tuple[str, int]] = "token",
                          exclude: Sequence[str] = (), about: dict | None = None,
-                         freeze_word_embeddings: bool = False) -> tuple[Path, History]:
+                         freeze_word_embeddings: bool = False, freeze_encoder: bool = False,
+                         layers: int | None = None) -> tuple[Path, History]:
     """Pretrain ``base_model`` with BERT's MLM on ``texts`` for ``config.max_steps`` steps; save it to ``out``.
 
     The step every domain paper takes — BioBERT's and DAPT/TAPT's continued
@@ -335,6 +336,9 @@ def continue_pretraining(base_model: str, texts: Sequence[str], config: TrainCon
     ``texts`` is an ``InputError``, not a silent leak. ``freeze_word_embeddings``
     keeps the word embedding matrix (tied to the MLM decoder) as it was: a CPU
     budget's knob (its optimizer step is most of a small model's), the same for every variant.
+    ``freeze_encoder`` keeps every encoder weight as it was, so only the MLM head trains: how a base that ships
+    without a head gets one (:func:`kbench.mlm_head.warm_mlm_head`, Don't Stop Pretraining's shared warm-up).
+    ``layers`` keeps the base's first layers only.
     """
     texts = [t for t in texts if isinstance(t, str) and t.strip()]
     if not texts:
@@ -346,14 +350,18 @@ def continue_pretraining(base_model: str, texts: Sequence[str], config: TrainCon
         leaked = next((t for t in texts if text_key(t) in banned), None)
         if leaked is not None:
             raise InputError(f"the pretraining corpus holds an excluded (dev or test) text: {leaked[:60]!r}")
-    model = mlm_model(base_model, stages, vocab=vocab, seed=config.seed)
+    model = mlm_model(base_model, stages, vocab=vocab, seed=config.seed, layers=layers)
     if freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    if freeze_encoder:
+        for parameter in model.bert.parameters():      # the decoder is tied to the word embeddings: it stays too
+            parameter.requires_grad_(False)
     corpus = build_corpus(list(texts), model.tokenizer, ("word",), max_length=max_length, source=f"{len(texts)} texts")
     history = pretrain(model, corpus, config, description=f"pretrain on {len(texts)} texts")
     saved = save_pretrained(model, out, {"base": base_model, "texts": len(texts), "steps": history.steps,
                                          "tokens_seen": history.tokens, "loss": [round(v, 4) for v in history.train_loss],
-                                         "word_embeddings_frozen": freeze_word_embeddings, **(about or {})})
+                                         "word_embeddings_frozen": freeze_word_embeddings,
+                                         "encoder_frozen": freeze_encoder, **(about or {})})
     return saved, history
 
 

@@ -232,23 +232,11 @@ def warm_head(base_model: str, texts: Sequence[str], config, out: str | Path, ma
     paper's RoBERTa has its own). The encoder's weights are saved unchanged;
     only the head moves (tested).
     """
-    from kbench.pretrain import build_corpus, mlm_model, pretrain, save_pretrained
+    from kbench.pretrain import continue_pretraining
 
-    texts = _clean(texts, "warm-up text")
-    if exclude:
-        banned = {text_key(t) for t in exclude}
-        leaked = next((t for t in texts if text_key(t) in banned), None)
-        if leaked is not None:
-            raise InputError(f"the warm-up text holds an excluded (dev or test) text: {leaked[:60]!r}")
-    model = mlm_model(str(base_model), "token", seed=config.seed)
-    for parameter in model.bert.parameters():
-        parameter.requires_grad_(False)
-    corpus = build_corpus(list(texts), model.tokenizer, ("word",), max_length=max_length,
-                          source=f"{len(texts)} warm-up texts")
-    history = pretrain(model, corpus, config, description="warm the MLM head")
-    saved = save_pretrained(model, out, {"base": str(base_model), "role": "the shared warmed-up MLM head, encoder frozen",
-                                         "texts": len(texts), "steps": history.steps})
-    return saved, history
+    return continue_pretraining(str(base_model), _clean(texts, "warm-up text"), config, out, max_length=max_length,
+                                exclude=exclude, freeze_encoder=True,
+                                about={"role": "the shared warmed-up MLM head, encoder frozen"})
 
 
 def adapt(base_model: str, regimes: Sequence[str], corpora: AdaptationCorpora, config, out: str | Path,
