@@ -619,17 +619,6 @@ def taught_pool(train: Sequence[LexicalPair], positives: int = TAUGHT_POSITIVES,
     return first + second, first, second
 
 
-def majority_accuracy(splits) -> float:
-    """Return the test accuracy of always answering the most frequent training label (``splits``: train, dev, test)."""
-    from collections import Counter
-
-    (_, train_labels), _, (_, test_labels) = splits
-    if not train_labels or not test_labels:
-        raise InputError("the majority baseline needs training and test labels")
-    top = Counter(train_labels).most_common(1)[0][0]
-    return float(np.mean([label == top for label in test_labels]))
-
-
 def bag_of_words_probe(splits, Cs: Sequence[float] = (0.1, 1.0), seed: int = 0) -> float:
     """Return the test accuracy of logistic regression on the texts' TF-IDF bag of words (no encoder at all),
     ``C`` chosen on dev as :func:`sentence_probe`: what the topic task gives away to surface words."""
