@@ -45,30 +45,52 @@ class Entry:
     verdicts: list[Verdict] = field(default_factory=list)
     lessons: list[Verdict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    other_runs: list[dict] = field(default_factory=list)   # parameters of runs that do not match the baseline's
 
     @property
     def status(self) -> str:
+        if self.baseline is None:
+            return "no baseline"   # `kbench run` fails on a missing or corrupt baseline: so does the page
         if self.run is None:
             return "problem" if self.problems else "no run"
         if not all(v.ok for v in self.verdicts + self.lessons):
             return "fails"
         return "problem" if self.problems else "ok"
 
+    @property
+    def why(self) -> str:
+        """One sentence saying what the status means for this entry (the badge's tooltip and the section's note)."""
+        if self.baseline is None:
+            return "no readable baseline: `kbench run` fails on this notebook and profile until one is recorded"
+        if self.run is None:
+            wanted = ", ".join(f"{k}={v!r}" for k, v in sorted(self.baseline.parameters.items())) or "the defaults"
+            found = (f"; {len(self.other_runs)} run(s) with other parameters were found "
+                     f"(e.g. {', '.join(f'{k}={v!r}' for k, v in sorted(self.other_runs[0].items())) or 'defaults'})"
+                     if self.other_runs else "")
+            return (f"no run of this profile with the baseline's parameters ({wanted}) under the runs "
+                    f"directories{found}: run `kbench run --only {self.notebook} --profile {self.profile}`")
+        return {"ok": "every metric within tolerance and every lesson holds",
+                "fails": "a metric outside its tolerance, missing or new, or a lesson that fails",
+                "problem": "the run is checked, but something needs a look (the lines below)"}[self.status]
+
 
 def _run_parameters(notebook) -> dict:
     return dict(notebook.metadata.get("papermill", {}).get("parameters", {}))
 
 
-def latest_runs(runs_dirs: Iterable[Path], baselines: dict[tuple[str, str], Baseline | None]
+def latest_runs(runs_dirs: Iterable[Path], baselines: dict[tuple[str, str], Baseline | None],
+                others: dict[tuple[str, str], list[dict]] | None = None
                 ) -> tuple[dict[tuple[str, str], tuple[Path, float, dict]], list[str]]:
     """Return the newest comparable run of each ``(notebook, profile)`` and a line for each unreadable one.
 
     A run is an executed ``NN_name.ipynb`` anywhere under a runs directory; its
     profile and parameters are those papermill wrote into it. It is comparable when
     its parameters are exactly the baseline's (any other parameter, a seed of a
-    sweep included, makes it a different experiment).
+    sweep included, makes it a different experiment); ``others``, when given, gets
+    the parameters of each run that is not, by ``(notebook, profile)``.
     """
     found: dict[tuple[str, str], tuple[Path, float, dict]] = {}
+    others = {} if others is None else others
     unreadable = []
     for directory in runs_dirs:
         if not Path(directory).is_dir():
@@ -86,6 +108,7 @@ def latest_runs(runs_dirs: Iterable[Path], baselines: dict[tuple[str, str], Base
                 continue
             baseline = baselines[key]
             if parameters != (baseline.parameters if baseline is not None else {}):
+                others.setdefault(key, []).append(parameters)
                 continue
             when = path.stat().st_mtime
             if key not in found or when > found[key][1]:
@@ -110,8 +133,10 @@ def collect(notebook_dir: Path = NOTEBOOK_DIR, runs_dirs: Sequence[Path] = (RUNS
                 entry.problems.append(f"corrupt baseline: {error}")
             baselines[(path.stem, profile)] = entry.baseline
             entries.append(entry)
-    runs, unreadable = latest_runs(runs_dirs, baselines)
+    others: dict[tuple[str, str], list[dict]] = {}
+    runs, unreadable = latest_runs(runs_dirs, baselines, others)
     for entry in entries:
+        entry.other_runs = others.get((entry.notebook, entry.profile), [])
         if (entry.notebook, entry.profile) not in runs:
             continue
         entry.run, entry.run_time, entry.metrics = runs[(entry.notebook, entry.profile)]
@@ -144,9 +169,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
-def _badge(status: str) -> str:
-    css = {"ok": "ok", "fails": "fails", "problem": "problem", "no run": "norun"}[status]
-    return f'<span class="{css}">{html.escape(status)}</span>'
+BADGES = {"ok": "ok", "fails": "fails", "no baseline": "fails", "problem": "problem", "no run": "norun"}
+
+
+def _badge(status: str, why: str = "") -> str:
+    title = f' title="{html.escape(why, quote=True)}"' if why else ""
+    return f'<span class="{BADGES[status]}"{title}>{html.escape(status)}</span>'
 
 
 def spread_svg(values: Sequence[float], centre: float, tolerance: float, got: float | None = None,
@@ -182,15 +210,14 @@ def _lesson_seeds(entry: Entry) -> dict[str, str]:
 
 def _entry_html(entry: Entry) -> str:
     e = html.escape
-    out = [f"<h3>{e(entry.profile)} {_badge(entry.status)}</h3>"]
+    out = [f"<h3>{e(entry.profile)} {_badge(entry.status, entry.why)}</h3>"]
     if entry.baseline is not None and entry.baseline.recorded_on:
         out.append(f'<p class="note">Baseline recorded on: {e(entry.baseline.recorded_on)}</p>')
     if entry.run is not None:
         out.append(f'<p class="note">Latest run: {e(str(entry.run))}, '
                    f'{e(time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.run_time)))}</p>')
     else:
-        out.append('<p class="note">No run of this profile with the baseline\'s parameters under the runs '
-                   'directories.</p>')
+        out.append(f'<p class="note">{e(entry.why[0].upper() + entry.why[1:])}.</p>')
     if entry.problems:
         out.append("<ul>" + "".join(f'<li class="problem">{e(p)}</li>' for p in entry.problems) + "</ul>")
     if entry.baseline is None:
@@ -234,10 +261,16 @@ def render(entries: Sequence[Entry], unreadable: Sequence[str] = (), title: str 
     profiles = sorted({entry.profile for entry in entries}, key=list(PROFILES).index)
     summary = ["<table><tr><th>notebook</th>" + "".join(f"<th>{e(p)}</th>" for p in profiles) + "</tr>"]
     for name, group in by_notebook.items():
-        cells = {entry.profile: _badge(entry.status) for entry in group}
+        cells = {entry.profile: _badge(entry.status, entry.why) for entry in group}
         summary.append(f'<tr><td><a href="#{e(name)}">{e(name)}</a></td>'
                        + "".join(f"<td>{cells.get(p, '')}</td>" for p in profiles) + "</tr>")
     summary.append("</table>")
+    summary.append('<p class="note">' + "; ".join(f"{_badge(status)}: {e(meaning)}" for status, meaning in (
+        ("ok", "every metric within tolerance, every lesson holds"),
+        ("fails", "a metric outside its tolerance, missing or new, or a lesson that fails"),
+        ("no baseline", "the baseline file is missing or unreadable: `kbench run` fails on it"),
+        ("problem", "checked, with something to look at (named in its section)"),
+        ("no run", "no run with the baseline's parameters under the runs directories: nothing to check yet"))) + ".</p>")
     sections = [f'<h2 id="{e(name)}">{e(name)}</h2>' + "".join(_entry_html(entry) for entry in group)
                 for name, group in by_notebook.items()]
     notes = ("<ul>" + "".join(f'<li class="problem">{e(line)}</li>' for line in unreadable) + "</ul>") if unreadable else ""

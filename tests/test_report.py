@@ -84,7 +84,8 @@ def test_missing_corrupt_stale_and_unreadable_are_named_lines_not_crashes(tmp_pa
     assert entries[("01_good", "smoke")].status == "fails"           # a new metric fails the run, as in `kbench run`
     corrupt = entries[("02_corrupt", "smoke")]
     assert corrupt.problems[0].startswith("corrupt baseline:") and "02_corrupt.smoke.json" in corrupt.problems[0]
-    assert corrupt.baseline is None and corrupt.run is not None and corrupt.status == "problem"
+    assert corrupt.baseline is None and corrupt.run is not None and corrupt.status == "no baseline"
+    assert entries[("03_missing", "smoke")].status == "no baseline"   # red on the page, as `kbench run` fails
     assert entries[("03_missing", "smoke")].problems[0].startswith("missing baseline: 03_missing.smoke.json")
     assert len(unreadable) == 1 and "03_missing.ipynb: unreadable run" in unreadable[0]
     os.utime(notebooks / "01_good.ipynb", (later + 50, later + 50))
@@ -104,6 +105,21 @@ def test_the_page_shows_verdicts_lessons_seed_counts_and_loads_nothing(tmp_path)
     assert not re.search(r"<script|<link|https?://|src=", page)
     out = write_report(tmp_path / "out" / "report.html", notebooks, [runs], ("smoke",))
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_badge_says_why(tmp_path):
+    """"no run" names the parameters a run needs and the runs found with others; "no baseline" is red."""
+    notebooks, runs = make_tree(tmp_path)
+    executed(runs / "seeds" / "seed3" / "01_good.ipynb", {"acc": 0.1, "base_acc": 0.6}, seed=3)
+    entries = by_name(collect(notebooks, [runs], ("smoke",))[0])
+    good = entries[("01_good", "smoke")]
+    assert good.status == "no run" and good.other_runs == [{"seed": 3}]
+    assert "the baseline's parameters (the defaults)" in good.why and "seed=3" in good.why
+    assert "kbench run --only 01_good --profile smoke" in good.why
+    page = render(list(entries.values()))
+    assert f'<span class="norun" title="{good.why}">no run</span>' in page.replace("&#x27;", "'")
+    assert '<span class="fails" title="no readable baseline' in page
+    assert "no baseline</span>: the baseline file is missing or unreadable" in page    # the legend
 
 
 def test_names_are_escaped():
