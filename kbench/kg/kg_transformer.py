@@ -48,6 +48,10 @@ graph, reversing a triple would leave every entity vector as it was, and under
 the masked objective ``(a, likes, ?)`` and ``(?, likes, a)`` would be one query.
 The node-position index of each triple (the paper's, as its descriptions read)
 gives the loss its direction; how attention itself sees direction is our choice.
+The biases start near equal and training moves them apart (tested on a trained
+chain), but direction stays a small effect on the fused vectors: on the linking
+world's KG, reversing every edge of a sub-graph moves its centre's vector by a
+median 0.5% after the smoke profile's 100 steps, 2% after 400.
 
 Other choices where the paper is brief: each sub-graph holds at most
 ``max_triples`` triples around the centre, sampled (fresh samples in training,
