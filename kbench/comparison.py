@@ -19,13 +19,11 @@ cost is the pretraining they need (their ``needs``).
 """
 from __future__ import annotations
 
-import functools
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbench.errors import BaselineError, InputError
-from kbench.experiment import Variant
 from kbench.record import load_baseline
 from kbench.taxonomy import SAME_NETWORK, Declaration, declarations
 
@@ -218,44 +216,6 @@ def table(rows: list[Row], costs: dict | None = None, profile: str = "smoke"):
     return pd.DataFrame.from_records(records)
 
 
-#: The methods retrained head to head on one base: those that need no pretraining of their own to apply to the
-#: linking world's typing task (BERT-MK's graph vectors and K-Adapter's adapters need a training of their own first).
-HEAD_TO_HEAD = (Variant("bert", "BERT (no knowledge)", {"method": "bert"}),
-                Variant("kbert", "K-BERT (KG by name)", {"method": "kbert"}),
-                Variant("knowbert", "KnowBert (KAR)", {"method": "knowbert"}),
-                Variant("ernie", "ERNIE (aggregators)", {"method": "ernie"}))
-
-
-@functools.cache
-def _kbert_on_words():
-    from kbench.models.kbert import KBertClassifier
-
-    class KBertOnWords(KBertClassifier):
-        """K-BERT given a linked sentence reads its words only: it finds entities by their names in the KG itself."""
-
-        def dataset(self, texts, labels=None):
-            return super().dataset([text[0] if isinstance(text, tuple) else text for text in texts], labels)
-
-    return KBertOnWords
-
-
-def head_to_head_model(num_labels: int, entity_embeddings, entity_to_id: dict, kg, base_model: str, method: str,
-                       seed: int = 0, **options):
-    """Return one method's classifier over ``base_model``: ``bert`` (ERNIE's network with no aggregator: plain BERT
-    on the same marked input), ``ernie``, ``knowbert`` (both fusing ``entity_embeddings``), or ``kbert`` (``kg``)."""
-    from kbench.models.ernie_thu import ErnieClassifier
-    from kbench.models.knowbert import KnowBertClassifier
-
-    if method in ("bert", "ernie"):
-        return ErnieClassifier(num_labels, entity_embeddings, entity_to_id, base_model,
-                               k_layers=0 if method == "bert" else None, seed=seed, **options)
-    if method == "knowbert":
-        return KnowBertClassifier(num_labels, entity_embeddings, entity_to_id, base_model, seed=seed, **options)
-    if method == "kbert":
-        return _kbert_on_words()(num_labels, kg, base_model, max_entities=1, joiner=" ", seed=seed, **options)
-    raise InputError(f"unknown method {method!r}: use bert, kbert, knowbert or ernie")
-
-
 def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0, sentences: int = 32,
                   batch_size: int = 16, entity_dim: int = 64, repeats: int = 5) -> dict:
     """Measure, per notebook, what its method adds to the model that runs: a :class:`kbench.cost.Cost` each.
@@ -278,6 +238,7 @@ def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0,
     from kbench.cost import relative_cost
     from kbench.data.adapter_tasks import SUBJECT_MARK
     from kbench.encoders import load_encoder
+    from kbench.head_to_head import head_to_head_model
     from kbench.models.k_adapter import KAdapterModel, fresh_adapter
 
     examples = (world.train + world.dev + world.test)[:sentences]
@@ -312,48 +273,3 @@ def runtime_costs(world, base_model: str, layers: int | None = 2, seed: int = 0,
     costs["11_k_adapter"] = pair(KAdapterModel(encoder, "typing", n, (), train_adapters=False, seed=seed),
                                  KAdapterModel(encoder, "typing", n, adapters, train_adapters=False, seed=seed), typed)
     return costs
-
-
-def head_to_head(s, only=None) -> tuple[dict, object]:
-    """Retrain :data:`HEAD_TO_HEAD` on one setup (:func:`kbench.profiles.overview.setup`); return the results by
-    name (:func:`kbench.experiment.compare_variants`) and the TransE vectors ERNIE and KnowBert fused.
-
-    One TransE table of the world's KG (unit rows, as BERT-MK's comparison scales them) serves both ERNIE and
-    KnowBert; what they are handed differs as in the papers: ERNIE each mention's gold entity, KnowBert its
-    candidates to choose among."""
-    import torch
-
-    from kbench.experiment import compare_variants
-    from kbench.kg.embeddings import train_embeddings
-
-    transe = train_embeddings(s.kg, "TransE", dim=s.entity_dim, epochs=s.transe_epochs, seed=s.seed,
-                              batch_size=4096, progress=False)
-    vectors = torch.nn.functional.normalize(transe.entity_embeddings.detach().float(), dim=-1)
-    make = functools.partial(head_to_head_model, len(s.labels), vectors, transe.entity_to_id, s.kg, s.base_model,
-                             **s.options)
-    return compare_variants(lambda seed, method: make(method, seed=seed), HEAD_TO_HEAD, *s.splits, config=s.config,
-                            only=only), transe
-
-
-def text_encoder(model):
-    """Return the ``BertModel`` that reads the words in a head-to-head model (ERNIE's and KnowBert's sit inside
-    their hooked encoders; K-BERT's is its ``bert``): the layers :func:`kbench.enhanced.compare_encoders` reads."""
-    for path in (("ernie", "encoder", "bert"), ("encoder", "bert"), ("bert",)):
-        found = model
-        for attribute in path:
-            found = getattr(found, attribute, None)
-        if found is not None and hasattr(found, "config"):
-            return found
-    raise InputError(f"{type(model).__name__} has no text encoder this overview knows")
-
-
-def top_label_share(model, split, device: str = "auto") -> float:
-    """Return the share of ``split``'s texts given the label ``model`` predicts most: 1.0 when it has collapsed onto
-    one label (what a model without the deciding fact falls back to), about the largest class share otherwise."""
-    from kbench.train import predict_with_labels
-
-    if not len(split[0]):
-        raise InputError("the split has no text to predict")
-    logits, _ = predict_with_labels(model, model.dataset(*split), device=device)
-    predicted = logits.argmax(-1)
-    return float(predicted.bincount().max()) / len(predicted)

@@ -101,3 +101,60 @@ def compare_encoders(base: nn.Module, enhanced: nn.Module, tokenizer, sentence: 
         predictions = {name: top_predictions(lm, tokenizer, sentence, k) for name, lm in lms.items()}
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
     return Enhancement(sentence, tokens, similarity, shift, predictions)
+
+
+def _hooked_encoder(model: nn.Module):
+    from kbench.encoders import HookedEncoder
+
+    return next((m for m in model.modules() if isinstance(m, HookedEncoder)), None)
+
+
+@torch.no_grad()
+def read_own_input(model: nn.Module, encoder: nn.Module, text) -> tuple[torch.Tensor, list, list]:
+    """Run a classifier on ``text`` through its own input path (``model.dataset`` then ``model.collate``: ERNIE's
+    marks and entities, KnowBert's candidates) and return its input ids with the states and attention of its text
+    ``encoder`` (a ``BertModel``): the embedding output and every layer's output (after any fusion module), and
+    every layer's attention over the tokens."""
+    batch = model.collate([model.dataset([text], [0])[0]])
+    batch.pop("labels", None)
+    states, attention, handles = [], [], []
+    hooked = _hooked_encoder(model)
+    if hooked is not None:   # the states a fusing encoder carries on with, not the bare layers' outputs
+        def give_list(_module, args, kwargs):
+            context = kwargs.get("context")
+            if context is None:
+                raise InputError("this model's hooked encoder is called without a context to read its states from")
+            context["hidden_states"] = states
+        handles.append(hooked.register_forward_pre_hook(give_list, with_kwargs=True))
+    else:
+        handles.append(encoder.embeddings.register_forward_hook(lambda _m, _a, out: states.append(out)))
+        handles += [layer.register_forward_hook(lambda _m, _a, out: states.append(out[0] if isinstance(out, tuple)
+                                                                                 else out))
+                    for layer in encoder.encoder.layer]
+    handles += [layer.attention.self.register_forward_hook(lambda _m, _a, out: attention.append(out[1]))
+                for layer in encoder.encoder.layer]
+    try:
+        with eval_mode(model), _eager(encoder):
+            model(**batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return batch["input_ids"][0], [s[0] for s in states], [a[0] for a in attention]
+
+
+def compare_on_own_input(base: nn.Module, enhanced: nn.Module, text, encoders: tuple[nn.Module, nn.Module],
+                         tokens_of, sentence: str = "") -> Enhancement:
+    """Return how ``enhanced`` reads ``text`` differently from ``base``, each through its own input path
+    (:func:`read_own_input`): two classifiers that read the same tokens (ERNIE and plain BERT on ERNIE's marked
+    input; two seeds of one method), their text encoders ``encoders``, and ``tokens_of(ids)`` naming the tokens."""
+    ids_a, states_a, attention_a = read_own_input(base, encoders[0], text)
+    ids_b, states_b, attention_b = read_own_input(enhanced, encoders[1], text)
+    if not torch.equal(ids_a, ids_b):
+        raise InputError("the two models read different tokens for this text: compare models that share an input")
+    if len(states_a) != len(states_b):
+        raise InputError(f"the models differ in depth ({len(states_a) - 1} vs {len(states_b) - 1} layers)")
+    similarity = np.stack([nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1).numpy()
+                           for a, b in zip(states_a, states_b)])
+    shift = np.stack([(0.5 * (a - b).abs().sum(-1)).mean(-1).numpy() for a, b in zip(attention_a, attention_b)])
+    tokens = list(tokens_of(ids_a.tolist()))
+    return Enhancement(sentence or " ".join(tokens), tokens, similarity, shift)

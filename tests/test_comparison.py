@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from kbench.comparison import HEAD_TO_HEAD, head_to_head_model, recorded, runtime_costs, table, text_encoder
+from kbench.comparison import recorded, runtime_costs, table
+from kbench.head_to_head import head_to_head_model
 from kbench.errors import InputError
 from kbench.taxonomy import Declaration, Headline, Place
 
@@ -106,54 +107,6 @@ def test_every_declared_paper_is_read_from_the_real_baselines():
     assert len(ernie.deltas) == len(ernie.seeds) >= 5
 
 
-def test_head_to_head_models_and_their_text_encoders():
-    import torch
-
-    from kbench.data import make_linking_world
-
-    world = make_linking_world(seed=0)
-    entities = sorted({t[0] for t in world.kg} | {t[2] for t in world.kg})
-    vectors, ids = torch.randn(len(entities), 8), {e: i for i, e in enumerate(entities)}
-    models = {v.name: head_to_head_model(4, vectors, ids, world.kg, "tiny", v.options["method"], layers=None,
-                                         max_length=32) for v in HEAD_TO_HEAD}
-    for model in models.values():
-        assert text_encoder(model).config.num_hidden_layers == 2
-    example = world.test[0]
-    kbert = models["kbert"]
-    from_linked = kbert.dataset([(example.words, example.mentions())])[0]
-    from_words = kbert.dataset([example.words])[0]
-    assert from_linked.input_ids.tolist() == from_words.input_ids.tolist()     # K-BERT reads the words alone
-    with pytest.raises(InputError, match="unknown method"):
-        head_to_head_model(4, vectors, ids, world.kg, "tiny", "oracle")
-    with pytest.raises(InputError, match="text encoder"):
-        text_encoder(torch.nn.Linear(2, 2))
-
-
-def test_top_label_share_sees_a_collapsed_model():
-    import torch
-
-    from kbench.comparison import top_label_share
-
-    class Constant(torch.nn.Module):
-        def __init__(self, label):
-            super().__init__()
-            self.label, self.weight = label, torch.nn.Parameter(torch.zeros(1))
-
-        def dataset(self, texts, labels):
-            return {"x": torch.arange(len(texts)), "labels": torch.tensor(labels)}
-
-        def forward(self, x, labels=None):
-            logits = torch.zeros(len(x), 3)
-            logits[:, self.label] = 1.0
-            logits[x % 2 == 1, (self.label + 1) % 3] = 2.0 if self.label == 0 else 0.0
-            return {"logits": logits}
-
-    assert top_label_share(Constant(1), (["a", "b", "c", "d"], [0, 1, 2, 1]), device="cpu") == 1.0
-    assert top_label_share(Constant(0), (["a", "b", "c", "d"], [0, 1, 2, 1]), device="cpu") == 0.5
-    with pytest.raises(InputError, match="no text"):
-        top_label_share(Constant(1), ([], []), device="cpu")
-
-
 def test_runtime_costs_count_what_each_method_adds():
     from kbench.data import make_linking_world
 
@@ -228,28 +181,6 @@ def test_the_declarations_follow_the_surveys_own_lists():
     assert kinds["K-Adapter"] == {"linguistic"} and kinds["KnowBert"] == {"factual", "linguistic"}
     with pytest.raises(InputError, match="other survey kinds"):
         Place("X", "input", ("KG",), "somehow", survey="factual", also=("factual",))
-
-
-def test_kbert_by_name_never_reaches_a_persons_facts_in_the_linking_world():
-    """The overview's reading of K-BERT: a person is named only by an ambiguous family name, never by the KG's name
-    for them, so K-BERT's sentence tree can hold the second entity's branches but not the person's."""
-    import torch
-
-    from kbench.data import make_linking_world
-
-    world = make_linking_world(seed=0)
-    people = {t[0] for t in world.kg if t[1] == "born in"}
-    model = head_to_head_model(4, torch.zeros(1, 8), {}, world.kg, "tiny", "kbert", layers=None, max_length=64)
-    examples = world.train + world.dev + world.test
-    trees = model.dataset([(e.words, e.mentions()) for e in examples])
-    injected = 0
-    for example, tree in zip(examples, trees):
-        assert not people & set(example.words)
-        branch = tree.branch_index >= 0
-        injected += bool(branch.any())
-        tokens = model.tokenizer.convert_ids_to_tokens(tree.input_ids[branch].tolist())
-        assert "born" not in tokens                                # no "born in" fact of anyone is injected
-    assert injected > len(examples) // 4                            # ... while other entities' branches are
 
 
 def test_the_gain_is_taken_against_the_strongest_trivial_baseline_per_seed(tmp_path):

@@ -117,3 +117,54 @@ def test_the_explorer_renders_the_chosen_pair(base):
     assert calls[-1] == ("a b", "base → variant")
     with pytest.raises(InputError):
         enhancement_explorer([], ["x"], compare)
+
+
+@pytest.fixture(scope="module")
+def ernie_pair():
+    """ERNIE and plain BERT (ERNIE's network with no aggregator) on the linking world, read on their own input."""
+    from kbench.data import make_linking_world
+    from kbench.head_to_head import head_to_head_model, linked_text
+
+    world = make_linking_world(seed=0)
+    entities = sorted({t[0] for t in world.kg} | {t[2] for t in world.kg})
+    vectors = torch.randn(len(entities), 8, generator=torch.Generator().manual_seed(0))
+    ids = {e: i for i, e in enumerate(entities)}
+    build = lambda method, v=vectors: head_to_head_model(4, v, ids, world.kg, "tiny", method, link="gold",
+                                                         layers=None, max_length=32)
+    example = world.test[0]
+    text = linked_text((example.words, example.mentions()), "gold")
+    return build("ernie"), build("bert"), build, vectors, text
+
+
+def test_own_input_reads_the_states_the_model_carries_on_with(ernie_pair):
+    """The states are those of the model's own path: an ERNIE against itself changes nothing; the same ERNIE
+    handed other entity vectors changes only the aggregator's layer (the top one), not the layers beneath it."""
+    from kbench.enhanced import compare_on_own_input, read_own_input
+    from kbench.head_to_head import text_encoder
+
+    ernie, bert, build, vectors, text = ernie_pair
+    tokens_of = ernie.ernie.readable_tokens
+    same = compare_on_own_input(ernie, ernie, text, (text_encoder(ernie),) * 2, tokens_of)
+    assert same.changed_layers() == [] and "[ENT]" in same.tokens and same.similarity.shape[0] == 3
+    other = copy.deepcopy(ernie)
+    other.ernie.entities.copy_(torch.randn_like(vectors))
+    moved = compare_on_own_input(ernie, other, text, (text_encoder(ernie), text_encoder(other)), tokens_of)
+    assert moved.changed_layers() == [2]                            # the entity enters at the aggregator alone
+    assert np.allclose(moved.attention_shift, 0, atol=1e-6)         # the text attention reads no entity
+    ids, states, attention = read_own_input(ernie, text_encoder(ernie), text)
+    assert len(states) == 3 and len(attention) == 2 and states[0].shape[0] == len(ids)
+    with torch.no_grad():   # the last state read is what the classifier's head reads
+        batch = ernie.collate([ernie.dataset([text], [0])[0]])
+        ernie.eval()
+        top = ernie.ernie(batch["input_ids"], batch["attention_mask"], batch["entity_ids"])[0]
+    assert torch.allclose(states[-1], top, atol=1e-5)
+
+
+def test_own_input_needs_the_same_tokens(ernie_pair):
+    from kbench.enhanced import compare_on_own_input
+    from kbench.head_to_head import text_encoder
+
+    ernie, _, build, _, text = ernie_pair
+    kbert = build("kbert")
+    with pytest.raises(InputError, match="different tokens"):
+        compare_on_own_input(ernie, kbert, text, (text_encoder(ernie), text_encoder(kbert)), str)
