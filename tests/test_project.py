@@ -37,6 +37,11 @@ def test_notebooks_are_stripped_and_parameterised(path):
     parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     for name in ("profile", "device", "seed", "base_model", "data_dir"):
         assert re.search(rf"^{name} = ", parameters.source, re.M), f"{path.name}: parameter {name} missing"
+    # one kernel for all: a notebook naming "python3" starts outside the project's environment wherever another
+    # python3 kernel is registered
+    from kbench.runner import KERNEL_NAME
+
+    assert notebook.metadata.kernelspec.name == KERNEL_NAME, f"{path.name} declares {notebook.metadata.kernelspec}"
 
 
 def test_papers_are_discovered():
