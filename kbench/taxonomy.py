@@ -223,9 +223,11 @@ def declarations() -> list[Declaration]:
     return sorted(found, key=lambda d: d.notebook)
 
 
-def taxonomy_svg(items: list[Declaration] | None = None, link_prefix: str = "") -> str:
-    """Return the map as an SVG: a column per place, a box per paper (a stripe per kind of knowledge) linked
-    to ``link_prefix + notebook + '.ipynb'``, and the legend."""
+def taxonomy_svg(items: list[Declaration] | None = None) -> str:
+    """Return the map as an SVG: a column per place, a box per paper (a stripe per kind of knowledge, how its
+    knowledge gets in as the box's tooltip), and the legend. It holds no link: JupyterLab sets the ``href`` of
+    every anchor it renders, which an SVG anchor refuses (a script error under the picture), so
+    :func:`taxonomy_html` puts the links beside it."""
     items = declarations() if items is None else items
     e = html.escape
     column, box_h, gap, top = 190, 46, 10, 56
@@ -238,7 +240,7 @@ def taxonomy_svg(items: list[Declaration] | None = None, link_prefix: str = "") 
         out.append(f'<text x="{x + column / 2 - 5}" y="30" text-anchor="middle" font-weight="bold">{e(where)}</text>')
         for r, item in enumerate(d for d in items if d.place.where == where):
             y = top + r * (box_h + gap)
-            out.append(f'<a href="{e(link_prefix + item.notebook)}.ipynb"><g><title>{e(item.place.how)}</title>'
+            out.append(f'<g><title>{e(item.place.how)}</title>'
                        f'<rect x="{x}" y="{y}" width="{column - 10}" height="{box_h}" rx="6" fill="#f8f9fa" '
                        f'stroke="#868e96"/>')
             for k, kind in enumerate(item.place.knowledge):
@@ -246,10 +248,21 @@ def taxonomy_svg(items: list[Declaration] | None = None, link_prefix: str = "") 
                            f'fill="{COLOURS[kind]}"><title>{e(kind)}</title></rect>')
             text_x = x + 10 + 12 * len(item.place.knowledge)
             out.append(f'<text x="{text_x}" y="{y + 20}" font-weight="bold">{e(item.title[:24])}</text>'
-                       f'<text x="{text_x}" y="{y + 36}" fill="#555">{e(item.notebook)}</text></g></a>')
+                       f'<text x="{text_x}" y="{y + 36}" fill="#555">{e(item.notebook)}</text></g>')
     legend_y = height - 20
     for k, kind in enumerate(KNOWLEDGE):
         x = 10 + k * 130
         out.append(f'<rect x="{x}" y="{legend_y - 10}" width="12" height="12" fill="{COLOURS[kind]}"/>'
                    f'<text x="{x + 18}" y="{legend_y}">{e(kind)}</text>')
     return "".join(out) + "</svg>"
+
+
+def taxonomy_html(items: list[Declaration] | None = None, link_prefix: str = "") -> str:
+    """Return the map (:func:`taxonomy_svg`) with a line of plain HTML links under it, one per box in the map's
+    column order, each to ``link_prefix + notebook + '.ipynb'``."""
+    items = declarations() if items is None else items
+    e = html.escape
+    ordered = [d for where in WHERE for d in items if d.place.where == where]
+    links = " · ".join(f'<a href="{e(link_prefix + d.notebook)}.ipynb" title="{e(d.place.how)}">{e(d.title)}</a>'
+                       for d in ordered)
+    return f'<div>{taxonomy_svg(items)}<p style="font-size:12px">Open a notebook: {links}</p></div>'
