@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kbench.errors import InputError
 
@@ -67,11 +69,38 @@ def test_charts_name_models_colour_them_alike_and_label_axes():
     assert list(bars.data[0].marker.color) == [color_of("BERT"), color_of("K-BERT")]
     assert {t.name: t.line.color for t in curves.data} == {"K-BERT": color_of("K-BERT"), "BERT": color_of("BERT")}
     assert color_of("ERNIE") not in (color_of("BERT"), color_of("K-BERT")) and color_of("ERNIE") == color_of("ERNIE")
-    assert [t.name for t in bars.data[1:]] == ["majority class (0.35)", "chance (uniform) (0.25)"]
+    assert [t.name for t in bars.data[1:]] == ["majority class (0.35)", "chance (0.25)"]
     assert not bars.layout.annotations and bars.data[0].text is None   # values sit under the names, off the lines
     assert list(bars.data[0].x) == ["BERT<br>0.300", "K-BERT<br>0.900"]
     assert curves.layout.xaxis.dtick == 1 and curves.layout.xaxis.title.text == "epoch"
     assert bars.layout.yaxis.title.text == "accuracy" and curves.layout.yaxis.title.text == "dev accuracy"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-20, 20, allow_nan=False), min_size=1, max_size=8),
+       st.lists(st.floats(-20, 20, allow_nan=False), max_size=3))
+def test_every_bar_dot_and_line_lies_inside_the_axis(values, references):
+    """A loss of 6.3-6.7 was drawn cut flat at 1.05; now the axis holds everything it plots, and shares keep 0-1."""
+    results = {f"model {i}": v for i, v in enumerate(values)}
+    lines = {f"line {i}": v for i, v in enumerate(references)}
+    figure = accuracy_bars(results, lines=lines, runs={"model 0": [values[0] - 0.5, values[0] + 0.5]})
+    low, high = figure.layout.yaxis.range
+    plotted = values + references + [values[0] - 0.5, values[0] + 0.5]
+    assert low <= min(plotted) and max(plotted) <= high and high > low
+    if all(0 <= v <= 1 for v in plotted):
+        assert (low, high) == (0, 1.05)
+
+
+def test_a_chart_says_what_it_plots_and_keeps_its_labels_apart():
+    figure = accuracy_bars({"MLM only": 6.7, "with a very long model name indeed": 6.3}, metric="MLM loss",
+                           lines={"untrained": 6.9, "answer prior": 6.5})
+    assert figure.layout.yaxis.title.text == "MLM loss" and figure.layout.title.text == "test MLM loss"
+    assert [t.name for t in figure.data[1:]] == ["untrained (6.90)", "answer prior (6.50)"]   # named for what they are
+    assert figure.layout.legend.y >= 1 and figure.layout.legend.yanchor == "bottom"   # above the plot, off the ticks
+    assert all(len(line) <= 24 for tick in figure.data[0].x for line in tick.split("<br>")[:-1])   # names wrapped
+    assert figure.layout.xaxis.tickangle == 0
+    wide = accuracy_bars({f"variant number {i}": 0.5 for i in range(7)}, title="a title " * 20)
+    assert wide.layout.width >= 7 * 100 and "<br>" in wide.layout.title.text          # room for every bar and the title
 
 
 def test_accuracy_bars_show_each_seed_and_reject_runs_without_a_bar():

@@ -35,25 +35,52 @@ def show(figure: go.Figure) -> None:
     _PLOTLY_INLINED = True
 
 
+def _wrap(text: str, width: int) -> str:
+    """Break ``text`` into lines of at most about ``width`` characters at spaces (plotly draws ``<br>`` breaks)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join(lines + [line])
+
+
+def value_range(values: list[float]) -> list[float]:
+    """Return a y-axis range holding every value: 0 to 1.05 for shares (accuracy, MRR, F1, AUC), else a range
+    around the values with room above and below, so a loss of 6.3-6.7 is neither cut nor flattened."""
+    low, high = min(values), max(values)
+    if 0 <= low and high <= 1:
+        return [0, 1.05]
+    span = max(high - low, 0.05 * max(abs(high), abs(low)), 1e-6)
+    bottom = 0 if 0 <= low < 0.5 * span else low - 0.25 * span
+    return [bottom, high + 0.25 * span]
+
+
 def accuracy_bars(results: dict[str, float], *, majority: float | None = None, chance: float | None = None,
-                  runs: dict[str, list[float]] | None = None, title: str = "test accuracy",
-                  metric: str = "accuracy") -> go.Figure:
+                  lines: dict[str, float] | None = None, runs: dict[str, list[float]] | None = None,
+                  title: str | None = None, metric: str = "accuracy") -> go.Figure:
     """Return a bar chart of one score per model (keyed by the model's name), with its reference lines.
 
-    ``majority`` is the share of the most common test label (always guessing
-    it scores that), ``chance`` a uniform guess (1 / classes); each is a dashed
-    line named in the legend for what it is. ``runs`` gives a model's scores
-    over several seeds: each run is a dot on the bar, so the spread is seen,
-    not only the one value. The values are written under the model's name, so
-    no line ever runs through them.
+    ``metric`` names the y-axis (accuracy, MRR, F1, MLM loss ...) and the default title; the axis holds every
+    bar, dot and line (:func:`value_range`). ``majority`` is the share of the most common test label (always
+    guessing it scores that), ``chance`` a uniform guess, and ``lines`` any other reference by what it is
+    ("untrained", "answer prior"): each is a dashed line named in the legend. ``runs`` gives a model's scores
+    over several seeds: each run is a dot on the bar, so the spread is seen, not only the one value. The values
+    are written under the model's name, so no line ever runs through them; names are wrapped, the legend sits
+    above the plot and the chart widens with the bars, so no label runs into another.
     """
     names = list(results)
     runs = runs or {}
     unknown = set(runs) - set(names)
     if unknown:
         raise InputError(f"runs for {sorted(unknown)}, which have no bar: use the names {names}")
-    ticks = [f"{name}<br>{results[name]:.3f}" + (f" ({min(runs[name]):.2f}–{max(runs[name]):.2f}, "
-                                                  f"{len(runs[name])} seeds)" if runs.get(name) else "")
+    references = [(value, label, dash) for value, label, dash in
+                  ((majority, "majority class", "dash"), (chance, "chance", "dot")) if value is not None]
+    references += [(value, label, "dashdot") for label, value in (lines or {}).items()]
+    ticks = [_wrap(name, 16) + f"<br>{results[name]:.3f}" + (f"<br>({min(runs[name]):.2f}–{max(runs[name]):.2f}, "
+                                                          f"{len(runs[name])} seeds)" if runs.get(name) else "")
              for name in names]
     figure = go.Figure(go.Bar(x=ticks, y=list(results.values()), marker_color=[color_of(n) for n in names],
                               showlegend=False))
@@ -63,16 +90,22 @@ def accuracy_bars(results: dict[str, float], *, majority: float | None = None, c
                                         marker=dict(color="#222", size=6, symbol="circle-open"),
                                         name="one seed", legendgroup="seeds",
                                         showlegend=name == next(n for n in names if runs.get(n))))
-    lines = [(value, label, dash) for value, label, dash in
-             ((majority, "majority class", "dash"), (chance, "chance (uniform)", "dot")) if value is not None]
-    for value, label, dash in lines:
+    for value, label, dash in references:
         figure.add_trace(go.Scatter(x=[-0.5, len(names) - 0.5], y=[value, value], mode="lines",
                                     line=dict(dash=dash, color="#444"), name=f"{label} ({value:.2f})",
                                     xaxis="x2"))
-    if lines:
+    if references:
         figure.update_layout(xaxis2=dict(overlaying="x", range=[-0.5, len(names) - 0.5], visible=False))
-    figure.update_layout(title=title, yaxis=dict(range=[0, 1.05], title=metric), xaxis_title="model",
-                         legend=dict(orientation="h", y=-0.3), height=420, width=560)
+    everything = list(results.values()) + [v for r in runs.values() for v in r] + [v for v, _, _ in references]
+    width = max(560, 110 * len(names) + 120)
+    title = title or f"test {metric}"
+    figure.update_layout(title=dict(text=_wrap(title, width // 8), x=0, xanchor="left", y=1, yref="container",
+                                    yanchor="top", pad=dict(t=12)),
+                         yaxis=dict(range=value_range(everything), title=metric),
+                         xaxis=dict(title="model", tickangle=0),
+                         legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),
+                         margin=dict(t=60 + 18 * title.count("<br>") + 18 * (len(title) > width // 8) + 24, b=100),
+                         height=460, width=width)
     return figure
 
 
@@ -82,7 +115,9 @@ def dev_curves(histories: dict[str, list[float]], title: str = "dev accuracy per
     figure = go.Figure([go.Scatter(x=list(range(1, len(v) + 1)), y=v, mode="lines+markers", name=name,
                                    line=dict(color=color_of(name))) for name, v in histories.items()])
     figure.update_layout(title=title, xaxis=dict(title="epoch", tickmode="linear", tick0=1, dtick=1),
-                         yaxis=dict(title=metric, range=[0, 1.05]), height=380, width=540)
+                         yaxis=dict(title=metric, range=value_range([x for v in histories.values() for x in v]
+                                                                   or [0.0])),
+                         height=380, width=540)
     return figure
 
 
