@@ -55,8 +55,8 @@ The domain-similarity heatmap (§2, Figure 2) is
 (stopwords excluded), the share two domains have in common. The authors'
 ``scripts/vocab_overlap.py`` differs in detail: each vocabulary is every word
 with ``min_df=3`` (scikit-learn's ``CountVectorizer``, English stopwords) and
-the overlap is intersection over union; we follow the top-``k`` description
-given in issue 13 (10K) and say so in the notebook.
+the overlap is intersection over union; we follow the paper's description
+(the top 10K words of each domain) and say so in the notebook.
 """
 from __future__ import annotations
 

@@ -11,9 +11,8 @@ objective and changes the two things a pretrained model learns *from* (§2):
 - **SciVocab** (§2, "Vocabulary"): a new WordPiece vocabulary built on the
   scientific corpus, cased and uncased, its size set to 30K to match BERT's
   (BaseVocab); the paper reports a token overlap of 42% between the two
-  (§2 as quoted by two summaries of the paper, Sik-Ho Tsang's review on
-  Medium and ryanong.co.uk's: its own text could not be read while this was
-  written; they agree on the 30K, the 42%, 1.14M papers and 3.17B tokens).
+  (§2, which also gives the corpus: 1.14M papers, 3.17B tokens; the authors'
+  README rounds it to 3.1B).
   :func:`build_scivocab` builds it with Hugging Face ``tokenizers``'
   WordPiece trainer (:func:`kbench.text.vocabulary.train_wordpiece`); the paper
   built its WordPiece vocabulary with the SentencePiece library (the authors'
