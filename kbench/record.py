@@ -2,6 +2,8 @@
 
 ``record(name, value)`` displays the value under kbench's own mimetype, so the
 executed notebook carries it: that output is the one channel the runner reads.
+It shows the reader nothing (an empty HTML part beside it): a notebook shows the
+numbers a reader needs in its own tables and charts, not as ``name = value`` lines.
 Baselines live in ``notebooks/baselines/<notebook>.<profile>.json``::
 
     {"recorded_on": "CPU, 2 cores", "parameters": {"base_model": "mini", "limit": 400},
@@ -33,10 +35,10 @@ DEFAULT_TOLERANCE = {"rel": 0.0, "abs": 0.03}
 
 
 def record(name: str, value: float) -> None:
-    """Show ``name = value`` in the notebook, where the runner collects it; return nothing.
+    """Record ``name = value`` in the notebook's outputs, where the runner collects it, quietly; return nothing.
 
     Returning nothing keeps a cell that ends in ``record(...)`` from echoing the
-    unrounded value as an ``Out[]`` after its rounded print.
+    value as an ``Out[]``.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(f"a metric name must be an identifier such as 'kbert_test_accuracy', not {name!r}")
@@ -49,7 +51,7 @@ def record(name: str, value: float) -> None:
     try:
         from IPython.display import display
 
-        display({MIMETYPE: {"name": name, "value": number}, "text/plain": f"{name} = {number:.4f}"}, raw=True)
+        display({MIMETYPE: {"name": name, "value": number}, "text/html": ""}, raw=True)
     except ImportError:  # outside IPython there is nothing to display
         pass
 

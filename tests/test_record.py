@@ -15,9 +15,9 @@ from kbench.record import (MIMETYPE, Baseline, Lesson, check_lessons, compare, l
 def test_record_displays_under_the_kbench_mimetype(monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda data, raw: shown.append(data))
-    assert record("kbert_test_accuracy", 0.75) is None   # no Out[] echo after the rounded print
-    assert shown == [{MIMETYPE: {"name": "kbert_test_accuracy", "value": 0.75},
-                      "text/plain": "kbert_test_accuracy = 0.7500"}]
+    assert record("kbert_test_accuracy", 0.75) is None   # no Out[] echo
+    # quiet: the runner reads the mimetype; the reader sees nothing (no `name = value` line between the views)
+    assert shown == [{MIMETYPE: {"name": "kbert_test_accuracy", "value": 0.75}, "text/html": ""}]
 
 
 @pytest.mark.parametrize("name,value", [("has space", 1.0), ("", 1.0), ("ok", "high"), ("ok", float("nan")),

@@ -207,3 +207,43 @@ def test_prediction_table_marks_gold_and_checks_shapes():
         prediction_table_html("x", {"a": [[("a", 1.0)]], "b": []})
     with pytest.raises(InputError, match="gold"):
         prediction_table_html("x", {"a": [[("a", 1.0)]]}, gold=["a", "b"])
+
+
+def test_a_live_view_is_shown_once_with_its_default_as_the_exports_fallback(monkeypatch):
+    """Live in JupyterLab (the widget view), static in an export (its HTML, with a line saying it is live), never
+    both one under the other."""
+    import nbformat
+
+    from kbench.runner import WIDGET_VIEW, offline_copy
+    from kbench.viz.widgets import html_picker, live
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda data, raw: shown.append(data))
+    render = lambda i: f"<b>view {i}</b>"
+    live(html_picker(["a", "b"], render), render(0), "another letter")
+    assert len(shown) == 1 and WIDGET_VIEW in shown[0]
+    assert shown[0]["text/html"].endswith("<b>view 0</b>") and "pick another letter there" in shown[0]["text/html"]
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("live(...)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=shown[0])]
+    notebook.cells = [cell]
+    exported = offline_copy(notebook).cells[0].outputs[0]["data"]
+    assert WIDGET_VIEW not in exported and "text/plain" not in exported and "<b>view 0</b>" in exported["text/html"]
+
+
+def test_a_view_says_when_its_output_does_not_depend_on_the_input():
+    from kbench.errors import KBenchError
+    from kbench.viz.widgets import dependence_note
+
+    flat = dependence_note({"a fish": [0.38, 0.38], "a jazz band": [0.385]}, "p(related)")
+    assert "does not depend on the input" in flat and "every one of the 2 choices" in flat
+    moving = dependence_note({"a": [0.1, 0.9], "b": [0.5]}, "p(related)")
+    assert "ranges 0.10–0.90, across the 2 choices" in moving and "does not depend" not in moving
+    # every word of every sentence with the same top three supersenses: the same, though the numbers differ
+    top = {"adj.all": 0.22, "noun.person": 0.08, "adv.all": 0.07}
+    assert "does not depend" in dependence_note({"bass fish": [top, top], "bass jazz": [dict(top)]}, "top three")
+    other = {"noun.food": 0.3, "noun.person": 0.08, "adv.all": 0.07}
+    assert "— adj.all, noun.person, adv.all — in 1 of its 2 rows" in dependence_note({"bass fish": [top, other]},
+                                                                                  "top three")
+    with pytest.raises(KBenchError):
+        dependence_note({}, "p")
