@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from kbench import BATCH
 from kbench.errors import InputError, UnknownNameError
 from kbench.record import (Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
                            updated_baseline, write_json_atomic)
@@ -196,6 +197,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     result.comparable = all(given.get(name, value) == value for name, value in recorded_with.items()) and not (
         set(given) - set(recorded_with))
     follower = _Progress(path.stem, path, progress)
+    os.environ[BATCH] = "1"   # the kernel inherits it: no training progress bar left in the executed notebook
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(result.executed),

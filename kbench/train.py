@@ -10,11 +10,11 @@ turns into a batch dict (K-BERT builds its visible matrix there, per batch).
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +24,7 @@ from accelerate.state import AcceleratorState
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from kbench import BATCH
 from kbench.encoders import resolve_device
 from kbench.errors import InputError
 
@@ -123,7 +124,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     seed: int = 0
-    progress: bool = True
+    progress: bool | None = True   # None: shown live, hidden in a batch run (`kbench run` sets KBENCH_BATCH=1)
     max_steps: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
@@ -269,6 +270,12 @@ def evaluate(model: torch.nn.Module, data, metric: Callable[[torch.Tensor, torch
     return metric(logits, labels)
 
 
+def show_progress(progress: bool | None) -> bool:
+    """Whether to draw a progress bar: ``progress`` when given; ``None`` draws it in a live session (a reader
+    waiting on a cell sees it move, and it clears when done) and not in a batch run (:data:`BATCH` set)."""
+    return progress if progress is not None else os.environ.get(BATCH) != "1"
+
+
 def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = None,
         metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy, description: str = "fit",
         collate: Callable | None = None) -> History:
@@ -321,7 +328,8 @@ def fit(model: torch.nn.Module, train, dev=None, config: TrainConfig | None = No
         best_state, stale = resume["best_state"], resume["stale"]
     first_epoch, skip = (resume["epoch"], resume["batch"]) if resume is not None else (0, 0)
     start, done = time.perf_counter(), history.seconds
-    bar = tqdm(total=total, initial=history.steps, desc=description, disable=not config.progress, leave=False)
+    bar = tqdm(total=total, initial=history.steps, desc=description, disable=not show_progress(config.progress),
+               leave=False)
     try:
         for epoch in range(first_epoch, epochs):
             prepared.train()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import tomllib
 import unicodedata
@@ -174,3 +175,21 @@ def test_every_headline_declares_its_controls_and_the_smoke_spread_records_them(
                    and lesson.min_difference is not None and lesson.min_difference >= control.min_difference - 1e-9
                    for lesson in baseline.lessons), \
             f"{paper.NOTEBOOK}.smoke: record the positive control as a lesson"
+
+
+def test_kbench_makes_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
+    """On a busy machine spinning OpenMP threads made a training loop 2.3x slower (benchmarks/threads.py): importing
+    kbench, as every notebook, `kbench run` and `kbench lab` do, sets the passive policy before torch loads."""
+    import subprocess
+    import sys
+
+    code = "import kbench, os, sys; import torch; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.split() == ["PASSIVE", "True"]
+    kept = subprocess.run([sys.executable, "-c", code], env=env | {"OMP_WAIT_POLICY": "ACTIVE"},
+                          capture_output=True, text=True, check=True)
+    assert kept.stdout.split()[0] == "ACTIVE"                     # a user's own setting wins
+    first = subprocess.run([sys.executable, "-c", "import kbench, sys; print('torch' in sys.modules)"], env=env,
+                           capture_output=True, text=True, check=True)
+    assert first.stdout.strip() == "False"                        # importing kbench loads no torch before it is set

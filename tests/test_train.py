@@ -208,3 +208,13 @@ def test_eval_mode_turns_dropout_off_and_puts_the_mode_back_even_on_error():
     with eval_mode(model):
         pass
     assert not model.training                                   # an eval-mode model stays in eval mode
+
+
+def test_progress_is_drawn_live_and_not_in_a_batch_run(monkeypatch):
+    from kbench import BATCH
+    from kbench.train import show_progress
+
+    monkeypatch.delenv(BATCH, raising=False)
+    assert show_progress(None) and show_progress(True) and not show_progress(False)
+    monkeypatch.setenv(BATCH, "1")
+    assert not show_progress(None) and show_progress(True)       # an explicit choice wins

@@ -80,10 +80,10 @@ def finetune_and_pretrain_configs(chosen: dict, device: str, seed: int, pretrain
     precision = chosen["precision"]
     finetune = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["finetune_batch_size"],
                            learning_rate=chosen["finetune_learning_rate"], patience=chosen["patience"], device=device,
-                           precision=precision, seed=seed, progress=False)
+                           precision=precision, seed=seed, progress=None)
     pretrain = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                            device=device, precision=precision, seed=seed if pretrain_seed is None else pretrain_seed,
-                           progress=False, max_steps=chosen["steps"])
+                           progress=None, max_steps=chosen["steps"])
     return finetune, pretrain
 
 

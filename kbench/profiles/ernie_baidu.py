@@ -125,10 +125,10 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     precision = chosen["precision"]
     config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["batch_size"],
                          learning_rate=chosen["learning_rate"], patience=chosen["patience"], device=device,
-                         precision=precision, seed=seed, progress=False)
+                         precision=precision, seed=seed, progress=None)
     pretrain_config = TrainConfig(batch_size=chosen["pretrain_batch_size"],
                                   learning_rate=chosen["pretrain_learning_rate"], device=device, precision=precision,
-                                  seed=seed, progress=False, max_steps=chosen["pretrain_steps"])
+                                  seed=seed, progress=None, max_steps=chosen["pretrain_steps"])
     return ErnieBaiduSetup(profile=profile, seed=seed, device=device, base_model=base, labels=labels, splits=splits,
                            options=options, config=config, kg=kg, about=about, language=language, texts=texts,
                            dialogues=dialogues, entity_names=names, probe=probe, vocab=options["vocab"],
@@ -161,7 +161,7 @@ def control_setup(profile: str = "smoke", *, seed: int = 0, device: str = "auto"
     names = sorted({s for s, _, _ in triples} | {o for _, _, o in triples})
     vocab = str(corpus_vocabulary([*facts.texts, *(item.statement for item in facts.probe), *names]))
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], device=device,
-                         precision="no", seed=seed, progress=False, max_steps=chosen["steps"])
+                         precision="no", seed=seed, progress=None, max_steps=chosen["steps"])
     source = (f"the small fact world ({chosen['subjects']} people, {len(triples)} facts, {len(facts.texts)} "
               f"statements)")
     stated, train_probe = set(facts.texts), []

@@ -84,7 +84,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
                          learning_rate=chosen["learning_rate"], patience=chosen["patience"], device=device,
                          precision=precision, seed=seed)
     dea_config = TrainConfig(epochs=chosen["dea_epochs"], batch_size=16, learning_rate=chosen["dea_learning_rate"],
-                             device=device, precision=precision, seed=seed, progress=False)
+                             device=device, precision=precision, seed=seed, progress=None)
     relation_config = TrainConfig(epochs=chosen["relation_epochs"], batch_size=16,
                                   learning_rate=chosen["relation_learning_rate"], device=device,
                                   precision=precision, seed=seed) if relation_splits else None

@@ -145,7 +145,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     # patience = steps: the budget is the steps, never cut short (the best dev epoch is still kept)
     steps = dict(batch_size=chosen["batch_size"], warmup=0.1, device=device, precision=precision, seed=seed,
                  patience=chosen["steps"],
-                 progress=False, max_steps=chosen["steps"])
+                 progress=None, max_steps=chosen["steps"])
     adapter_config = TrainConfig(learning_rate=chosen["adapter_lr"], **steps)
     finetune_config = TrainConfig(learning_rate=chosen["finetune_lr"], **steps)
     positive = chosen["positive_steps"]
@@ -153,7 +153,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
                                   **{**steps, "max_steps": positive, "patience": positive})
     config = TrainConfig(epochs=chosen["downstream_epochs"], batch_size=chosen["downstream_batch_size"],
                          learning_rate=chosen["downstream_lr"], patience=chosen["patience"], device=device,
-                         precision=precision, seed=seed, progress=False)
+                         precision=precision, seed=seed, progress=None)
     about = (f"{source}; factual task {' / '.join(str(len(p)) for p in factual)} marked sentences of "
              f"{len(relations)} relations (split by entity pair; positive control "
              f"{' / '.join(str(len(p)) for p in seen)}); linguistic task "

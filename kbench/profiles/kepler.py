@@ -97,7 +97,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
                          chosen["unnamed_only"])
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          max_steps=chosen["steps"], seed=seed, device=device, precision=chosen["precision"],
-                         progress=False)
+                         progress=None)
     about = (f"{source}, {len(described.triples)} triples: {len(split.train)} train, {len(split.transductive)} "
              f"transductive test, {len(split.inductive)} inductive test ({len(split.unseen)} unseen entities); MLM on "
              f"{len(texts)} texts; base {base}, {chosen['steps']} steps of {chosen['batch_size']} sentences + "

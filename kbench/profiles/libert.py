@@ -99,7 +99,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     base = base_model or chosen["size"]
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          max_steps=chosen["steps"], seed=seed, device=device, precision=chosen["precision"],
-                         progress=False)
+                         progress=None)
     from kbench.data.bbc_news import load_bbc_news, split_articles
 
     articles, topics = load_bbc_news()

@@ -57,7 +57,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     layers = chosen["layers"] if base == EMBEDDED else None
     config = TrainConfig(epochs=chosen["epochs"], batch_size=chosen["batch_size"],
                          learning_rate=chosen["learning_rate"], patience=chosen["epochs"], device=device,
-                         precision=chosen["precision"], seed=seed, progress=False)
+                         precision=chosen["precision"], seed=seed, progress=None)
     about = (f"the linking world (generated; every method handed the gold entity, then the prior's top candidate): "
              f"{world.kg}; "
              f"{'the first ' + str(layers) + ' layers of ' if layers else ''}{base}, {chosen['epochs']} epochs of "

@@ -148,7 +148,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     base = base_model or chosen["size"]
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          max_steps=chosen["steps"], seed=seed, device=device, precision=chosen["precision"],
-                         progress=False)
+                         progress=None)
     splits = tuple(([item for item, _ in part], [label for _, label in part])
                    for part in (probe.train, probe.dev, probe.test))
     about = (f"base {base} pretrained {chosen['steps']} steps of {chosen['batch_size']} on {len(texts)} WordNet "

@@ -265,7 +265,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, base_model: str = "", data_d
     # the branches draw their own batch order and masks (seed + 1): not the warm-up's first batches again
     config, pretrain_config = finetune_and_pretrain_configs(chosen, device, seed, pretrain_seed=seed + 1)
     warmup_config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
-                                device=device, precision=precision, seed=seed, progress=False,
+                                device=device, precision=precision, seed=seed, progress=None,
                                 max_steps=chosen["warmup_steps"])
     about = (f"{source}: {len(texts)} statements, probe {len(probe)} held-out statements; typing: {typing}, "
              f"{' / '.join(str(len(p[0])) for p in splits)} sentences; base {base} from random init, "
