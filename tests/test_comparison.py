@@ -147,7 +147,7 @@ def test_the_gain_cost_figure_puts_each_paper_at_its_cost_with_its_seed_range():
     noisy = {"05_ernie_thu": Cost(10, 10, 4, 1.0, 1.0, 0.5, 0.8, (0.45, 0.55), (0.5, 1.2), 5)}
     unmeasured = gain_cost_figure(rows, noisy)
     assert {trace.name for trace in unmeasured.data} == {"objective"}          # a noisy ratio is not plotted
-    assert "Fused" in unmeasured.layout.annotations[0].text
+    assert any("Fused" in a.text and "not measured" in a.text for a in unmeasured.layout.annotations)
     fused_trace = by_name["fused entity vectors"]
     assert fused_trace.x[0] == pytest.approx(1 / 0.8) and fused_trace.y[0] == pytest.approx(0.3)
     assert fused_trace.error_y.array[0] == pytest.approx(0.1) and fused_trace.error_y.arrayminus[0] == pytest.approx(0.1)
@@ -284,3 +284,27 @@ def test_a_headline_against_another_method_shows_plain_bert_as_a_second_comparis
     assert frame.loc[0, "Δ vs plain BERT"] == "+0.300 [+0.200, +0.400]" and frame.loc[0, "higher on"] == "0/2"
     with pytest.raises(InputError, match="plain"):
         Headline("t", "a", "b", "a KG", plain="b")
+
+
+def test_the_labels_at_one_never_overlap_and_every_label_fits_the_axis():
+    """Nine methods that run the plain network sit at 1x: their names were drawn on top of each other, and the
+    rightmost point's name was cut at the plot's edge."""
+    from kbench.comparison import Row
+    from kbench.cost import Cost
+    from kbench.viz.overview import gain_cost_figure, label_column
+
+    rows = [Row(declared(f"9{i}_x", f"Objective {i}"), ("x_acc", "base_acc"), [0, 1], [0.5 + 0.001 * i] * 2,
+                [0.5, 0.5]) for i in range(6)]
+    rows.append(Row(declared("05_ernie_thu", "Fused", "fused entity vectors"), ("x_acc", "base_acc"), [0], [0.9], [0.5]))
+    costs = {"05_ernie_thu": Cost(10, 10, 4, 1.0, 1.0, 0.5, 0.5, (0.48, 0.52), (0.48, 0.52), 5)}
+    figure = gain_cost_figure(rows, costs, title="gain")
+    labels = [a for a in figure.layout.annotations if a.text.startswith("Objective")]
+    heights = sorted(a.ay for a in labels)
+    bottom, top = figure.layout.yaxis.range
+    one_label = (top - bottom) * 14 / (figure.layout.height - 170)               # about 14 px of the plot's height
+    assert len(labels) == 6 and all(b - a >= one_label for a, b in zip(heights, heights[1:]))   # points 0.001 apart
+    assert bottom <= min(heights) and top >= 0.4                                # every label and point is inside
+    low, high = figure.layout.xaxis.range
+    assert low < min(a.ax for a in labels) and high > 2.0 + 0.1                # the 2x point's name has room
+    assert figure.layout.title.text == "gain"
+    assert [p[1] for p in label_column([(0.1, "a", "c"), (0.3, "b", "c")], gap=0.5)] == [0.3, -0.2]

@@ -1,6 +1,8 @@
 """Views are pure, self-contained and show what the tree says."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -122,6 +124,17 @@ def test_attention_chart_marks_knowledge_tokens():
 def test_results_table_has_a_header_and_escapes():
     html = results_table_html([{"model": "K-BERT", "ours": "90.0", "paper": "<95.5>"}], ["model", "ours", "paper"])
     assert html.index("<th") < html.index("<td") and "&lt;95.5&gt;" in html and html.count("<th") == 3
+
+
+def test_table_cells_align_by_what_they_hold_and_the_caption_is_not_squeezed():
+    """JupyterLab right-aligns every table cell: sentences read ragged. Numbers go right, words left."""
+    rows = [{"sentence": "the chemist Bubal lives in Recife now .", "accuracy": "0.456 [0.438, 0.700]", "n": "1,024",
+             "speed": "0.87x", "share": "45%", "delta": "−0.04"}]
+    html = results_table_html(rows, list(rows[0]), caption="a long caption " * 10)
+    aligns = dict(zip(rows[0], re.findall(r"<td style='[^']*text-align:(\w+)'", html)))
+    assert aligns == {"sentence": "left", "accuracy": "right", "n": "right", "speed": "right", "share": "right",
+                      "delta": "right"}
+    assert "<caption" not in html and html.index("a long caption") < html.index("<table")
 
 
 def test_explorer_has_a_max_length_control(figure2_kg):

@@ -5,6 +5,7 @@ in every chart of every notebook (:func:`color_of`).
 """
 from __future__ import annotations
 
+import re
 from html import escape
 
 import plotly.graph_objects as go
@@ -142,11 +143,22 @@ def attention_bars(tokens: list[str], weights: dict[str, list[float]], title: st
     return figure
 
 
+NUMBER = re.compile(r"^[-+−]?\d[\d,]*(\.\d+)?(%|x| s)?( [\[(].*[\])])?$")
+
+
 def results_table_html(rows: list[dict], columns: list[str], caption: str = "") -> str:
-    """Return a plain HTML table with a header row: one dict per row, ``columns`` in order."""
+    """Return a plain HTML table with a header row: one dict per row, ``columns`` in order.
+
+    Every cell is aligned explicitly — numbers to the right, words and sentences to the left (JupyterLab's own
+    table style right-aligns every cell) — and the caption sits above the table at the text's width, not
+    squeezed to the table's."""
+    align = lambda value: "right" if NUMBER.match(value) else "left"
     head = "".join(f"<th style='text-align:left;padding:2px 10px;border-bottom:1px solid #888'>{escape(c)}</th>"
                    for c in columns)
-    body = "".join("<tr>" + "".join(f"<td style='padding:2px 10px'>{escape(str(row.get(c, '')))}</td>"
-                                    for c in columns) + "</tr>" for row in rows)
-    title = f"<caption style='text-align:left;font-weight:bold'>{escape(caption)}</caption>" if caption else ""
-    return f"<table style='border-collapse:collapse;font-family:sans-serif'>{title}<tr>{head}</tr>{body}</table>"
+    cells = lambda row: "".join(f"<td style='padding:2px 10px;text-align:{align(str(row.get(c, '')))}'>"
+                                f"{escape(str(row.get(c, '')))}</td>" for c in columns)
+    body = "".join(f"<tr>{cells(row)}</tr>" for row in rows)
+    title = (f"<div style='font-weight:bold;margin:6px 0 2px;max-width:60em'>{escape(caption)}</div>"
+             if caption else "")
+    return (f"<div>{title}<table style='border-collapse:collapse;font-family:sans-serif'><tr>{head}</tr>{body}"
+            "</table></div>")

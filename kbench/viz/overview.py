@@ -22,6 +22,7 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
     :data:`kbench.cost.MAX_SPREAD`), are left out and named under the plot."""
     costs = costs or {}
     figure = go.Figure()
+    stacked = []   # (y, title, colour) of the points at 1x: labelled in a column beside them, never on each other
     for where in WHERE:
         same = where in SAME_NETWORK
         chosen = [r for r in rows if r.declaration.place.where == where and r.deltas
@@ -36,23 +37,55 @@ def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = 
                  + (f"params added {costs[r.declaration.notebook].added:+,}" if r.declaration.notebook in costs
                     else "same network at run time")
                  for r, m in zip(chosen, means)]
+        stacked += [(m, r.declaration.title, WHERE_COLOURS[where]) for r, m, at in zip(chosen, means, x) if at == 1.0]
         figure.add_trace(go.Scatter(
-            x=x, y=means, mode="markers+text", name=where, text=[r.declaration.title for r in chosen],
+            x=x, y=means, mode="markers+text", name=where,
+            text=["" if at == 1.0 else r.declaration.title for r, at in zip(chosen, x)],
             textposition="middle right", hovertext=hover, hoverinfo="text",
             marker=dict(size=11, color=WHERE_COLOURS[where]),
             error_y=dict(type="data", symmetric=False, array=[max(r.deltas) - m for r, m in zip(chosen, means)],
                          arrayminus=[m - min(r.deltas) for r, m in zip(chosen, means)], thickness=1.2)))
+    xs = [v for trace in figure.data for v in trace.x] or [1.0]
+    ends = [v for r in rows if r.deltas for v in (min(r.deltas), max(r.deltas))] or [0.0]
+    span = max(max(xs) - 1.0, 0.2)
+    height = 520
+    low, high = min(ends + [0.0]), max(ends + [0.0])
+    bottom = low
+    for _ in range(4):   # a column reaching below the axis widens it, which shrinks a label's height in data units
+        gap = max(high - bottom, 0.2) * 1.1 * 15 / (height - 170)   # one label (15 px) of the plot area, in data units
+        placed = label_column(stacked, gap=gap)
+        bottom = min([low] + [label_y for _, label_y, _, _ in placed])
+    low = bottom
+    for y, label_y, name, colour in placed:
+        figure.add_annotation(x=1.0, y=y, ax=1.0 - 0.06 * span, ay=label_y, axref="x", ayref="y", text=name,
+                              xanchor="right", showarrow=True, arrowhead=0, arrowwidth=0.8, arrowcolor=colour,
+                              font=dict(size=11, color=colour))
     unmeasured = [r.declaration.title for r in rows if r.deltas and r.declaration.place.where not in SAME_NETWORK
                   and not (r.declaration.notebook in costs and costs[r.declaration.notebook].measured(False))]
     if unmeasured:
         figure.add_annotation(text="speed not measured (rounds disagree, or no cost): " + ", ".join(unmeasured),
                               xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, font=dict(size=11))
     figure.add_hline(y=0, line_dash="dot", line_color="#868e96")
-    figure.update_layout(title=title or "gain against run-time cost", template="plotly_white", height=460,
-                         xaxis_title="inference time relative to the plain base (same sentences)",
-                         yaxis_title="Δ = with − without knowledge (the task's own metric)",
+    pad = 0.05 * max(high - low, 0.2)
+    figure.update_layout(title=title or "gain against run-time cost", template="plotly_white", height=height, width=900,
+                         xaxis=dict(title="inference time relative to the plain base (same sentences)",
+                                    range=[1.0 - 0.45 * span, max(xs) + 0.3 * span]),   # room for every label
+                         yaxis=dict(title="Δ = with − without knowledge (the task's own metric)",
+                                    range=[low - pad, high + pad]),
                          legend_title="where knowledge enters")
     return figure
+
+
+def label_column(points: Sequence[tuple[float, str, str]], gap: float) -> list[tuple[float, float, str, str]]:
+    """Return ``(y, label_y, title, colour)`` for points that share one x: the labels in the points' order from the
+    top, each at its point's height unless that is within ``gap`` of the label above, then ``gap`` lower — so no
+    two labels overlap however close the points are."""
+    placed, previous = [], None
+    for y, title, colour in sorted(points, key=lambda p: -p[0]):
+        label_y = y if previous is None else min(y, previous - gap)
+        placed.append((y, label_y, title, colour))
+        previous = label_y
+    return placed
 
 
 def survey_grouping_html(items: Sequence[Declaration]) -> str:
