@@ -216,6 +216,8 @@ def test_prediction_table_marks_gold_and_checks_shapes():
     html = prediction_table_html("x [MASK] .", {"before": [[("a", 0.5), ("b", 0.2)]], "after": [[("b", 0.9)]]},
                                  gold=["b"])
     assert html.count("★") == 2 and "before" in html and "after" in html and "(gold: b)" in html
+    # a token and its probability in separate spans, the number named: "signed 0.01" read as one phrase
+    assert "<span>a</span><span style='color:#777;font-variant-numeric:tabular-nums'>p=0.50</span>" in html
     with pytest.raises(InputError, match="different numbers"):
         prediction_table_html("x", {"a": [[("a", 1.0)]], "b": []})
     with pytest.raises(InputError, match="gold"):

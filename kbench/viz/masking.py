@@ -127,8 +127,10 @@ def prediction_table_html(text: str, columns: dict[str, Sequence[Sequence[tuple[
             for token, probability in rows[mask]:
                 star = " ★" if gold is not None and token == gold[mask] else ""
                 weight = "font-weight:bold;" if star else ""
-                items.append(f"<div style='{weight}'>{escape(token)}{star} "
-                             f"<span style='color:#777'>{probability:.2f}</span></div>")
+                items.append(f"<div style='{weight}display:flex;justify-content:space-between;gap:14px'>"
+                             f"<span>{escape(token)}{star}</span>"
+                             f"<span style='color:#777;font-variant-numeric:tabular-nums'>p={probability:.2f}</span>"
+                             "</div>")
             cells.append(f"<td style='padding:2px 10px;vertical-align:top'>{''.join(items)}</td>")
         label = f"[MASK] {mask + 1}" + (f" (gold: {escape(gold[mask])})" if gold is not None else "")
         body.append(f"<tr><td style='padding:2px 10px;color:#555;vertical-align:top'>{label}</td>{''.join(cells)}</tr>")
