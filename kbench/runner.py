@@ -197,7 +197,8 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     result.comparable = all(given.get(name, value) == value for name, value in recorded_with.items()) and not (
         set(given) - set(recorded_with))
     follower = _Progress(path.stem, path, progress)
-    os.environ[BATCH] = "1"   # the kernel inherits it: no training progress bar left in the executed notebook
+    os.environ[BATCH] = "1"   # the kernel inherits these: no progress bar left in the executed notebook,
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"   # neither a training loop's nor Hugging Face's (model shards)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(result.executed),

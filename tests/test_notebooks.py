@@ -61,12 +61,13 @@ def test_a_failing_cell_and_a_missing_baseline_are_reported(tmp_path):
     (tmp_path / "baselines").mkdir()
     path = tmp_path / "98_broken.ipynb"
     write_notebook(path, 'profile = "smoke"', "import kbench, os\nkbench.record('a', 1.0)\n"
-                   "kbench.record('batch', float(os.environ.get('KBENCH_BATCH') == '1'))", "1 / 0")
+                   "kbench.record('batch', float(os.environ.get('KBENCH_BATCH') == '1'))\n"
+                   "kbench.record('hf_bars_off', float(os.environ.get('HF_HUB_DISABLE_PROGRESS_BARS') == '1'))", "1 / 0")
     lines = []
     result = run_notebook(path, "smoke", tmp_path / "out", progress=lines.append)
     assert result.error == "98_broken: cell 4/4 `1 / 0` raised ZeroDivisionError: division by zero"
     assert [line.split()[1:3] for line in lines] == [["cell", "1/4"], ["cell", "2/4"], ["cell", "3/4"], ["cell", "4/4"]]
-    assert result.metrics == {"a": 1.0, "batch": 1.0}    # a batch run: no progress bar left in the notebook
+    assert result.metrics == {"a": 1.0, "batch": 1.0, "hf_bars_off": 1.0}   # a batch run leaves no progress bar
     assert [v.verdict.split(":")[0] for v in result.verdicts] == ["MISSING"]
     assert "98_broken  [FAILED" in report([result]) and "division by zero" in report([result])
 
