@@ -413,7 +413,10 @@ def test_translation_view_draws_one_arrow_per_triple():
     figure = translation_figure(vectors, ["a", "b", "c", "d"], ["x", "x", "y", "y"], {"r": np.ones(3)},
                                 [("a", "r", "b"), ("c", "r", "d")])
     assert len(figure.layout.annotations) == 2
-    assert {trace.name for trace in figure.data if trace.name} == {"x", "y"}
+    named = [trace.name for trace in figure.data if trace.name]
+    assert named[:2] == ["x", "y"] and len(named) == 6        # the groups, then what each mark means, once each
+    assert any(n.startswith("×") for n in named) and any(n.startswith("◯") for n in named)
+    assert any("dotted" in n for n in named) and figure.layout.xaxis.title.text == "first principal component"
     with pytest.raises(InputError, match="cannot draw"):
         translation_figure(vectors, ["a", "b", "c", "d"], ["x"] * 4, {"r": np.ones(3)}, [("a", "s", "b")])
 

@@ -56,6 +56,17 @@ def translation_figure(vectors, entities: Sequence[str], groups: Sequence[str], 
                                     line=dict(dash="dot", color="#d62728", width=1), showlegend=False,
                                     marker=dict(symbol=["x", "circle-open"], size=10, color="#d62728"),
                                     hoverinfo="text", text=[f"{head} + {relation}", tail]))
-    figure.update_layout(title=title, height=420, width=560, margin=dict(l=20, r=20, t=50, b=20),
-                         xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+    if triples:   # what the marks mean, once each in the legend
+        for name, style in (("arrow: h → h + r", dict(mode="lines", line=dict(color="#333", width=1.5))),
+                            ("× h + r: where the translation lands", dict(mode="markers", marker=dict(
+                                symbol="x", size=10, color="#d62728"))),
+                            ("◯ t: the true tail", dict(mode="markers", marker=dict(symbol="circle-open", size=10,
+                                                                                      color="#d62728"))),
+                            ("dotted: the miss, h + r − t", dict(mode="lines", line=dict(dash="dot", color="#d62728",
+                                                                                        width=1)))):
+            figure.add_trace(go.Scatter(x=[None], y=[None], name=name, hoverinfo="skip", **style))
+    figure.update_layout(title=title, height=480, width=600, margin=dict(l=50, r=20, t=50, b=20),
+                         xaxis=dict(showticklabels=False, title="first principal component"),
+                         yaxis=dict(showticklabels=False, title="second principal component"),
+                         legend=dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"))
     return figure
