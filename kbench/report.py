@@ -194,6 +194,13 @@ def spread_svg(values: Sequence[float], centre: float, tolerance: float, got: fl
     return "".join(parts) + "</svg>"
 
 
+def spread_cell(values: Sequence[float], centre: float, tolerance: float, got: float | None = None) -> str:
+    """Return the strip (:func:`spread_svg`) between the values at its two ends: its scale."""
+    points = [*values, centre - tolerance, centre + tolerance] + ([got] if got is not None else [])
+    number = lambda v: f'<span class="note" style="font-variant-numeric:tabular-nums">{v:.3g}</span>'
+    return f"{number(min(points))} {spread_svg(values, centre, tolerance, got)} {number(max(points))}"
+
+
 def _tolerance(spec: dict) -> float:
     return max(float(spec.get("abs", 0)), float(spec.get("rel", 0)) * abs(float(spec["value"])))
 
@@ -234,7 +241,7 @@ def _entry_html(entry: Entry) -> str:
                     f"<td class=num>±{_tolerance(spec):.4g}</td>"
                     f"<td class=num>{'—' if got is None else f'{got:.4f}'}</td>"
                     f'<td class="{css}">{e(verdict.verdict if verdict else "no run")}</td>'
-                    f"<td>{spread_svg(spread.get(name, []), float(spec['value']), _tolerance(spec), got)}</td></tr>")
+                    f"<td>{spread_cell(spread.get(name, []), float(spec['value']), _tolerance(spec), got)}</td></tr>")
     header = "<tr><th>metric</th><th>baseline</th><th>tolerance</th><th>latest</th><th>verdict</th>" \
              f"<th>seeds {e(', '.join(map(str, seeds))) if seeds else '(no spread recorded)'}</th></tr>"
     out.append("<table>" + header + "".join(rows) + "</table>")

@@ -135,6 +135,10 @@ def test_the_spread_strip_places_seeds_band_and_latest_value():
     assert dots == [4.0, 104.0]                                   # the seeds span the strip
     assert 'x="29.0" y="3" width="50.0"' in svg                     # the band: 0.25..0.75
     assert 'x="52.5"' in svg                                        # the latest value's bar, centred on 0.5
+    from kbench.report import spread_cell
+
+    cell = spread_cell([0.0, 1.0], centre=0.5, tolerance=0.25, got=0.5)   # the strip's scale: its two ends
+    assert re.sub(r"<span[^>]*>|</span>", "", re.sub(r"<svg.*</svg>", "SVG", cell)) == "0 SVG 1"
 
 
 def test_the_report_command_writes_the_page_of_every_notebook(tmp_path, capsys):
