@@ -249,6 +249,27 @@ def test_the_architecture_view_draws_each_adapter_layer_at_its_tap():
         adapter_architecture_svg(2, {"factual": (0, 3)})
 
 
+def test_no_tap_arrow_runs_through_another_adapters_box():
+    """Drawn straight, the linguistic adapter's tap arrows crossed the factual adapter's boxes, reading
+    "factual → linguistic" under text that says there is no path between adapters."""
+    import re
+
+    svg = adapter_architecture_svg(6, {"factual": (0, 3, 4), "linguistic": (0, 3, 4), "third": (1, 2)})
+    boxes = [tuple(map(float, b)) for b in re.findall(
+        r'<rect x="([\d.]+)" y="([\d.]+)" width="130" height="([\d.]+)" rx="4" fill="#', svg)]
+    assert len(boxes) == 8
+    segments = [((float(a), float(b)), (float(c), float(d))) for a, b, c, d in re.findall(
+        r'<line x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)" stroke="#555"', svg)]
+    for points in re.findall(r'<polyline points="([^"]+)"', svg):
+        pairs = [tuple(map(float, p.split(","))) for p in points.split()]
+        segments += list(zip(pairs, pairs[1:]))
+    for (x1, y1), (x2, y2) in segments:
+        for bx, by, bh in boxes:
+            inside_y = by < y1 < by + bh and by < y2 < by + bh
+            crosses = min(x1, x2) < bx and max(x1, x2) > bx + 130      # passes all the way through the box
+            assert not (inside_y and crosses), ((x1, y1, x2, y2), (bx, by))
+
+
 def test_the_smoke_profile_splits_typing_by_entity_and_facts_by_pair():
     from kbench.profiles.k_adapter import setup
 

@@ -16,7 +16,9 @@ def adapter_architecture_svg(depth: int, adapters: Mapping[str, Sequence[int]], 
     """Return an SVG of a ``depth``-layer frozen base (states 0..depth) with each adapter's layers at its taps.
 
     Each adapter layer is drawn beside the base state it taps, with an arrow
-    from that state and one from the adapter's previous layer; the base's last
+    from that state (for the second adapter on, routed in the gap under the
+    rows, so it never runs through another adapter's box: there is no path
+    between adapters) and one from the adapter's previous layer; the base's last
     state and every adapter's last output meet in the concatenation at the top.
     """
     if depth < 1:
@@ -50,8 +52,15 @@ def adapter_architecture_svg(depth: int, adapters: Mapping[str, Sequence[int]], 
             y = y_of(tap)
             parts.append(f'<rect x="{x}" y="{y}" width="130" height="{row - 8}" rx="4" fill="{colour}" opacity="0.85"/>'
                          f'<text x="{x + 6}" y="{y + 17}" fill="white">{escape(name)} layer {k + 1} (tap {tap})</text>')
-            parts.append(f'<line x1="{base_x + box_w}" y1="{y + 13}" x2="{x - 2}" y2="{y + 13}" stroke="#555" '
-                         'marker-end="url(#arrow)"/>')
+            if index == 0:
+                parts.append(f'<line x1="{base_x + box_w}" y1="{y + 13}" x2="{x - 2}" y2="{y + 13}" stroke="#555" '
+                             'marker-end="url(#arrow)"/>')
+            else:   # under the other adapters' boxes, in the gap between rows: no arrow runs through a label
+                lane, gap_y = base_x + box_w + 8 + 4 * index, y + row - 4
+                points = [(base_x + box_w, y + 18), (lane, y + 18), (lane, gap_y), (x - 12, gap_y),
+                          (x - 12, y + 13), (x - 2, y + 13)]
+                parts.append('<polyline points="' + " ".join(f"{px},{py}" for px, py in points) + '" fill="none" '
+                             'stroke="#555" marker-end="url(#arrow)"/>')
             if previous is not None:
                 parts.append(f'<line x1="{x + 65}" y1="{previous}" x2="{x + 65}" y2="{y + row - 6}" stroke="{colour}" '
                              'stroke-width="2" marker-end="url(#arrow)"/>')
