@@ -66,6 +66,15 @@ def _read(model: nn.Module, batch: dict) -> tuple[list[torch.Tensor], list[torch
     return [h[0] for h in out.hidden_states], [a[0] for a in out.attentions]
 
 
+def _differences(states_a, states_b, attention_a, attention_b) -> tuple[np.ndarray, np.ndarray]:
+    """Return the per-layer cosine of two models' token states and the total variation between their attention
+    rows, mean over the queries (see the module docstring)."""
+    similarity = np.stack([nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1).numpy()
+                           for a, b in zip(states_a, states_b)])
+    shift = np.stack([(0.5 * (a - b).abs().sum(-1)).mean(-1).numpy() for a, b in zip(attention_a, attention_b)])
+    return similarity, shift
+
+
 def compare_encoders(base: nn.Module, enhanced: nn.Module, tokenizer, sentence: str, lms: dict | None = None,
                      k: int = 5, max_length: int = 64) -> Enhancement:
     """Return how ``enhanced`` reads ``sentence`` differently from ``base`` (two ``BertModel`` s, one tokenizer).
@@ -89,9 +98,7 @@ def compare_encoders(base: nn.Module, enhanced: nn.Module, tokenizer, sentence: 
     batch.pop("token_type_ids", None)
     states_a, attention_a = _read(base, batch)
     states_b, attention_b = _read(enhanced, batch)
-    similarity = np.stack([nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1).numpy()
-                           for a, b in zip(states_a, states_b)])
-    shift = np.stack([(0.5 * (a - b).abs().sum(-1)).mean(-1).numpy() for a, b in zip(attention_a, attention_b)])
+    similarity, shift = _differences(states_a, states_b, attention_a, attention_b)
     predictions = {}
     if lms:
         from kbench.pretrain import top_predictions
@@ -153,8 +160,6 @@ def compare_on_own_input(base: nn.Module, enhanced: nn.Module, text, encoders: t
         raise InputError("the two models read different tokens for this text: compare models that share an input")
     if len(states_a) != len(states_b):
         raise InputError(f"the models differ in depth ({len(states_a) - 1} vs {len(states_b) - 1} layers)")
-    similarity = np.stack([nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1).numpy()
-                           for a, b in zip(states_a, states_b)])
-    shift = np.stack([(0.5 * (a - b).abs().sum(-1)).mean(-1).numpy() for a, b in zip(attention_a, attention_b)])
+    similarity, shift = _differences(states_a, states_b, attention_a, attention_b)
     tokens = list(tokens_of(ids_a.tolist()))
     return Enhancement(sentence or " ".join(tokens), tokens, similarity, shift)
