@@ -69,9 +69,7 @@ class Entry:
                      if self.other_runs else "")
             return (f"no run of this profile with the baseline's parameters ({wanted}) under the runs "
                     f"directories{found}: run `kbench run --only {self.notebook} --profile {self.profile}`")
-        return {"ok": "every metric within tolerance and every lesson holds",
-                "fails": "a metric outside its tolerance, missing or new, or a lesson that fails",
-                "problem": "the run is checked, but something needs a look (the lines below)"}[self.status]
+        return MEANINGS[self.status]
 
 
 def _run_parameters(notebook) -> dict:
@@ -170,6 +168,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 
 
 BADGES = {"ok": "ok", "fails": "fails", "no baseline": "fails", "problem": "problem", "no run": "norun"}
+#: What each status means: the page's legend, and an entry's note where nothing more specific is to be said.
+MEANINGS = {"ok": "every metric within tolerance and every lesson holds",
+            "fails": "a metric outside its tolerance, missing or new, or a lesson that fails",
+            "no baseline": "the baseline file is missing or unreadable: `kbench run` fails on it",
+            "problem": "the run is checked, but something needs a look (named in its section)",
+            "no run": "no run with the baseline's parameters under the runs directories: nothing to check yet"}
 
 
 def _badge(status: str, why: str = "") -> str:
@@ -177,11 +181,16 @@ def _badge(status: str, why: str = "") -> str:
     return f'<span class="{BADGES[status]}"{title}>{html.escape(status)}</span>'
 
 
+def _strip_range(values: Sequence[float], centre: float, tolerance: float, got: float | None) -> tuple[float, float]:
+    """Return the lowest and highest value a strip draws: the seeds, the tolerance band's ends, the latest value."""
+    points = [*values, centre - tolerance, centre + tolerance] + ([got] if got is not None else [])
+    return min(points), max(points)
+
+
 def spread_svg(values: Sequence[float], centre: float, tolerance: float, got: float | None = None,
                width: int = 160, height: int = 18) -> str:
     """Return an inline SVG strip: the tolerance band around the baseline, a dot per seed, a bar at the latest value."""
-    points = [*values, centre - tolerance, centre + tolerance] + ([got] if got is not None else [])
-    low, high = min(points), max(points)
+    low, high = _strip_range(values, centre, tolerance, got)
     span = (high - low) or 1.0
     x = lambda v: 4 + (width - 8) * (v - low) / span
     parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
@@ -196,9 +205,9 @@ def spread_svg(values: Sequence[float], centre: float, tolerance: float, got: fl
 
 def spread_cell(values: Sequence[float], centre: float, tolerance: float, got: float | None = None) -> str:
     """Return the strip (:func:`spread_svg`) between the values at its two ends: its scale."""
-    points = [*values, centre - tolerance, centre + tolerance] + ([got] if got is not None else [])
+    low, high = _strip_range(values, centre, tolerance, got)
     number = lambda v: f'<span class="note" style="font-variant-numeric:tabular-nums">{v:.3g}</span>'
-    return f"{number(min(points))} {spread_svg(values, centre, tolerance, got)} {number(max(points))}"
+    return f"{number(low)} {spread_svg(values, centre, tolerance, got)} {number(high)}"
 
 
 def _tolerance(spec: dict) -> float:
@@ -272,12 +281,8 @@ def render(entries: Sequence[Entry], unreadable: Sequence[str] = (), title: str 
         summary.append(f'<tr><td><a href="#{e(name)}">{e(name)}</a></td>'
                        + "".join(f"<td>{cells.get(p, '')}</td>" for p in profiles) + "</tr>")
     summary.append("</table>")
-    summary.append('<p class="note">' + "; ".join(f"{_badge(status)}: {e(meaning)}" for status, meaning in (
-        ("ok", "every metric within tolerance, every lesson holds"),
-        ("fails", "a metric outside its tolerance, missing or new, or a lesson that fails"),
-        ("no baseline", "the baseline file is missing or unreadable: `kbench run` fails on it"),
-        ("problem", "checked, with something to look at (named in its section)"),
-        ("no run", "no run with the baseline's parameters under the runs directories: nothing to check yet"))) + ".</p>")
+    summary.append('<p class="note">' + "; ".join(f"{_badge(status)}: {e(meaning)}" for status, meaning
+                                                  in MEANINGS.items()) + ".</p>")
     sections = [f'<h2 id="{e(name)}">{e(name)}</h2>' + "".join(_entry_html(entry) for entry in group)
                 for name, group in by_notebook.items()]
     notes = ("<ul>" + "".join(f'<li class="problem">{e(line)}</li>' for line in unreadable) + "</ul>") if unreadable else ""
