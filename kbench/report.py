@@ -72,8 +72,10 @@ class Entry:
         return MEANINGS[self.status]
 
 
-def _run_parameters(notebook) -> dict:
-    return dict(notebook.metadata.get("papermill", {}).get("parameters", {}))
+def run_parameters(notebook) -> dict:
+    """The parameters a run was executed with: papermill's, or those a live run wrote (``metadata.kbench``)."""
+    written = notebook.metadata.get("kbench", {}).get("parameters")
+    return dict(written if written is not None else notebook.metadata.get("papermill", {}).get("parameters", {}))
 
 
 def latest_runs(runs_dirs: Iterable[Path], baselines: dict[tuple[str, str], Baseline | None],
@@ -99,7 +101,7 @@ def latest_runs(runs_dirs: Iterable[Path], baselines: dict[tuple[str, str], Base
             except Exception as error:  # nbformat raises several types for a truncated or foreign file
                 unreadable.append(f"{path}: unreadable run ({type(error).__name__})")
                 continue
-            parameters = _run_parameters(executed)
+            parameters = run_parameters(executed)
             profile = parameters.pop("profile", None)
             key = (path.stem, profile)
             if key not in baselines:

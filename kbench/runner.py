@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -190,8 +191,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     result = NotebookResult(path.stem)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.executed = out_dir / path.name
-    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
-    baseline = load_baseline(baseline_path)
+    baseline = load_baseline(path.parent / "baselines" / f"{path.stem}.{profile}.json")
     recorded_with = baseline.parameters if baseline else {}
     given = parameters or {}
     result.comparable = all(given.get(name, value) == value for name, value in recorded_with.items()) and not (
@@ -209,17 +209,27 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
         result.error = follower.describe(error, timeout)
     finally:
         result.seconds = time.perf_counter() - start
-    if result.executed.is_file():
+    return judge(result, path, profile, update_baselines and result.error is None)
+
+
+def judge(result: NotebookResult, path: Path, profile: str, update_baseline: bool = False) -> NotebookResult:
+    """Read ``result.executed`` (however it was executed: papermill, or Run All in JupyterLab and saved), export it
+    as HTML, collect its metrics and compare them with ``path``'s baseline and lessons (or update the baseline)."""
+    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
+    baseline = load_baseline(baseline_path)
+    if result.executed is not None and result.executed.is_file():
         executed = without_orphan_widgets(nbformat.read(result.executed, as_version=4))
         nbformat.write(executed, result.executed)
         result.html = result.executed.with_suffix(".html")
         export_html(executed, result.html)
         result.metrics = metrics_from_notebook(executed)
+        if result.error is None:
+            result.error = error_in(executed, path.stem)
     if not result.comparable:
         result.verdicts = [Verdict(name, None, value, "-", True, "reported (parameters differ from the baseline's)")
                            for name, value in sorted(result.metrics.items())]
         return result
-    if update_baselines and result.error is None:
+    if update_baseline:
         baseline = updated_baseline(result.metrics, baseline, baseline_path)
         write_json_atomic(baseline_path, baseline.document())
     result.verdicts = compare(result.metrics, baseline)
@@ -227,9 +237,39 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     return result
 
 
+def judge_executed(path: Path, profile: str, executed_dir: Path, out_dir: Path) -> NotebookResult:
+    """Judge ``executed_dir/<path's name>``, a run of ``path`` in ``profile`` made elsewhere, as :func:`run_notebook`
+    judges its own (copied to ``out_dir`` first): a missing run, or one of another profile, is an error."""
+    from kbench.report import run_parameters
+
+    result = NotebookResult(path.stem)
+    source = executed_dir / path.name
+    if not source.is_file():
+        result.error = f"{path.stem}: no executed copy in {executed_dir}"
+        return result
+    ran_with = run_parameters(nbformat.read(source, as_version=4))
+    if ran_with != {"profile": profile}:
+        result.error = f"{path.stem}: the copy in {executed_dir} ran with {ran_with}, not the {profile} profile's defaults"
+        return result
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.executed = out_dir / path.name
+    shutil.copyfile(source, result.executed)
+    return judge(result, path, profile)
+
+
+def error_in(notebook, name: str) -> str | None:
+    """Return the first error output of an executed notebook as ``name: cell k/n `first line` raised E: why``."""
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first = next((line for line in cell.source.splitlines() if line.strip()), "")[:70]
+                return f"{name}: cell {number}/{len(code)} `{first}` raised {output.ename}: {output.evalue}"
+    return None
+
 def run(profile: str = "smoke", only: str | None = None, update_baselines: bool = False,
         out_dir: Path | None = None, timeout: int = 1800, parameters: dict | None = None,
-        progress: Callable[[str], None] | None = None) -> list[NotebookResult]:
+        progress: Callable[[str], None] | None = None, executed_dir: Path | None = None) -> list[NotebookResult]:
     """Execute the selected notebooks in ``profile``; return their results (see :func:`report`).
 
     The results report of every notebook (:mod:`kbench.report`: baselines and
@@ -237,6 +277,8 @@ def run(profile: str = "smoke", only: str | None = None, update_baselines: bool 
 
     ``parameters`` override the notebooks' parameters cell (``profile`` is set
     from ``profile``); ``progress`` receives a line as each cell starts.
+    ``executed_dir`` names notebooks already executed in ``profile`` (the live
+    browser run saves them): they are judged, not executed again.
     """
     if profile not in PROFILES:
         raise UnknownNameError(f"unknown profile {profile!r}: use {' or '.join(PROFILES)}")
@@ -246,8 +288,11 @@ def run(profile: str = "smoke", only: str | None = None, update_baselines: bool 
 
     ensure_kernel()
     out_dir = out_dir or ROOT / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
-    results = [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters, progress)
-               for path in notebooks(only)]
+    if executed_dir is not None:
+        results = [judge_executed(path, profile, Path(executed_dir), out_dir) for path in notebooks(only)]
+    else:
+        results = [run_notebook(path, profile, out_dir, update_baselines, timeout, parameters, progress)
+                   for path in notebooks(only)]
     write_report(out_dir / "report.html", runs_dirs=[RUNS_DIR, out_dir])
     return results
 

@@ -1,6 +1,7 @@
 """Notebook regression: every notebook runs in the smoke profile, meets its baselines and their lessons."""
 from __future__ import annotations
 
+import os
 import re
 
 import nbformat
@@ -11,7 +12,9 @@ from kbench.runner import NOTEBOOK_DIR, notebooks, report, run, run_notebook
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    return run("smoke", out_dir=tmp_path_factory.mktemp("runs"))
+    """Every notebook in the smoke profile: executed here, or, when ``KBENCH_EXECUTED`` names the folder of a live
+    browser run (``make test-browser`` writes ``runs/live``), the notebooks that run executed, judged again."""
+    return run("smoke", out_dir=tmp_path_factory.mktemp("runs"), executed_dir=os.environ.get("KBENCH_EXECUTED"))
 
 
 def test_smoke_notebooks_meet_baselines_and_lessons(smoke_run):

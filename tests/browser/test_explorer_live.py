@@ -2,16 +2,10 @@
 overview's map renders with its links and no script error."""
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-import urllib.request
-
 import nbformat
 import pytest
 
-from kbench.cli import lab_command
-from kbench.runner import ensure_kernel
+from live_lab import lab_server
 
 EXPLORER = """from kbench.kg import KnowledgeGraph
 from kbench.viz.widgets import tree_explorer
@@ -22,44 +16,16 @@ from kbench.taxonomy import taxonomy_html
 HTML(taxonomy_html(link_prefix=""))"""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path):
-    """JupyterLab started by the same command as ``make lab`` (as root too), on a folder with one notebook."""
-    ensure_kernel()
+    """JupyterLab on a folder with two notebooks: the explorer widget and the overview's map."""
     for name, source in (("explorer", EXPLORER), ("map", MAP)):
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
         notebook.metadata["kernelspec"] = {"name": "kbench", "display_name": "Python (kbench)", "language": "python"}
         nbformat.write(notebook, tmp_path / f"{name}.ipynb")
-    port = free_port()
-    command = lab_command(port=port, notebook_dir=str(tmp_path)) + [
-        "--IdentityProvider.token=", "--ServerApp.password=", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"JupyterLab exited ({server.returncode}): {server.stdout.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("JupyterLab did not answer within 90 s")
-    yield url
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    (tmp_path / "settings").mkdir()
+    with lab_server(tmp_path, tmp_path / "settings") as url:
+        yield url
 
 
 VIEW = "document.querySelector('.widget-html .widget-html-content')?.innerText || ''"
