@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pretrain.py
 
 # Headless Chromium (Debian package `chromium`: installed here when we may, else a hint) driven by Playwright:
-# the offline HTML export and the explorer widget in a live JupyterLab. About 40 s here.
+# every notebook run live in JupyterLab (screenshots and executed notebooks under runs/live), the offline export.
 test-browser: $(STAMP)
 	command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \

@@ -80,8 +80,8 @@ def accuracy_bars(results: dict[str, float], *, majority: float | None = None, c
     references = [(value, label, dash) for value, label, dash in
                   ((majority, "majority class", "dash"), (chance, "chance", "dot")) if value is not None]
     references += [(value, label, "dashdot") for label, value in (lines or {}).items()]
-    ticks = [_wrap(name, 16) + f"<br>{results[name]:.3f}" + (f"<br>({min(runs[name]):.2f}–{max(runs[name]):.2f}, "
-                                                          f"{len(runs[name])} seeds)" if runs.get(name) else "")
+    ticks = [_wrap(name, 14) + f"<br>{results[name]:.3f}" + (f"<br>{min(runs[name]):.2f}–{max(runs[name]):.2f}"
+                                                          f"<br>({len(runs[name])} seeds)" if runs.get(name) else "")
              for name in names]
     figure = go.Figure(go.Bar(x=ticks, y=list(results.values()), marker_color=[color_of(n) for n in names],
                               showlegend=False))
@@ -98,10 +98,10 @@ def accuracy_bars(results: dict[str, float], *, majority: float | None = None, c
     if references:
         figure.update_layout(xaxis2=dict(overlaying="x", range=[-0.5, len(names) - 0.5], visible=False))
     everything = list(results.values()) + [v for r in runs.values() for v in r] + [v for v, _, _ in references]
-    width = max(560, 110 * len(names) + 120)
+    width = max(560, 125 * len(names) + 140)
     title = title or f"test {metric}"
     figure.update_layout(title=dict(text=_wrap(title, width // 8), x=0, xanchor="left", y=1, yref="container",
-                                    yanchor="top", pad=dict(t=12)),
+                                    yanchor="top", pad=dict(t=12, l=12)),
                          yaxis=dict(range=value_range(everything), title=metric),
                          xaxis=dict(title="model", tickangle=0),
                          legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),

@@ -1,6 +1,7 @@
 """Every notebook as a reader meets it: opened in JupyterLab, Run All, then every control of every view changed.
 
-Checked for each notebook: no error output and no "Javascript Error" anywhere; each view (an ipywidgets box of
+Checked for each notebook: no error output and no "Javascript Error" anywhere; in every chart no text box
+overlaps another or runs outside the chart and every value lies inside its axis (:mod:`chart_geometry`); each view (an ipywidgets box of
 controls over an HTML view) re-renders when any of its controls changes; the run meets its smoke baseline and
 lessons exactly as ``kbench run`` judges it (:func:`kbench.runner.judge` reads the notebook JupyterLab saved).
 Screenshots of each notebook and of each view with a control changed are saved under ``runs/live/`` (replaced by
@@ -19,6 +20,7 @@ import nbformat
 import pytest
 
 from kbench.runner import NOTEBOOK_DIR, NotebookResult, judge, notebooks, report
+from chart_geometry import chart_problems
 from live_lab import lab_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,6 +176,7 @@ def test_notebook_runs_live_with_no_error_and_every_view_responds(browser, lab, 
 
     text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").inner_text()
     assert "Javascript Error" not in text and "Error displaying widget" not in text
+    charts = chart_problems(page, ".jp-NotebookPanel:not(.lm-mod-hidden)")
     views = page.locator(VIEWS)
     stuck = [s for n in range(views.count())
              for s in change_each_control(page, views.nth(n), path.stem, n + 1, live_dir)]
@@ -190,5 +193,6 @@ def test_notebook_runs_live_with_no_error_and_every_view_responds(browser, lab, 
     assert result.error is None and state["errors"] == 0, result.error
     assert noise == [], f"{path.stem} writes errors or warnings to the reader: {noise}"
     assert stuck == [], f"{path.stem}: a control changed and its view did not re-render: {stuck}"
+    assert charts == [], f"{path.stem}: charts with overlapping text or values off their axis: {charts}"
     assert script_errors == [], script_errors
     assert result.ok, report([result])
