@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     pre = commands.add_parser("pretrain", help="pretrain a BERT on a corpus; write a checkpoint directory")
     pre.add_argument("--corpus", required=True, help="world, kbert-zh, scientific, or a text file (one text a line)")
     pre.add_argument("--base", default="tiny", help="a size (tiny, mini, small, base), 'embedded', or a directory")
-    pre.add_argument("--objective", default="mlm", help="mlm, wwm, ernie, ... (see kbench.pretrain.OBJECTIVES)")
+    pre.add_argument("--objective", default="mlm", help="mlm, wwm, ernie, sensebert, libert, kepler, wklm ... (kbench.pretrain.OBJECTIVES)")
     pre.add_argument("--steps", type=int, required=True, help="optimizer steps (per process)")
     pre.add_argument("--out", required=True, help="the checkpoint directory to write")
     pre.add_argument("--batch-size", type=int, default=32)
@@ -101,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             print(write_report(Path(args.out), runs_dirs=[Path(d) for d in args.runs] or [RUNS_DIR]))
             return 0
         if args.command == "pretrain":
+            from kbench.models import load_objectives
             from kbench.pretrain import run_pretraining
 
+            load_objectives()
             summary = run_pretraining(corpus=args.corpus, base=args.base, objective=args.objective, steps=args.steps,
                                       out=args.out, batch_size=args.batch_size, learning_rate=args.lr,
                                       warmup=args.warmup, max_length=args.max_length, seed=args.seed,

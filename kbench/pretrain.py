@@ -412,53 +412,45 @@ def top_predictions(lm: BertForMaskedLM, tokenizer, text: str, k: int = 5) -> li
             for row_v, row_i in zip(values, indices)]
 
 
-#: Objectives ``kbench pretrain`` knows: name -> (units the corpus needs, builder of the model).
-OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {
-    "mlm": ((), lambda base_model, steps, data_dir=None, **kw: mlm_model(base_model, "token", **kw)),
-    "wwm": (("word",), lambda base_model, steps, data_dir=None, **kw: mlm_model(base_model, "whole_word", **kw)),
-    "ernie": (("word", "phrase", "entity"), lambda base_model, steps, data_dir=None, **kw: mlm_model(
-        base_model, [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)], **kw)),
-    "sensebert": (("word",), lambda base_model, steps, **kw: _sensebert(base_model, **kw)),
-    "libert": (("word",), lambda base_model, steps, **kw: _libert(base_model, **kw)),
-    "kepler": ((), lambda base_model, steps, **kw: _kepler(base_model, **kw)),
-    "wklm": (("entity",), lambda base_model, steps, **kw: _wklm(base_model, **kw)),
-}
+#: Objectives ``kbench pretrain`` knows: name -> (units the corpus needs, builder of the model). The pretraining
+#: core registers the three plain maskings; a paper's module registers its own objective when it is imported
+#: (:func:`register_objective`), so this module imports no paper. :func:`kbench.models.load_objectives` imports
+#: every paper module (the CLI calls it), so a new paper's objective plugs in without an edit here.
+OBJECTIVES: dict[str, tuple[tuple[str, ...], Callable[..., MaskedLM]]] = {}
 
 
-def _sensebert(base_model: str, data_dir: str | None = None, **kw) -> MaskedLM:
-    """SenseBERT's objective (``kbench.models.sensebert``) with WordNet's supersenses from ``data_dir``, loaded only
-    when asked for."""
-    from kbench.models.sensebert import load_lexicon, pretrainer
-
-    return pretrainer(load_lexicon(data_dir), base_model, "sensebert", **kw)
-
-
-def _libert(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
-    """LIBERT's objective (``kbench.models.libert``: MLM + NSP + LRC) on every WordNet pair with its smart negatives."""
-    from kbench.models.libert import pretrainer, training_pairs
-
-    return pretrainer(base_model, "libert", training_pairs(data_dir, seed), seed=seed, **kw)
-
-
-def _kepler(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
-    """KEPLER's objective (``kbench.models.kepler``): KE on 2,000 WordNet noun synsets described by their glosses
-    (every triple of them for training), loaded only when asked for."""
-    from kbench.kg.described import wordnet_described_kg
-    from kbench.kg.wordnet import load_wordnet
-    from kbench.models.kepler import pretrainer
-
-    kg = wordnet_described_kg(load_wordnet(data_dir), 2000, seed)
-    return pretrainer(kg, kg.triples, base_model, "kepler", seed=seed, **kw)
+def register_objective(name: str, units: tuple[str, ...], build: Callable[..., MaskedLM]) -> None:
+    """Make ``name`` an objective of ``kbench pretrain``: ``build(base_model, steps, *, vocab, seed, data_dir)``
+    returns the :class:`MaskedLM` to train, and the corpus is cut into ``units`` (``word``, ``phrase``,
+    ``entity``) for its masking. A name taken by another builder is an error (the same builder again, as a
+    module reloaded, replaces it)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InputError(f"an objective's name must be an identifier such as 'sensebert', not {name!r}")
+    unknown = set(units) - set(UNIT_KINDS)
+    if unknown:
+        raise InputError(f"objective {name!r} asks for units {sorted(unknown)}: use {', '.join(UNIT_KINDS)}")
+    taken = OBJECTIVES.get(name)
+    if taken is not None and _qualified(taken[1]) != _qualified(build):
+        raise InputError(f"objective {name!r} is already registered by {_qualified(taken[1])}")
+    OBJECTIVES[name] = (tuple(units), build)
 
 
-def _wklm(base_model: str, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
-    """WKLM's objective (``kbench.models.wklm``) over the knowledge world's typed entities (the ``world`` corpus
-    of the same seed), loaded only when asked for."""
-    from kbench.data.world import make_world
-    from kbench.models.wklm import TypedEntities, pretrainer
-    from kbench.profiles.wklm import world_types
+def _qualified(function: Callable) -> str:
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
 
-    return pretrainer(TypedEntities.of(world_types(make_world(seed=seed).kg)), base_model, "wklm", seed=seed, **kw)
+
+def _plain(strategy):
+    """A builder of plain masked-LM pretraining with ``strategy`` (or a schedule of strategies, given ``steps``)."""
+    def build(base_model: str, steps: int, data_dir: str | None = None, **kw) -> MaskedLM:
+        return mlm_model(base_model, strategy(steps) if callable(strategy) else strategy, **kw)
+    build.__qualname__ = f"_plain.{strategy if isinstance(strategy, str) else 'ernie'}"
+    return build
+
+
+register_objective("mlm", (), _plain("token"))
+register_objective("wwm", ("word",), _plain("whole_word"))
+register_objective("ernie", ("word", "phrase", "entity"), _plain(
+    lambda steps: [("token", max(1, steps // 3)), ("phrase", max(1, steps // 3)), ("entity", 1)]))
 
 
 # --- several processes (torchrun, accelerate launch): each rank its own masks and dropout ---
@@ -563,7 +555,8 @@ def run_pretraining(corpus: str, base: str = "tiny", objective: str = "mlm", ste
     from kbench.text.mentions import MentionDetector
 
     if objective not in OBJECTIVES:
-        raise InputError(f"unknown objective {objective!r}: use {', '.join(OBJECTIVES)}")
+        raise InputError(f"unknown objective {objective!r}: use {', '.join(OBJECTIVES)} (a paper's objective is "
+                         "registered when its module is imported: kbench.models.load_objectives() imports them all)")
     units, build = OBJECTIVES[objective]
     if Path(base).is_dir():
         check_checkpoint_dir(base)

@@ -96,7 +96,9 @@ def pretrain_main(corpus: str, out: str, objective: str = "mlm") -> None:
     from accelerate import PartialState
 
     import kbench.pretrain as pipeline
+    from kbench.models import load_objectives
 
+    load_objectives()
     recorded, dropout = {}, []
     plain = pipeline.pretrain
 

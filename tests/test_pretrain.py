@@ -231,3 +231,41 @@ def test_continue_pretraining_saves_a_base_and_refuses_held_out_text(tmp_path):
                                                                                   "the", "lung", "tissue", "."]])
     with pytest.raises(InputError, match="empty"):
         continue_pretraining("tiny", [], config, tmp_path / "none")
+
+
+def test_the_pretraining_core_imports_no_paper_and_papers_register_their_objectives():
+    import subprocess
+    import sys
+
+    fresh = subprocess.run([sys.executable, "-c", "import sys, kbench.pretrain as p, kbench.cli\n"
+                            "print(sorted(p.OBJECTIVES), sorted(m for m in sys.modules if m.startswith('kbench.models.')))"],
+                           capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == "['ernie', 'mlm', 'wwm'] []"
+    from kbench.models import load_objectives
+
+    registry = load_objectives()
+    assert {"sensebert", "libert", "kepler", "wklm"} <= set(registry)
+    assert registry["wklm"][0] == ("entity",) and registry["kepler"][0] == ()
+    assert registry["libert"][1].__module__ == "kbench.models.libert"
+
+
+def test_an_objective_name_taken_or_bad_is_refused():
+    from kbench.pretrain import OBJECTIVES, register_objective, run_pretraining
+
+    def build(base_model, steps, **kw):
+        return mlm_model(base_model, "token", **kw)
+
+    with pytest.raises(InputError, match="already registered by"):
+        register_objective("mlm", (), build)
+    with pytest.raises(InputError, match="units"):
+        register_objective("mine", ("sentence",), build)
+    with pytest.raises(InputError, match="identifier"):
+        register_objective("my objective", (), build)
+    register_objective("mine", ("word",), build)
+    try:
+        register_objective("mine", ("word",), build)   # the same builder again (a reloaded module) replaces it
+        assert OBJECTIVES["mine"] == (("word",), build)
+    finally:
+        del OBJECTIVES["mine"]
+    with pytest.raises(InputError, match="unknown objective 'nothing'.*load_objectives"):
+        run_pretraining("world", objective="nothing")

@@ -96,7 +96,7 @@ from torch import nn
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.described import DescribedKG, check_descriptions
-from kbench.pretrain import MaskedLM, MaskingCollator, masked_lm
+from kbench.pretrain import MaskedLM, MaskingCollator, masked_lm, register_objective
 from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import RATE, MaskVocab
 from kbench.train import eval_mode, token_batch
@@ -594,3 +594,15 @@ def transe_baseline(kg: DescribedKG, split, dim: int = 64, epochs: int = 100, se
                                                                  and t[2] in embeddings.entity_to_id])
     return scores, embeddings
 
+
+def _objective(base_model: str, steps: int, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """``kbench pretrain --objective kepler``: KE on 2,000 WordNet noun synsets described by their glosses (every
+    triple of them for training)."""
+    from kbench.kg.described import wordnet_described_kg
+    from kbench.kg.wordnet import load_wordnet
+
+    kg = wordnet_described_kg(load_wordnet(data_dir), 2000, seed)
+    return pretrainer(kg, kg.triples, base_model, "kepler", seed=seed, **kw)
+
+
+register_objective("kepler", (), _objective)

@@ -59,7 +59,7 @@ from kbench.data.lexical_relations import LexicalPair, StaticVectors
 from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm
+from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm, register_objective
 from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
 from kbench.train import eval_mode, pad_rows
@@ -635,3 +635,11 @@ def bag_of_words_probe(splits, Cs: Sequence[float] = (0.1, 1.0), seed: int = 0) 
         if best is None or dev_accuracy > best[0]:
             best = (dev_accuracy, classifier)
     return float((best[1].predict(x[2]) == np.asarray(test_labels)).mean())
+
+
+def _objective(base_model: str, steps: int, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """``kbench pretrain --objective libert``: MLM + NSP + LRC on every WordNet pair with its smart negatives."""
+    return pretrainer(base_model, "libert", training_pairs(data_dir, seed), seed=seed, **kw)
+
+
+register_objective("libert", ("word",), _objective)

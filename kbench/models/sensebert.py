@@ -76,7 +76,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
 from kbench.kg.wordnet import LEXNAMES
-from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm
+from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, build_corpus, masked_lm, register_objective
 from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE, RATE, MaskVocab, check_units
 from kbench.train import eval_mode, token_batch
@@ -706,3 +706,11 @@ def supersense_predictions(model: SenseBERT, text: str, lexicon, mask: str | Non
                          "best_allowed": (SUPERSENSES[max(allowed, key=lambda s: float(probabilities[s]))]
                                           if allowed else None)})
     return rows
+
+
+def _objective(base_model: str, steps: int, data_dir: str | None = None, **kw) -> MaskedLM:
+    """``kbench pretrain --objective sensebert``: this objective with WordNet's supersenses from ``data_dir``."""
+    return pretrainer(load_lexicon(data_dir), base_model, "sensebert", **kw)
+
+
+register_objective("sensebert", ("word",), _objective)

@@ -72,7 +72,7 @@ from torch import nn
 from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, masked_lm
+from kbench.pretrain import Corpus, MaskedLM, MaskingCollator, Sentence, masked_lm, register_objective
 from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE, RATE, MaskVocab
 from kbench.train import eval_mode, token_batch
@@ -664,3 +664,15 @@ def replacement_rows(model: WKLM, sentence: MentionSentence, result: Replaced) -
         position = end
     segments.append((decode(result.ids[position:]), None))
     return [(text, mark) for text, mark in segments if text or mark]
+
+
+def _objective(base_model: str, steps: int, data_dir: str | None = None, seed: int = 0, **kw) -> MaskedLM:
+    """``kbench pretrain --objective wklm``: over the knowledge world's typed entities (the ``world`` corpus of the
+    same seed)."""
+    from kbench.data.world import make_world
+    from kbench.profiles.wklm import world_types
+
+    return pretrainer(TypedEntities.of(world_types(make_world(seed=seed).kg)), base_model, "wklm", seed=seed, **kw)
+
+
+register_objective("wklm", ("entity",), _objective)
