@@ -193,3 +193,18 @@ def test_kbench_makes_openmp_threads_sleep_while_they_wait_unless_told_otherwise
     first = subprocess.run([sys.executable, "-c", "import kbench, sys; print('torch' in sys.modules)"], env=env,
                            capture_output=True, text=True, check=True)
     assert first.stdout.strip() == "False"                        # importing kbench loads no torch before it is set
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks" / "baselines").glob("*.json")), ids=lambda p: p.name)
+def test_no_tolerance_admits_every_value_of_a_share(path):
+    """A share (accuracy, F1, MRR, AUC ... in [0, 1]) whose tolerance reaches from 0 to 1 is compared with nothing."""
+    from kbench.record import load_baseline
+
+    baseline = load_baseline(path)
+    spread = baseline.spread.get("metrics", {})
+    for name, spec in baseline.metrics.items():
+        value = float(spec["value"])
+        values = [value, *spread.get(name, [])]
+        if all(0 <= v <= 1 for v in values) and any(0 < v < 1 for v in values):
+            width = max(float(spec.get("abs", 0)), float(spec.get("rel", 0)) * abs(value))
+            assert not (value - width <= 0 and value + width >= 1), f"{name}: {value} ± {width} admits every value"

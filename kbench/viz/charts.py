@@ -100,12 +100,13 @@ def accuracy_bars(results: dict[str, float], *, majority: float | None = None, c
     everything = list(results.values()) + [v for r in runs.values() for v in r] + [v for v, _, _ in references]
     width = max(560, 125 * len(names) + 140)
     title = title or f"test {metric}"
-    figure.update_layout(title=dict(text=_wrap(title, width // 8), x=0, xanchor="left", y=1, yref="container",
-                                    yanchor="top", pad=dict(t=12, l=12)),
+    wrapped = _wrap(title, width // 10)   # about 9 px a character at the title's size: a line fits the width
+    figure.update_layout(title=dict(text=wrapped, x=0, xanchor="left", y=1, yref="container",
+                                    yanchor="top", pad=dict(t=20, l=12)),
                          yaxis=dict(range=value_range(everything), title=metric),
                          xaxis=dict(title="model", tickangle=0),
                          legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),
-                         margin=dict(t=60 + 18 * title.count("<br>") + 18 * (len(title) > width // 8) + 24, b=100),
+                         margin=dict(t=84 + 18 * wrapped.count("<br>"), b=100),
                          height=460, width=width)
     return figure
 

@@ -25,6 +25,10 @@ CHARTS = {
         {"BERT": 0.427, "BERT + metadata": 0.427, "BERT + metadata + author KG": 0.61, "base alone (frozen)": 0.667,
          "+ factual adapter, untrained": 0.58, "+ both adapters (concatenated)": 0.6},
         runs={"BERT": [0.24, 0.51, 0.4, 0.45, 0.43, 0.3, 0.35, 0.47, 0.5, 0.41]}, majority=0.22, chance=0.25),
+    "three bars under a long title": accuracy_bars(
+        {"general base": 0.41, "SciBERT-style (science text)": 0.45, "same-budget control": 0.40},
+        runs={"general base": [0.38, 0.41, 0.44, 0.40, 0.43]}, metric="macro-F1",
+        title="WordNet science definition -> lexicographer file: test macro-F1 (bars: seed 0; dots: recorded seeds)"),
     "dev curves": dev_curves({"BERT": [0.2, 0.4, 0.5], "K-BERT": [0.3, 0.5, 0.6]}),
     "attention": attention_bars(["[CLS]", "tim", "cook", "is", "ceo", "apple", "visiting"],
                                 {"BERT": [0.1] * 7, "K-BERT": [0.2] * 7}, "attention from [CLS]",
