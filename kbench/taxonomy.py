@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from kbench.errors import InputError
 
 #: Where knowledge enters, in the order of the picture's columns.
-WHERE = ("input", "fused entity vectors", "objective", "adapters", "data and vocabulary")
+WHERE = ("input", "fused entity vectors", "objective", "adapters", "data and vocabulary", "attention")
 #: Places whose methods run the plain base's own network: nothing is added at run time.
 SAME_NETWORK = ("objective", "data and vocabulary")
 #: Which knowledge.

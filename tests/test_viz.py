@@ -109,7 +109,7 @@ def test_accuracy_bars_show_each_seed_and_reject_runs_without_a_bar():
     bars = accuracy_bars({"BERT": 0.3, "ERNIE": 0.4}, runs={"ERNIE": [0.2, 0.4, 0.6]})
     dots = [t for t in bars.data if t.name == "one seed"]
     assert len(dots) == 1 and list(dots[0].y) == [0.2, 0.4, 0.6] and dots[0].x[0] == bars.data[0].x[1]
-    assert "0.20–0.60, 3 seeds" in bars.data[0].x[1]
+    assert "0.20–0.60<br>(3 seeds)" in bars.data[0].x[1]   # the range, then the seed count, on lines of their own
     with pytest.raises(InputError, match="no bar"):
         accuracy_bars({"BERT": 0.3}, runs={"ERNIE": [0.2]})
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from kbench.taxonomy import SAME_NETWORK, SURVEY, WHERE, Declaration
 
 #: One colour per place on the map (where the knowledge enters).
-WHERE_COLOURS = dict(zip(WHERE, ("#1971c2", "#e8590c", "#2f9e44", "#862e9c", "#c2255c")))
+WHERE_COLOURS = dict(zip(WHERE, ("#1971c2", "#e8590c", "#2f9e44", "#862e9c", "#c2255c", "#5c940d")))
 
 
 def gain_cost_figure(rows: Sequence, costs: Mapping | None = None, title: str = "", profile: str = "smoke"
