@@ -269,3 +269,19 @@ def test_the_profiles_name_their_choices_and_refuse_unknown_ones():
         choices(CHOICES, "smoke", {"layers": 3})
     with pytest.raises(UnknownNameError):
         choices(CHOICES, "medium")
+
+
+def test_new_layers_start_as_bert_does(tokenizer):
+    model = DebertaMLM("deberta", tokenizer, None)
+    linear, norm = model.transform[0], model.transform[2]
+    assert abs(float(linear.weight.std()) - 0.02) < 0.004 and float(linear.bias.abs().max()) == 0.0
+    assert torch.equal(norm.weight, torch.ones_like(norm.weight)) and float(model.bias.abs().max()) == 0.0
+    assert abs(float(model.z.weight.std()) - 0.02) < 0.004
+
+
+def test_the_held_out_texts_are_not_pretraining_texts():
+    from kbench.profiles.deberta import setup
+
+    s = setup("smoke", seed=1, device="cpu")
+    assert len(s.test_texts) == 300 and not set(s.test_texts) & set(s.train_texts)
+    assert len(set(s.train_texts)) == len(s.train_texts)

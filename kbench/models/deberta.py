@@ -37,6 +37,7 @@ from transformers import DebertaConfig, DebertaModel
 from transformers.models.deberta.modeling_deberta import DisentangledSelfAttention, build_relative_position
 
 from kbench.encoders import SIZES as ENCODER_SIZES
+from kbench.encoders import init_bert_weights
 from kbench.errors import InputError, UnknownNameError
 from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE
@@ -188,6 +189,7 @@ class DebertaMLM(nn.Module):
         self.z = nn.Embedding(max_positions, hidden) if VARIANTS[variant].emd else None   # EMD's absolute positions
         self.transform = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=1e-7))
         self.bias = nn.Parameter(torch.zeros(self.config.vocab_size))
+        init_bert_weights(self.transform, *([self.z] if self.z is not None else []))   # N(0, 0.02), zero bias
 
     def states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The states the MLM head reads: the last layer's, or with the EMD its second pass over ``H^{L−1}``."""
