@@ -285,3 +285,26 @@ def test_the_held_out_texts_are_not_pretraining_texts():
     s = setup("smoke", seed=1, device="cpu")
     assert len(s.test_texts) == 300 and not set(s.test_texts) & set(s.train_texts)
     assert len(set(s.train_texts)) == len(s.train_texts)
+
+
+def test_delta_clamps_at_both_ends():
+    for k in (1, 4, 9):
+        for i in range(0, 30, 7):
+            assert delta(i, i + k, k) == 0 and delta(i + k, i, k) == 2 * k - 1 and delta(i, i, k) == k
+
+
+def test_a_relative_only_model_reads_word_order_through_its_table(tokenizer):
+    """DeBERTa − EMD has no absolute position anywhere: its output still depends on order, through P alone."""
+    model = DebertaMLM("no_emd", tokenizer, None, size="micro").eval()
+    ids = torch.tensor([[101, 2000, 2001, 2002, 2003, 102]])
+    swapped = torch.tensor([[101, 2001, 2000, 2002, 2003, 102]])
+    with torch.no_grad():
+        model.deberta.encoder.rel_embeddings.weight.normal_(0.0, 1.0)   # a table as training leaves it, not N(0, .02)
+        out = model(ids)["logits"][0, 4]
+        assert not torch.allclose(out, model(swapped)["logits"][0, 4], atol=1e-4)
+        model.deberta.encoder.rel_embeddings.weight.zero_()
+        for layer in model.deberta.encoder.layer:   # no position signal left: a bag of words at position 4
+            for projection in (layer.attention.self.pos_proj, layer.attention.self.pos_q_proj):
+                if projection.bias is not None:
+                    projection.bias.zero_()
+        assert torch.allclose(model(ids)["logits"][0, 4], model(swapped)["logits"][0, 4], atol=1e-5)

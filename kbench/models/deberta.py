@@ -58,8 +58,8 @@ HEADLINE = Headline(
     # the answer prior (the most frequent training piece at every mask) and the shared init, untrained
     trivial=("prior_mlm_accuracy", "untrained_mlm_accuracy"),
     positive=PositiveControl(
-        "the same held-out sentences moved 10-20 tokens right of where any pretraining sentence stood (0-3): "
-        "attention that reads relative positions sees the same sentence, absolute position embeddings do not",
+        "the same held-out sentences moved 10-20 filler tokens right, where pretraining moved them 0-3: attention "
+        "that reads relative positions sees the same sentence, absolute position embeddings see new positions",
         left="deberta_shifted_mlm_accuracy", right="bert_shifted_mlm_accuracy", min_difference=0.1))
 
 
@@ -70,7 +70,7 @@ SIZES = {**ENCODER_SIZES, "micro": dict(num_hidden_layers=2, hidden_size=64, num
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of the paper's ablation (Table 6): which position signals the model has."""
+    """One row of the paper's ablation (Table 4 of arXiv v6): which position signals the model has."""
 
     label: str
     relative: tuple[str, ...]        # the disentangled terms beside content-to-content: c2p, p2c
@@ -336,9 +336,11 @@ def prior_accuracy(train_sentences, test_sentences, masks: list[list[int]]) -> f
 @dataclass
 class SlotTask:
     """Sequences of noise pieces with one [MASK] whose answer is fixed by its absolute position: position ``p``
-    (1 … ``length``) answers ``answers[(p − 1) * len(answers) // length]``. Beyond ``k`` tokens from both ends a
-    model with relative positions only cannot tell where it is (nor, through ``L`` layers, beyond ``L·k``); absolute positions (at the input, or the EMD's
-    at decoding) can."""
+    (1 … ``length``) answers ``answers[(p − 1) * len(answers) // length]``. Beyond ``k`` tokens from both ends (``L·k``
+    through ``L`` layers) every distance reads the same clamped row, so relative positions do not say where a word
+    is; a relative-only model can still count the tokens on each side by averaging attention over them, and does
+    in part (measured, not ruled out). Absolute positions (at the input, or the EMD's at decoding) say it
+    directly."""
 
     noise: list[int]
     answers: list[int]
