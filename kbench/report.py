@@ -27,7 +27,7 @@ import nbformat
 
 from kbench.errors import BaselineError
 from kbench.record import Baseline, Verdict, check_lessons, compare, load_baseline, metrics_from_notebook
-from kbench.runner import NOTEBOOK_DIR, PROFILES, ROOT, notebooks
+from kbench.runner import NOTEBOOK_DIR, PROFILES, ROOT, baseline_file, notebooks
 
 RUNS_DIR = ROOT / "runs"
 
@@ -123,7 +123,7 @@ def collect(notebook_dir: Path = NOTEBOOK_DIR, runs_dirs: Sequence[Path] = (RUNS
     for path in notebooks(directory=notebook_dir):
         for profile in profiles:
             entry = Entry(path.stem, profile)
-            baseline_path = notebook_dir / "baselines" / f"{path.stem}.{profile}.json"
+            baseline_path = baseline_file(path, profile)
             try:
                 entry.baseline = load_baseline(baseline_path)
                 if entry.baseline is None:

@@ -21,7 +21,7 @@ import nbformat
 
 from kbench import BATCH
 from kbench.errors import InputError, UnknownNameError
-from kbench.record import (Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
+from kbench.record import (Baseline, Verdict, check_lessons, compare, load_baseline, metrics_from_notebook,
                            updated_baseline, write_json_atomic)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,6 +178,11 @@ class _Progress:
         return f"{where} failed: {kind}: {lines[-1] if lines else ''}"
 
 
+def baseline_file(path: Path, profile: str) -> Path:
+    """Where the ``profile`` baseline of the notebook at ``path`` lives: ``baselines/`` beside it."""
+    return path.parent / "baselines" / f"{path.stem}.{profile}.json"
+
+
 def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool = False,
                  timeout: int = 1800, parameters: dict | None = None,
                  progress: Callable[[str], None] | None = None) -> NotebookResult:
@@ -191,7 +196,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
     result = NotebookResult(path.stem)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.executed = out_dir / path.name
-    baseline = load_baseline(path.parent / "baselines" / f"{path.stem}.{profile}.json")
+    baseline = load_baseline(baseline_file(path, profile))
     recorded_with = baseline.parameters if baseline else {}
     given = parameters or {}
     result.comparable = all(given.get(name, value) == value for name, value in recorded_with.items()) and not (
@@ -209,14 +214,16 @@ def run_notebook(path: Path, profile: str, out_dir: Path, update_baselines: bool
         result.error = follower.describe(error, timeout)
     finally:
         result.seconds = time.perf_counter() - start
-    return judge(result, path, profile, update_baselines and result.error is None)
+    return judge(result, path, profile, update_baselines and result.error is None, baseline)
 
 
-def judge(result: NotebookResult, path: Path, profile: str, update_baseline: bool = False) -> NotebookResult:
+def judge(result: NotebookResult, path: Path, profile: str, update_baseline: bool = False,
+          baseline: Baseline | None = None) -> NotebookResult:
     """Read ``result.executed`` (however it was executed: papermill, or Run All in JupyterLab and saved), export it
-    as HTML, collect its metrics and compare them with ``path``'s baseline and lessons (or update the baseline)."""
-    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
-    baseline = load_baseline(baseline_path)
+    as HTML, collect its metrics and compare them with ``path``'s baseline and lessons (or update the baseline).
+    ``baseline``: the baseline already read by the caller (else it is read here)."""
+    baseline_path = baseline_file(path, profile)
+    baseline = baseline if baseline is not None else load_baseline(baseline_path)
     if result.executed is not None and result.executed.is_file():
         executed = without_orphan_widgets(nbformat.read(result.executed, as_version=4))
         nbformat.write(executed, result.executed)
@@ -318,7 +325,7 @@ def record_spread(only: str, profile: str = "smoke", seeds: list[int] = tuple(ra
         raise InputError("give at least one seed")
     ensure_kernel()
     path = paths[0]
-    baseline_path = path.parent / "baselines" / f"{path.stem}.{profile}.json"
+    baseline_path = baseline_file(path, profile)
     baseline = load_baseline(baseline_path)
     if baseline is None:
         raise UnknownNameError(f"{path.stem} has no {profile} baseline: record one first (kbench run --update-baselines)")

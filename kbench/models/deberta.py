@@ -31,6 +31,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import DebertaConfig, DebertaModel
@@ -99,10 +100,6 @@ class PaperDisentangledAttention(DisentangledSelfAttention):
     than a gather: the same numbers (tested against eq. 4's loop), and a backward pass that stays fast where
     ``seed_everything`` asks torch for deterministic kernels (a gather's backward is a slow scatter there)."""
 
-    @staticmethod
-    def _one_hot(relative_pos, span, dtype):
-        return _one_hot_of(relative_pos, span, dtype)
-
     def disentangled_att_bias(self, query_layer, key_layer, relative_pos, rel_embeddings, scale_factor):
         if query_layer.size(-2) != key_layer.size(-2):
             raise InputError("the disentangled bias here needs queries and keys of one length (self-attention)")
@@ -117,13 +114,13 @@ class PaperDisentangledAttention(DisentangledSelfAttention):
         if "c2p" in self.pos_att_type:           # Q^c_i · K^r_δ(i,j)
             pos_key = self.transpose_for_scores(self.pos_proj(table))
             c2p = torch.matmul(query_layer, pos_key.transpose(-1, -2))
-            score = score + torch.einsum("bhir,ijr->bhij", c2p, self._one_hot(relative_pos, span, c2p.dtype))
+            score = score + torch.einsum("bhir,ijr->bhij", c2p, _one_hot_of(relative_pos, span, c2p.dtype))
         if "p2c" in self.pos_att_type:           # K^c_j · Q^r_δ(j,i): row j, column δ(j, i), then transposed
             pos_query = self.transpose_for_scores(self.pos_q_proj(table))
             pos_query = pos_query / math.sqrt(pos_query.size(-1) * scale_factor)
             p2c = torch.matmul(key_layer, pos_query.transpose(-1, -2))
             # relative_pos[j, i] = j - i: row j of the one-hot picks δ(j, i); written out as [i, j]
-            score = score + torch.einsum("bhjr,jir->bhij", p2c, self._one_hot(relative_pos, span, p2c.dtype))
+            score = score + torch.einsum("bhjr,jir->bhij", p2c, _one_hot_of(relative_pos, span, p2c.dtype))
         return score
 
 
@@ -179,7 +176,7 @@ class DebertaMLM(nn.Module):
 
     def __init__(self, variant: str, tokenizer, collate, size: str = "tiny", max_positions: int = 128, k: int = 32):
         super().__init__()
-        self.variant, self.tokenizer, self.collate = variant, tokenizer, collate
+        self.variant, self.size, self.tokenizer, self.collate = variant, size, tokenizer, collate
         self.config = deberta_config(variant, len(tokenizer), size, max_positions, k, tokenizer.pad_token_id)
         self.description = f"{VARIANTS[variant].label}, {size}, k={k}"
         self.deberta = DebertaModel(self.config)
@@ -233,9 +230,7 @@ def one_init(models: dict[str, DebertaMLM], seed: int = 0) -> None:
     some = next(iter(models.values()))
     torch.manual_seed(seed)
     reference = DebertaMLM("deberta", some.tokenizer, None, max_positions=some.config.max_position_embeddings,
-                           k=some.config.max_relative_positions,
-                           size=next(s for s, d in SIZES.items() if d["hidden_size"] == some.config.hidden_size
-                                     and d["num_hidden_layers"] == some.config.num_hidden_layers))
+                           k=some.config.max_relative_positions, size=some.size)
     reference.deberta.embeddings.position_embeddings = nn.Embedding(some.config.max_position_embeddings,
                                                                     some.config.hidden_size)
     reference.deberta.embeddings.position_embeddings.weight.data.normal_(0.0, some.config.initializer_range)
@@ -257,8 +252,6 @@ FILLER = "."     # what is put before a sentence to shift it: a piece every voca
 def shifted(sentences, filler_id: int, low: int, high: int, seed: int = 0) -> list:
     """Each sentence with ``low``–``high`` (inclusive, drawn per sentence) ``filler_id`` tokens after its [CLS]:
     the same words at other absolute positions. Returns ``(Sentence, offset)`` pairs (the fillers' count)."""
-    import numpy as np
-
     from kbench.pretrain import Sentence
 
     if not 0 <= low <= high:
@@ -275,8 +268,6 @@ def shifted(sentences, filler_id: int, low: int, high: int, seed: int = 0) -> li
 def evaluation_masks(sentences, rate: float = 0.15, seed: int = 0) -> list[list[int]]:
     """For each sentence, the word positions (between its [CLS] and [SEP], counted from the first word) scored at
     evaluation: ``rate`` of them, at least one. The same for every model and every shift."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     masks = []
     for sentence in sentences:
@@ -347,8 +338,6 @@ class SlotTask:
     length: int
 
     def examples(self, count: int, seed: int) -> list[tuple]:
-        import numpy as np
-
         rng = np.random.default_rng(seed)
         return [(rng.choice(self.noise, size=self.length), int(rng.integers(1, self.length + 1)))
                 for _ in range(count)]
@@ -359,8 +348,6 @@ class SlotTask:
 
 def slot_collate(task: SlotTask, tokenizer):
     """Batch :meth:`SlotTask.examples`: [CLS] noise [SEP] with the slot masked, its answer the only label."""
-    import numpy as np
-
     def collate(items):
         ids = np.array([[tokenizer.cls_token_id, *noise, tokenizer.sep_token_id] for noise, _ in items])
         labels = np.full_like(ids, IGNORE)
