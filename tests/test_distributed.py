@@ -170,5 +170,5 @@ def test_seed_for_process_reaches_a_collators_inner_generators():
     ranks = [pretrainer("tiny", "libert", pairs, seed=0).collate for _ in range(2)]
     for rank, collate in enumerate(ranks):
         seed_for_process(collate, 0, rank)
-    assert ranks[0].lrc.order.tolist() != ranks[1].lrc.order.tolist()
+    assert ranks[0].extra.order.tolist() != ranks[1].extra.order.tolist()
     assert ranks[0].rng.integers(1 << 30) != ranks[1].rng.integers(1 << 30)

@@ -230,7 +230,7 @@ def test_nsp_pairs_are_cls_a_sep_b_sep_with_segments_and_half_true_next(libert, 
     labels, tokenizer = [], libert.tokenizer
     for _ in range(60):
         batch = collate(corpus.sentences[:16])
-        labels.extend(batch["next_sentence_label"].tolist())
+        labels.extend(batch["pair_label"].tolist())
         for row in range(16):
             length = int(batch["attention_mask"][row].sum())
             types = batch["token_type_ids"][row][:length]
@@ -242,7 +242,7 @@ def test_nsp_pairs_are_cls_a_sep_b_sep_with_segments_and_half_true_next(libert, 
             assert targets[[0, *seps]].eq(IGNORE).all()                     # [CLS]/[SEP] never predicted
             segment_b = original[seps[0] + 1:seps[1]].numpy()
             true_next = corpus.sentences[row].next_ids[:len(segment_b)]
-            if batch["next_sentence_label"][row] == NEXT:
+            if batch["pair_label"][row] == NEXT:
                 assert np.array_equal(segment_b, true_next)
     collate.set_state(state)
     share = np.mean(np.asarray(labels) == NEXT)
@@ -260,7 +260,7 @@ def test_random_next_segments_come_from_other_documents(libert, corpus):
     for _ in range(40):
         batch = collate(sentences)
         for row in range(5):
-            if batch["next_sentence_label"][row] == RANDOM_NEXT:
+            if batch["pair_label"][row] == RANDOM_NEXT:
                 randoms += 1
                 length = int(batch["attention_mask"][row].sum())
                 original = torch.where(batch["labels"][row] != IGNORE, batch["labels"][row], batch["input_ids"][row])
@@ -318,7 +318,7 @@ def test_nsp_head_equals_bert_for_pretraining(libert, corpus):
         theirs = reference(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                            token_type_ids=batch["token_type_ids"])
     libert.train()
-    assert torch.allclose(ours["nsp_logits"], theirs.seq_relationship_logits, atol=1e-5)
+    assert torch.allclose(ours["pair_logits"], theirs.seq_relationship_logits, atol=1e-5)
     assert torch.allclose(ours["logits"], theirs.prediction_logits, atol=1e-4)
 
 
@@ -330,7 +330,7 @@ def test_loss_is_the_sum_of_mlm_nsp_and_lrc(libert, corpus):
     with torch.no_grad():
         out = libert(**batch)
         mlm = torch.nn.functional.cross_entropy(out["logits"], batch["labels"][batch["labels"] != IGNORE])
-        nsp = torch.nn.functional.cross_entropy(out["nsp_logits"], batch["next_sentence_label"])
+        nsp = torch.nn.functional.cross_entropy(out["pair_logits"], batch["pair_label"])
         lrc = torch.nn.functional.cross_entropy(out["lrc_logits"], batch["lrc_labels"])
     libert.train()
     assert torch.allclose(out["loss"], mlm + nsp + lrc, atol=1e-5)

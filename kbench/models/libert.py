@@ -19,7 +19,7 @@ Taught in ``notebooks/09_libert.ipynb``. The mechanism:
   differs from it by the LRC term alone; alternating would give LIBERT half of BERT's text updates at equal
   steps (the authors' released run script ``code/poc_pretraining_libert.sh`` calls
   ``run_pretraining_libert.py``, which is not in our index to check against).
-- **NSP** as transformers' ``BertForPreTraining`` (Devlin et al. 2019): ``[CLS] A [SEP] B [SEP]`` with
+- **NSP** as transformers' ``BertForPreTraining`` (Devlin et al. 2019; the shared :mod:`kbench.sentence_pairs`, scheme ``nsp``): ``[CLS] A [SEP] B [SEP]`` with
   segment ids 0/1; half of the time ``B`` is the segment that follows ``A`` (label 0), else a segment of
   another document (label 1: ours is the next segment of another example of the same shuffled batch whose
   document differs, when the batch has one);
@@ -53,15 +53,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from transformers.models.bert.modeling_bert import BertPooler
 
 from kbench.data.lexical_relations import LexicalPair, StaticVectors
 from kbench.encoders import init_bert_weights
 from kbench.errors import InputError
 from kbench.experiment import Variant
-from kbench.pretrain import Corpus, MaskedLM, Sentence, masked_lm, register_objective
+from kbench.pretrain import MaskedLM, masked_lm, register_objective
+from kbench.sentence_pairs import (PairCollator, PairedSentence, document_corpus, encode_rows,  # noqa: F401
+                                   split_segments, truncate_pair)
+from kbench.sentence_pairs import PairPretrainer as BertPretrainer
 from kbench.taxonomy import Headline, Place, PositiveControl
-from kbench.text.masking import IGNORE, RATE, MaskVocab, mask_units
+from kbench.text.masking import RATE, MaskVocab
 from kbench.train import eval_mode, pad_rows
 
 CITATION = {
@@ -89,75 +91,12 @@ HEADLINE = Headline(
 #: negatives), drawn about ten times each over smoke's 100 steps of 16.
 TAUGHT_POSITIVES = 50
 TAUGHT = Variant("libert_taught", "LIBERT, small LRC pool (taught pairs)", {"objective": "libert"})
-NEXT, RANDOM_NEXT = 0, 1            # BertForPreTraining's next_sentence_label: 0 = B follows A
-NEXT_SHARE = 0.5                    # BERT: half of the pairs are true next segments
+NEXT, RANDOM_NEXT = 0, 1            # the "nsp" scheme's pair_label (kbench.sentence_pairs): 0 = B follows A
 VARIANTS = (Variant("bert", "BERT (MLM + NSP)", {"objective": "bert"}),
             Variant("libert", "LIBERT (MLM + NSP + LRC)", {"objective": "libert"}))
 
 
-@dataclass
-class PairedSentence(Sentence):
-    """A :class:`Sentence` (segment ``A``: [CLS] ... [SEP]) with the ids of the segment that follows it (no specials)."""
-
-    next_ids: np.ndarray | None = None
-    document: int = -1                  # which document it comes from (-1: unknown, a plain one-text sentence)
-
-
-def document_corpus(documents: Sequence[Sequence[str]], tokenizer, max_length: int = 64,
-                    source: str = "documents") -> Corpus:
-    """Return a :class:`Corpus` of :class:`PairedSentence` s: every segment of a document but its last, with its next.
-
-    A document is a list of texts in order (a WordNet entry: gloss, then examples). ``max_length`` bounds
-    one segment; the pair is cut to ``max_length`` again in the collator.
-    """
-    documents = [[t for t in doc if isinstance(t, str) and t.strip()] for doc in documents]
-    documents = [doc for doc in documents if len(doc) >= 2]
-    if not documents:
-        raise InputError("NSP needs documents of at least two non-blank texts")
-    texts = [t for doc in documents for t in doc]
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    sentences, at = [], 0
-    for number, doc in enumerate(documents):
-        ids = [np.asarray(encoded[at + i], np.int64) for i in range(len(doc))]
-        for i in range(len(doc) - 1):
-            sentences.append(PairedSentence(doc[i], ids[i], {}, ids[i + 1][1:-1], number))
-        at += len(doc)
-    return Corpus(sentences, tokenizer, source)
-
-
-def split_segments(sentence: Sentence, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return ``(A, B)``: the segment's tokens and its true next segment's, both without specials.
-
-    A :class:`PairedSentence` gives its own next segment. A plain sentence is cut at a random word boundary
-    (its ``word`` units; every token is a word without them): ``A`` before, ``B`` after. ``B`` is None when
-    there is no next segment (a plain sentence of one word).
-    """
-    body = sentence.ids[1:-1]
-    if isinstance(sentence, PairedSentence) and sentence.next_ids is not None:
-        return body, sentence.next_ids
-    starts = [start - 1 for start, _ in sentence.units.get("word", [])] or list(range(len(body)))
-    cuts = [s for s in starts if 0 < s < len(body)]
-    if not cuts:
-        return body, None
-    cut = int(rng.choice(cuts))
-    return body[:cut], body[cut:]
-
-
-def truncate_pair(first: np.ndarray, second: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the two segments cut to ``budget`` tokens together, the longer one losing its last token first."""
-    first, second = list(first), list(second)
-    while len(first) + len(second) > budget:
-        (first if len(first) >= len(second) else second).pop()
-    return np.asarray(first, np.int64), np.asarray(second, np.int64)
-
-
 LRC_MAX_LENGTH = 24                 # tokens of [CLS] w1 [SEP] w2 [SEP], in training and in every evaluation
-
-
-def document_of(sentence: Sentence, index: int) -> tuple:
-    """Return a key naming ``sentence``'s document: its ``document`` number, else its place in the batch."""
-    number = getattr(sentence, "document", -1)
-    return ("document", number) if number >= 0 else ("alone", index)
 
 
 class LRCExamples:
@@ -205,121 +144,10 @@ class LRCExamples:
         self.order, self.at = np.asarray(state["order"], np.int64), state["at"]
 
 
-def encode_rows(ids: Sequence[np.ndarray], types: Sequence[np.ndarray], pad_id: int,
-                labels: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """Return padded ``input_ids``, ``attention_mask``, ``token_type_ids`` (and ``labels``) tensors."""
-    out = {"input_ids": torch.from_numpy(pad_rows(ids, pad_id)),
-           "attention_mask": torch.from_numpy(pad_rows([np.ones(len(r), np.int64) for r in ids], 0)),
-           "token_type_ids": torch.from_numpy(pad_rows(types, 0))}
-    if labels is not None:
-        out["labels"] = torch.as_tensor(labels, dtype=torch.long)
-    return out
-
-
-class PretrainingCollator:
-    """BERT's pretraining batch (NSP pairs, MLM over them) and, with ``lrc``, an LRC batch of the same size.
-
-    The text half draws from its own random state and the LRC half from the examples' own, so LIBERT and its
-    baseline see exactly the same pairs and masks. Both states are saved by ``fit``'s checkpoints.
-    """
-
-    def __init__(self, vocab: MaskVocab, pad_id: int, cls_id: int, sep_id: int, seed: int = 0, rate: float = RATE,
-                 max_length: int = 64, lrc: LRCExamples | None = None):
-        if max_length < 5:
-            raise InputError(f"a pair needs max_length of at least 5 tokens, got {max_length}")
-        self.vocab, self.pad_id, self.cls_id, self.sep_id, self.rate = vocab, pad_id, cls_id, sep_id, rate
-        self.max_length, self.lrc = max_length, lrc
-        self.pool = vocab.replacement_pool()
-        self.rng = np.random.default_rng(seed)
-        self.batches = 0
-
-    def pair(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``[CLS] A [SEP] B [SEP]`` and its segment ids, cut to ``max_length``."""
-        first, second = truncate_pair(first, second, self.max_length - 3)
-        ids = np.concatenate([[self.cls_id], first, [self.sep_id], second, [self.sep_id]]).astype(np.int64)
-        types = np.concatenate([np.zeros(len(first) + 2, np.int64), np.ones(len(second) + 1, np.int64)])
-        return ids, types
-
-    def __call__(self, sentences: Sequence[Sentence]) -> dict[str, torch.Tensor]:
-        if len(sentences) < 2:
-            raise InputError("NSP draws random next segments from the other examples of a batch: use batches of 2+")
-        self.batches += 1
-        segments = [split_segments(s, self.rng) for s in sentences]
-        documents = [document_of(s, i) for i, s in enumerate(sentences)]
-        rows, types, labels, nsp = [], [], [], []
-        for index, (first, second) in enumerate(segments):
-            if second is None or self.rng.random() >= NEXT_SHARE:
-                others = [i for i in range(len(segments)) if documents[i] != documents[index]] or \
-                    [i for i in range(len(segments)) if i != index]          # another document; itself never
-                other = others[int(self.rng.integers(len(others)))]
-                candidate = segments[other][1] if segments[other][1] is not None else segments[other][0]
-                second, label = candidate, RANDOM_NEXT
-            else:
-                label = NEXT
-            ids, segment_ids = self.pair(first, second)
-            inputs, targets = mask_units(ids, [], self.rng, self.vocab, self.rate, self.pool)
-            rows.append(inputs)
-            types.append(segment_ids)
-            labels.append(targets)
-            nsp.append(label)
-        batch = encode_rows(rows, types, self.pad_id)
-        batch["labels"] = torch.from_numpy(pad_rows(labels, IGNORE))
-        batch["next_sentence_label"] = torch.tensor(nsp, dtype=torch.long)
-        if self.lrc is not None:
-            lrc = self.lrc.batch(len(sentences), self.pad_id)
-            batch.update({f"lrc_{key}": value for key, value in lrc.items()})
-        return batch
-
-    def get_state(self) -> dict:
-        state = {"rng": self.rng.bit_generator.state, "batches": self.batches}
-        if self.lrc is not None:
-            state["lrc"] = self.lrc.get_state()
-        return state
-
-    def set_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        self.batches = state["batches"]
-        if self.lrc is not None and "lrc" in state:
-            self.lrc.set_state(state["lrc"])
-
-
-class BertPretrainer(MaskedLM):
-    """BERT's two pretraining tasks (``BertForPreTraining``): MLM at masked positions and NSP on the pooled output."""
-
-    def __init__(self, lm, tokenizer, collate: PretrainingCollator, description: str = ""):
-        super().__init__(lm, tokenizer, collate, description)
-        config = lm.config
-        self.pooler = BertPooler(config)
-        self.seq_relationship = nn.Linear(config.hidden_size, 2)
-        init_bert_weights(self.pooler, self.seq_relationship)
-
-    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the output states and the pooled output (dense + tanh of [CLS]) shared by NSP and LRC."""
-        states = self.hidden(input_ids, attention_mask, token_type_ids)
-        return states, self.pooler(states)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                next_sentence_label: torch.Tensor | None = None, **lrc) -> dict:
-        states, pooled = self.pooled(input_ids, attention_mask, token_type_ids)
-        nsp_logits = self.seq_relationship(pooled)
-        if labels is None:
-            return {"logits": self.lm.cls(states), "nsp_logits": nsp_logits}
-        keep = labels != IGNORE
-        logits = self.lm.cls(states[keep])
-        mlm_loss = nn.functional.cross_entropy(logits, labels[keep]) if keep.any() else states.sum() * 0.0
-        out = {"logits": logits, "nsp_logits": nsp_logits, "mlm_loss": mlm_loss, "loss": mlm_loss}
-        if next_sentence_label is not None:
-            out["nsp_loss"] = nn.functional.cross_entropy(nsp_logits, next_sentence_label)
-            out["loss"] = out["loss"] + out["nsp_loss"]
-        return out
-
-
 class LIBERT(BertPretrainer):
     """BERT's MLM + NSP plus lexical relation classification: pooled output -> dropout -> ``Linear(d, 2)``."""
 
-    def __init__(self, lm, tokenizer, collate: PretrainingCollator, description: str = ""):
+    def __init__(self, lm, tokenizer, collate: PairCollator, description: str = ""):
         super().__init__(lm, tokenizer, collate, description)
         config = lm.config
         self.lrc_dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -334,10 +162,10 @@ class LIBERT(BertPretrainer):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                next_sentence_label: torch.Tensor | None = None, lrc_input_ids: torch.Tensor | None = None,
+                pair_label: torch.Tensor | None = None, lrc_input_ids: torch.Tensor | None = None,
                 lrc_attention_mask: torch.Tensor | None = None, lrc_token_type_ids: torch.Tensor | None = None,
                 lrc_labels: torch.Tensor | None = None) -> dict:
-        out = super().forward(input_ids, attention_mask, labels, token_type_ids, next_sentence_label)
+        out = super().forward(input_ids, attention_mask, labels, token_type_ids, pair_label)
         if lrc_input_ids is not None:
             cuda = [lrc_input_ids.device.index or 0] if lrc_input_ids.is_cuda else []
             with torch.random.fork_rng(devices=cuda):    # LRC's dropout leaves the text's random state to BERT's
@@ -365,8 +193,8 @@ def pretrainer(base_model: str = "tiny", objective: str = "libert", pairs: Seque
         raise InputError("the MLM + NSP baseline has no LRC task: give pairs only to objective 'libert'")
     lm, tokenizer, description = masked_lm(base_model, vocab, seed, layers)
     lrc = LRCExamples(pairs, tokenizer, seed + 2) if objective == "libert" else None
-    collate = PretrainingCollator(MaskVocab.of(tokenizer), tokenizer.pad_token_id, tokenizer.cls_token_id,
-                                  tokenizer.sep_token_id, seed, rate, max_length, lrc)
+    collate = PairCollator(MaskVocab.of(tokenizer), tokenizer.pad_token_id, tokenizer.cls_token_id,
+                           tokenizer.sep_token_id, seed, rate, max_length, scheme="nsp", extra=lrc)
     torch.manual_seed(seed + 1)
     if objective == "bert":
         return BertPretrainer(lm, tokenizer, collate, description + ", MLM + NSP heads")

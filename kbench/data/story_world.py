@@ -1,0 +1,113 @@
+"""A generated world of life stories: documents whose sentence order is fixed by their content, for the
+sentence-pair objectives (StructBERT, notebook 17; symmetric regularization, notebook 18).
+
+Each document tells one person's life in order: a sorted draw of ``stages`` of the eight :data:`STAGES` (born,
+a childhood pet, school, college, work, a move, marriage, retirement), so whether one sentence comes before
+another is decided by which stages they tell — learnable from text, and unknowable to an objective that only
+asks whether two sentences belong together (NSP). Every sentence names its person, so a sentence of another
+document is told apart by the name.
+
+The pets carry a small taxonomy (:data:`FAMILIES`: five general words, three specific ones each) for the
+entailment pairs of notebook 18 (:func:`entailment_pairs`): "Kovi kept a poodle ." entails "Kovi kept a dog .",
+and the swap does not — the same words, another label.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from kbench.data.world import GEOGRAPHY, OCCUPATIONS, _names
+from kbench.errors import InputError
+
+STAGES = (
+    "{P} was born in {C} .",
+    "as a child {P} kept a {A} .",
+    "{P} went to school in {C} .",
+    "{P} studied {F} at college .",
+    "{P} found work as a {O} .",
+    "{P} moved to {C} for a new job .",
+    "{P} married {Q} in the spring .",
+    "{P} retired to a house in {C} .",
+)
+FIELDS = ["history", "physics", "music", "law", "medicine", "art", "biology", "economics"]
+#: general word -> its specific words (hyponyms)
+FAMILIES = {"dog": ["poodle", "beagle", "terrier"], "cat": ["siamese", "persian", "tabby"],
+            "bird": ["sparrow", "parrot", "robin"], "fish": ["salmon", "trout", "carp"],
+            "horse": ["pony", "mare", "stallion"]}
+#: frames of the entailment pairs: the premise and hypothesis differ in the animal only
+FRAMES = ["{P} kept a {A} .", "{P} bought a {A} in {C} .", "{P} saw a {A} near the river .",
+          "{P} drew a {A} for {Q} .", "{P} fed a {A} every morning ."]
+
+
+@dataclass
+class StoryWorld:
+    """Training and held-out documents (lists of sentences, in order), and the people of each split."""
+
+    train: list[list[str]]
+    test: list[list[str]]
+    train_people: list[str]
+    test_people: list[str]
+    cities: list[str]
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for doc in self.train + self.test for t in doc]
+
+
+def make_story_world(people: tuple[int, int] = (1500, 300), stages: int = 5, seed: int = 0) -> StoryWorld:
+    """Return ``people`` = (training, held-out) life stories of ``stages`` sentences each, person-disjoint."""
+    if min(people) < 1:
+        raise InputError(f"a story world needs at least one person per split, got {people}")
+    if not 2 <= stages <= len(STAGES):
+        raise InputError(f"a story has 2-{len(STAGES)} stages, got {stages}")
+    rng = random.Random(seed)
+    cities = [city for countries in GEOGRAPHY.values() for names in countries.values() for city in names]
+    animals = [a for general, specific in FAMILIES.items() for a in (general, *specific)]
+    taken = {*cities, *animals, *FIELDS, *OCCUPATIONS}
+    persons = _names(rng, sum(people), 1, taken)
+    spouses = _names(rng, 200, 1, taken)
+
+    def story(person: str) -> list[str]:
+        chosen = sorted(rng.sample(range(len(STAGES)), stages))
+        return [STAGES[i].format(P=person, C=rng.choice(cities), A=rng.choice(animals), F=rng.choice(FIELDS),
+                                 O=rng.choice(OCCUPATIONS), Q=rng.choice(spouses)) for i in chosen]
+
+    train, test = persons[:people[0]], persons[people[0]:]
+    return StoryWorld([story(p) for p in train], [story(p) for p in test], train, test, cities)
+
+
+@dataclass(frozen=True)
+class EntailmentPair:
+    """A premise, a hypothesis, the label (1: entails), its kind — ``specific→general`` (entails),
+    ``general→specific`` (the swap of an entailed pair: the same words, does not entail) or ``other family`` —
+    and its group: the three kinds drawn from one frame and one filling."""
+
+    premise: str
+    hypothesis: str
+    label: int
+    kind: str
+    group: int
+
+
+KINDS = ("specific→general", "general→specific", "other family")
+
+
+def entailment_pairs(people: list[str], cities: list[str], groups: int, seed: int = 0) -> list[EntailmentPair]:
+    """``groups`` groups of three pairs about ``people``: a frame filled with a specific animal and its general
+    word in both orders, and with the specific animal and another family's general word."""
+    if not people or groups < 1:
+        raise InputError("entailment pairs need people and at least one group")
+    rng = random.Random(seed)
+    generals = list(FAMILIES)
+    out = []
+    for group in range(groups):
+        general = rng.choice(generals)
+        specific = rng.choice(FAMILIES[general])
+        other = rng.choice([g for g in generals if g != general])
+        frame = rng.choice(FRAMES)
+        fill = dict(P=rng.choice(people), C=rng.choice(cities), Q=rng.choice(people))
+        for (first, second, label), kind in zip(((specific, general, 1), (general, specific, 0),
+                                                 (specific, other, 0)), KINDS):
+            out.append(EntailmentPair(frame.format(A=first, **fill), frame.format(A=second, **fill), label, kind,
+                                      group))
+    return out

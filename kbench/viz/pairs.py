@@ -1,0 +1,96 @@
+"""Views of the sentence-pair objectives: what StructBERT's collator shuffles, what each model puts back, and a
+pair with its swap scored by each model (notebooks 17 and 18). Pure functions to self-contained HTML."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import numpy as np
+import torch
+
+from kbench.errors import InputError
+from kbench.text.masking import IGNORE
+
+MASKED, SHUFFLED, RIGHT, WRONG = "#d9d9d9", "#f7c873", "#b7e1b0", "#f4a6a6"
+_CELL = "display:inline-block;text-align:center;padding:1px 4px;margin:0 1px;border-radius:3px;vertical-align:top;"
+
+
+def _cell(top: str, bottom: str = "", background: str = "") -> str:
+    style = _CELL + (f"background:{background};" if background else "")
+    under = f"<br><span style='font-size:80%;color:#333'>{escape(bottom)}</span>" if bottom else ""
+    return f"<span style='{style}'>{escape(top)}{under}</span>"
+
+
+def shuffled_pair_html(tokenizer, batch: dict, row: int) -> str:
+    """One row of a StructBERT batch: masked tokens grey, shuffled trigram tokens orange with the original
+    token under each (the word objective's target)."""
+    if "word_labels" not in batch:
+        raise InputError("this batch has no word_labels: build it with StructBERT's WordStructureCollator")
+    ids = batch["input_ids"][row].tolist()
+    labels, words = batch["labels"][row].tolist(), batch["word_labels"][row].tolist()
+    cells = []
+    for index, token_id in enumerate(ids):
+        if token_id == tokenizer.pad_token_id:
+            break
+        token = tokenizer.convert_ids_to_tokens(token_id)
+        if words[index] != IGNORE:
+            cells.append(_cell(token, tokenizer.convert_ids_to_tokens(words[index]), SHUFFLED))
+        elif labels[index] != IGNORE:
+            cells.append(_cell(token, tokenizer.convert_ids_to_tokens(labels[index]), MASKED))
+        else:
+            cells.append(_cell(token))
+    legend = (f"<div style='font-size:85%;color:#444;margin-top:4px'><span style='background:{MASKED};padding:0 5px'>"
+              f"masked: MLM target below</span> <span style='background:{SHUFFLED};padding:0 5px'>shuffled trigram: "
+              "the word objective's target below</span></div>")
+    return f"<div style='line-height:2.2'>{''.join(cells)}</div>{legend}"
+
+
+@torch.no_grad()
+def restoration_html(models: dict, item: dict, tokenizer, labels: dict[str, str] | None = None) -> str:
+    """A shuffled held-out sentence (from ``shuffled_sentences``) and, one row per model, its top prediction at
+    each moved position: green where it is the token that was there, red where not."""
+    from kbench.train import eval_mode
+
+    labels = labels or {}
+    shuffled, original, moved = item["shuffled"], item["ids"], set(item["positions"])
+    tokens = tokenizer.convert_ids_to_tokens(shuffled.tolist())
+    head = "".join(_cell(t, tokenizer.convert_ids_to_tokens(int(original[i])) if i in moved else "",
+                         SHUFFLED if i in moved else "") for i, t in enumerate(tokens))
+    rows = [f"<tr><td style='padding-right:8px'>input (original under each moved token)</td><td>{head}</td></tr>"]
+    for name, model in models.items():
+        device = next(model.parameters()).device
+        with eval_mode(model):
+            logits = model(torch.as_tensor(shuffled[None], device=device))["logits"][0]
+        predicted = logits.argmax(-1).cpu().numpy()
+        cells = []
+        for i, token in enumerate(tokens):
+            if i in moved:
+                guess = tokenizer.convert_ids_to_tokens(int(predicted[i]))
+                cells.append(_cell(guess, "", RIGHT if predicted[i] == original[i] else WRONG))
+            else:
+                cells.append(_cell("·"))
+        rows.append(f"<tr><td style='padding-right:8px'>{escape(labels.get(name, name))}</td>"
+                    f"<td>{''.join(cells)}</td></tr>")
+    return f"<table style='line-height:2.2'>{''.join(rows)}</table>"
+
+
+def pair_probabilities_html(pair: tuple[str, str], probabilities: dict[str, Sequence[float]],
+                            classes: Sequence[str], caption: str = "") -> str:
+    """A pair and, one row per model, its class probabilities as bars (for a pair and its swap side by side)."""
+    if not probabilities:
+        raise InputError("no model's probabilities to show")
+    header = "".join(f"<th style='padding:2px 8px'>{escape(c)}</th>" for c in classes)
+    rows = []
+    for name, values in probabilities.items():
+        values = np.asarray(values, float)
+        if len(values) != len(classes):
+            raise InputError(f"{name}: {len(values)} probabilities for {len(classes)} classes")
+        best = int(values.argmax())
+        cells = "".join(
+            f"<td style='padding:2px 8px'><div style='background:{'#4c78a8' if i == best else '#9ecae9'};"
+            f"width:{max(1, int(80 * v))}px;height:10px;display:inline-block'></div> {v:.2f}</td>"
+            for i, v in enumerate(values))
+        rows.append(f"<tr><td style='padding-right:8px'>{escape(name)}</td>{cells}</tr>")
+    title = f"<div><b>A</b>: {escape(pair[0])}<br><b>B</b>: {escape(pair[1])}</div>"
+    cap = f"<caption style='text-align:left'>{escape(caption)}</caption>" if caption else ""
+    return f"{title}<table>{cap}<tr><th></th>{header}</tr>{''.join(rows)}</table>"
