@@ -26,6 +26,7 @@ import time
 import torch
 
 from kbench.data.corpora import pretraining_text
+from kbench.models import load_objectives
 from kbench.pretrain import OBJECTIVES, build_corpus, pretrain
 from kbench.text.mentions import MentionDetector
 from kbench.train import TrainConfig
@@ -39,6 +40,7 @@ def _mlm_nsp(size: str, steps: int, seed: int = 0):
 
 #: Objectives measured beside OBJECTIVES: name -> (units, builder), as OBJECTIVES.
 EXTRA = {"mlm_nsp": (("word",), _mlm_nsp)}
+load_objectives()          # every paper's objective (StructBERT's among them) in OBJECTIVES
 
 
 class TimedCollate:

@@ -18,6 +18,13 @@ it draws, how often, and the soft target each one has over the head's classes:
   (:func:`smoothed_scheme`; the paper's text gives 0.8 on the counterpart, ε = 0.2; the authors'
   ``run_pretraining_PNsmth.py`` uses 0.9 and 0.05 each, ε = 0.1).
 
+``aligned`` (a choice of the data, off for LIBERT): the random partner is taken, when the batch has one, from an
+example at the same place in its own document as ``A`` in ``A``'s — the next segment of the same stage of another
+life. In documents that all tell the same stages in order (:mod:`kbench.data.story_world`), a partner from any
+place would be told apart by its stage alone, and a model would learn sentence order *to detect a random partner*;
+aligned, the partner differs from the true next in whose life it is, as a random sentence of real text differs
+in its topic, and order is left to the objectives that ask for it.
+
 When a segment lacks what a relation needs (no segment i+2), the relation is drawn among those it has, their
 shares renormalised, and with only one left no number is drawn: for ``nsp`` this is exactly LIBERT's draw
 (a segment without a next one always gets a random partner), so LIBERT's batches are unchanged by the move
@@ -115,6 +122,7 @@ class PairedSentence(Sentence):
     next_ids: np.ndarray | None = None
     document: int = -1                  # which document it comes from (-1: unknown, a plain one-text sentence)
     later_ids: np.ndarray | None = None  # the segment after the next one (an in-adjacent partner), if any
+    position: int = -1                   # the segment's index in its document (-1: unknown)
 
 
 def document_corpus(documents: Sequence[Sequence[str]], tokenizer, max_length: int = 64,
@@ -136,7 +144,7 @@ def document_corpus(documents: Sequence[Sequence[str]], tokenizer, max_length: i
         ids = [np.asarray(encoded[at + i], np.int64) for i in range(len(doc))]
         for i in range(len(doc) - 1):
             later = ids[i + 2][1:-1] if i + 2 < len(doc) else None
-            sentences.append(PairedSentence(doc[i], ids[i], {}, ids[i + 1][1:-1], number, later))
+            sentences.append(PairedSentence(doc[i], ids[i], {}, ids[i + 1][1:-1], number, later, i))
         at += len(doc)
     return Corpus(sentences, tokenizer, source)
 
@@ -205,11 +213,12 @@ class PairCollator:
     """
 
     def __init__(self, vocab: MaskVocab, pad_id: int, cls_id: int, sep_id: int, seed: int = 0, rate: float = RATE,
-                 max_length: int = 64, scheme: str | PairScheme = "nsp", extra=None, extra_prefix: str = "lrc"):
+                 max_length: int = 64, scheme: str | PairScheme = "nsp", extra=None, extra_prefix: str = "lrc",
+                 aligned: bool = False):
         if max_length < 5:
             raise InputError(f"a pair needs max_length of at least 5 tokens, got {max_length}")
         self.vocab, self.pad_id, self.cls_id, self.sep_id, self.rate = vocab, pad_id, cls_id, sep_id, rate
-        self.max_length, self.extra, self.extra_prefix = max_length, extra, extra_prefix
+        self.max_length, self.extra, self.extra_prefix, self.aligned = max_length, extra, extra_prefix, aligned
         self.scheme = scheme_of(scheme)
         self.pool = vocab.replacement_pool()
         self.rng = np.random.default_rng(seed)
@@ -234,6 +243,9 @@ class PairCollator:
         if name == "random":
             others = [i for i in range(len(segments)) if documents[i] != documents[index]] or \
                 [i for i in range(len(segments)) if i != index]          # another document; itself never
+            if self.aligned:                                             # ... at the same place in it, if any
+                here = getattr(sentences[index], "position", -1)
+                others = [i for i in others if getattr(sentences[i], "position", -2) == here] or others
             other = others[int(self.rng.integers(len(others)))]
             candidate = segments[other][1] if segments[other][1] is not None else segments[other][0]
             return first, candidate, relation
@@ -292,8 +304,11 @@ class PairPretrainer(MaskedLM):
         config = lm.config
         self.scheme = collate.scheme
         self.pooler = BertPooler(config)
-        self.seq_relationship = nn.Linear(config.hidden_size, len(self.scheme.classes))
-        init_bert_weights(self.pooler, self.seq_relationship)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)        # drawn as BertForPreTraining's NSP head,
+        init_bert_weights(self.pooler, self.seq_relationship)           # so every scheme gets the same pooler
+        if len(self.scheme.classes) != 2:
+            self.seq_relationship = nn.Linear(config.hidden_size, len(self.scheme.classes))
+            init_bert_weights(self.seq_relationship)
         self.register_buffer("pair_targets", self.scheme.target_matrix, persistent=False)
 
     def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -410,3 +425,30 @@ def order_probe(model: PairPretrainer, train: Sequence[tuple[str, str, int]], te
     for label in sorted(set(gold.tolist())):
         out[label] = float((predicted[gold == label] == label).mean())
     return out
+
+
+@torch.no_grad()
+def follows_auc(model: PairPretrainer, documents: Sequence[Sequence[str]], max_length: int = 64,
+                batch_size: int = 256) -> float:
+    """ROC AUC of the model's own ``p(next)`` — its head's answer to "does B follow A?" — telling each adjacent pair
+    of held-out ``documents`` in order (A, B) from the same pair swapped (B, A). No probe is trained: NSP's head
+    and PN's answer the same question, and 0.5 is a head that gives a pair and its swap the same answer."""
+    from sklearn.metrics import roc_auc_score
+
+    from kbench.train import eval_mode
+
+    if "next" not in model.scheme.classes:
+        raise InputError(f"the {model.scheme.name} head has no 'next' class to ask")
+    pairs = [(a, b) for doc in documents for a, b in zip(doc, doc[1:])]
+    if not pairs:
+        raise InputError("no adjacent sentences in the documents")
+    column, device, scores = model.scheme.classes.index("next"), next(model.parameters()).device, []
+    with eval_mode(model):
+        for ordered in (pairs, [(b, a) for a, b in pairs]):
+            for start in range(0, len(ordered), batch_size):
+                chunk = ordered[start:start + batch_size]
+                encoded = model.tokenizer([a for a, _ in chunk], [b for _, b in chunk], padding=True,
+                                          truncation=True, max_length=max_length, return_tensors="pt").to(device)
+                _, pooled = model.pooled(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
+                scores.extend(model.seq_relationship(pooled).softmax(-1)[:, column].float().cpu().tolist())
+    return float(roc_auc_score([1] * len(pairs) + [0] * len(pairs), scores))

@@ -54,8 +54,15 @@ class StoryWorld:
         return [t for doc in self.train + self.test for t in doc]
 
 
-def make_story_world(people: tuple[int, int] = (1500, 300), stages: int = 5, seed: int = 0) -> StoryWorld:
-    """Return ``people`` = (training, held-out) life stories of ``stages`` sentences each, person-disjoint."""
+#: the pet stage when the stories also say what kind of animal a pet is (``kinds=True``)
+KIND_STAGE = "as a child {P} kept a {A} , a kind of {G} ."
+
+
+def make_story_world(people: tuple[int, int] = (1500, 300), stages: int = 5, seed: int = 0,
+                     kinds: bool = False) -> StoryWorld:
+    """Return ``people`` = (training, held-out) life stories of ``stages`` sentences each, person-disjoint. With
+    ``kinds`` the pet is always a specific animal and its sentence names its general word (the taxonomy of
+    :func:`entailment_pairs` is then in the text)."""
     if min(people) < 1:
         raise InputError(f"a story world needs at least one person per split, got {people}")
     if not 2 <= stages <= len(STAGES):
@@ -67,10 +74,18 @@ def make_story_world(people: tuple[int, int] = (1500, 300), stages: int = 5, see
     persons = _names(rng, sum(people), 1, taken)
     spouses = _names(rng, 200, 1, taken)
 
+    family_of = {a: general for general, specific in FAMILIES.items() for a in specific}
+    stages_text = [KIND_STAGE if kinds and i == 1 else t for i, t in enumerate(STAGES)]
+    pets = sorted(family_of) if kinds else animals
+
+    def sentence(stage: int, person: str) -> str:
+        city, pet = rng.choice(cities), rng.choice(pets)          # drawn in this order, every sentence
+        field, occupation, spouse = rng.choice(FIELDS), rng.choice(OCCUPATIONS), rng.choice(spouses)
+        return stages_text[stage].format(P=person, C=city, A=pet, G=family_of.get(pet, ""), F=field, O=occupation,
+                                         Q=spouse)
+
     def story(person: str) -> list[str]:
-        chosen = sorted(rng.sample(range(len(STAGES)), stages))
-        return [STAGES[i].format(P=person, C=rng.choice(cities), A=rng.choice(animals), F=rng.choice(FIELDS),
-                                 O=rng.choice(OCCUPATIONS), Q=rng.choice(spouses)) for i in chosen]
+        return [sentence(i, person) for i in sorted(rng.sample(range(len(STAGES)), stages))]
 
     train, test = persons[:people[0]], persons[people[0]:]
     return StoryWorld([story(p) for p in train], [story(p) for p in test], train, test, cities)

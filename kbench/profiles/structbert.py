@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from kbench.profiles import Setup, choices
 
 CHOICES = {
-    "smoke": dict(people=(1500, 300), stages=8, size="tiny", steps=650, batch_size=16, learning_rate=1.5e-3,
+    "smoke": dict(people=(1500, 300), stages=8, aligned=True, size="tiny", steps=650, batch_size=16, learning_rate=1.5e-3,
                   max_length=40, probe_sentences=600, threads=1, variants=("bert", "structbert")),
-    "full": dict(people=(8000, 1000), stages=8, size="tiny", steps=3000, batch_size=32, learning_rate=1e-3,
+    "full": dict(people=(8000, 1000), stages=8, aligned=True, size="tiny", steps=3000, batch_size=32, learning_rate=1e-3,
                  max_length=40, probe_sentences=2000, threads=0, variants=("bert", "word", "sentence", "structbert")),
 }
 
@@ -35,16 +35,13 @@ class StructbertSetup(Setup):
     chosen: dict = field(default_factory=dict)
 
 
-def setup(profile: str = "smoke", *, seed: int = 0, data_dir: str = "", device: str = "auto",
-          **overrides) -> StructbertSetup:
-    """Generate the story world, split its held-out lives in two (probe training, probe test), build the
-    word-piece vocabulary over every text."""
+def story_setup(profile: str, chosen: dict, seed: int, device: str):
+    """Generate the story world of ``chosen``, split its held-out lives in two (probe training, probe test),
+    build the word-piece vocabulary over every text; return the setup and the world."""
     from kbench.data.story_world import make_story_world
-    from kbench.profiles.ernie_baidu import corpus_vocabulary
     from kbench.train import TrainConfig
 
-    chosen = choices(CHOICES, profile, overrides)
-    world = make_story_world(tuple(chosen["people"]), chosen["stages"], seed=seed)
+    world = make_story_world(tuple(chosen["people"]), chosen["stages"], seed=seed, kinds=chosen.get("kinds", False))
     half = len(world.test) // 2
     config = TrainConfig(batch_size=chosen["batch_size"], learning_rate=chosen["learning_rate"], warmup=0.1,
                          seed=seed, device=device, precision="no", max_steps=chosen["steps"])
@@ -54,4 +51,24 @@ def setup(profile: str = "smoke", *, seed: int = 0, data_dir: str = "", device: 
     return StructbertSetup(profile=profile, seed=seed, device=device, base_model=chosen["size"], labels=[],
                            splits=(([], []), ([], []), ([], [])), config=config, about=about,
                            train_documents=world.train, probe_documents=(world.test[:half], world.test[half:]),
-                           vocab=str(corpus_vocabulary(world.texts)), chosen=chosen)
+                           vocab=str(story_vocabulary(world)), chosen=chosen), world
+
+
+def story_vocabulary(world):
+    """The word pieces of the world's texts (:func:`kbench.profiles.ernie_baidu.corpus_vocabulary`) and every
+    person's name as one piece: whether two sentences are about the same person is then one token compared
+    with one, as a topic is to BERT's NSP on real text, and sentence order is left to the stages they tell."""
+    from pathlib import Path
+
+    from kbench.profiles.ernie_baidu import corpus_vocabulary
+    from kbench.text.vocabulary import write_vocab_file
+
+    pieces = Path(corpus_vocabulary(world.texts)).read_text(encoding="utf-8").split()
+    names = sorted({name.lower() for name in world.train_people + world.test_people} - set(pieces))
+    return write_vocab_file(pieces + names)
+
+
+def setup(profile: str = "smoke", *, seed: int = 0, data_dir: str = "", device: str = "auto",
+          **overrides) -> StructbertSetup:
+    """The story world of the profile (``data_dir`` is unused: the world is generated)."""
+    return story_setup(profile, choices(CHOICES, profile, overrides), seed, device)[0]

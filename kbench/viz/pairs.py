@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-import numpy as np
 import torch
 
 from kbench.errors import InputError
@@ -74,23 +73,22 @@ def restoration_html(models: dict, item: dict, tokenizer, labels: dict[str, str]
     return f"<table style='line-height:2.2'>{''.join(rows)}</table>"
 
 
-def pair_probabilities_html(pair: tuple[str, str], probabilities: dict[str, Sequence[float]],
-                            classes: Sequence[str], caption: str = "") -> str:
-    """A pair and, one row per model, its class probabilities as bars (for a pair and its swap side by side)."""
+def pair_probabilities_html(pair: tuple[str, str], probabilities: dict[str, dict[str, float]], caption: str = ""
+                            ) -> str:
+    """A pair and, one row per model, each of its classes with its probability as a bar (models may have
+    different classes: NSP's two, PN's three); the most probable class of each row in dark blue."""
     if not probabilities:
         raise InputError("no model's probabilities to show")
-    header = "".join(f"<th style='padding:2px 8px'>{escape(c)}</th>" for c in classes)
     rows = []
     for name, values in probabilities.items():
-        values = np.asarray(values, float)
-        if len(values) != len(classes):
-            raise InputError(f"{name}: {len(values)} probabilities for {len(classes)} classes")
-        best = int(values.argmax())
+        if not values:
+            raise InputError(f"{name}: no class probabilities")
+        best = max(values, key=values.get)
         cells = "".join(
-            f"<td style='padding:2px 8px'><div style='background:{'#4c78a8' if i == best else '#9ecae9'};"
-            f"width:{max(1, int(80 * v))}px;height:10px;display:inline-block'></div> {v:.2f}</td>"
-            for i, v in enumerate(values))
+            f"<td style='padding:2px 8px;white-space:nowrap'>{escape(c)} <div style='background:"
+            f"{'#4c78a8' if c == best else '#9ecae9'};width:{max(1, int(80 * v))}px;height:10px;"
+            f"display:inline-block'></div> {v:.2f}</td>" for c, v in values.items())
         rows.append(f"<tr><td style='padding-right:8px'>{escape(name)}</td>{cells}</tr>")
     title = f"<div><b>A</b>: {escape(pair[0])}<br><b>B</b>: {escape(pair[1])}</div>"
     cap = f"<caption style='text-align:left'>{escape(caption)}</caption>" if caption else ""
-    return f"{title}<table>{cap}<tr><th></th>{header}</tr>{''.join(rows)}</table>"
+    return f"{title}<table>{cap}{''.join(rows)}</table>"
