@@ -38,8 +38,15 @@ def _mlm_nsp(size: str, steps: int, seed: int = 0):
     return pretrainer(size, "bert", seed=seed)
 
 
-#: Objectives measured beside OBJECTIVES: name -> (units, builder), as OBJECTIVES.
-EXTRA = {"mlm_nsp": (("word",), _mlm_nsp)}
+def _pn(size: str, steps: int, seed: int = 0):
+    from kbench.models.symmetric import pretrainer
+
+    return pretrainer("pn", size, seed=seed)
+
+
+#: Objectives measured beside OBJECTIVES: name -> (units, builder), as OBJECTIVES. ``pn`` is the symmetric
+#: paper's BERT-PN (MLM + next / previous / other document).
+EXTRA = {"mlm_nsp": (("word",), _mlm_nsp), "pn": (("word",), _pn)}
 load_objectives()          # every paper's objective (StructBERT's among them) in OBJECTIVES
 
 

@@ -452,3 +452,25 @@ def follows_auc(model: PairPretrainer, documents: Sequence[Sequence[str]], max_l
                 _, pooled = model.pooled(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
                 scores.extend(model.seq_relationship(pooled).softmax(-1)[:, column].float().cpu().tolist())
     return float(roc_auc_score([1] * len(pairs) + [0] * len(pairs), scores))
+
+
+def pretrained_from_one_init(build, names: Sequence[str], documents: Sequence[Sequence[str]], config,
+                             max_length: int, threads: int = 0, untrained: str = "nsp",
+                             progress: bool | None = None) -> dict[str, PairPretrainer]:
+    """Pretrain ``build(name)`` for each of ``names`` on ``documents`` with ``config`` (a copy, its steps), one after
+    another on ``threads`` torch threads; every build draws the same seeded init, and every model reads the same
+    pairs in the same order. ``"untrained"`` is ``build(untrained)``, never trained (the trivial baseline)."""
+    import copy
+
+    from kbench.pretrain import pretrain
+    from kbench.train import torch_threads
+
+    models = {"untrained": build(untrained)}
+    corpus = document_corpus(documents, models["untrained"].tokenizer, max_length, "documents")
+    config = copy.copy(config)
+    config.progress = progress
+    with torch_threads(threads):
+        for name in names:
+            models[name] = build(name)
+            pretrain(models[name], corpus, config, description=f"pretrain {name}")
+    return models

@@ -308,3 +308,41 @@ def test_a_relative_only_model_reads_word_order_through_its_table(tokenizer):
                 if projection.bias is not None:
                     projection.bias.zero_()
         assert torch.allclose(model(ids)["logits"][0, 4], model(swapped)["logits"][0, 4], atol=1e-5)
+
+
+def test_attention_terms_sum_to_the_heads_logits(tokenizer):
+    """c2c + c2p + p2c of one head equal the layer's own pre-softmax scores (attend_with_query's, query = keys)."""
+    from kbench.models.deberta import attention_terms
+
+    torch.manual_seed(0)
+    model = DebertaMLM("deberta", tokenizer, None, size="tiny", max_positions=32, k=4).eval()
+    ids = torch.tensor([tokenizer("the cat sat on the mat near the door")["input_ids"]])
+    terms = attention_terms(model, ids, layer=1, head=1)
+    assert set(terms) == {"c2c", "c2p", "p2c"}
+    encoder = model.deberta.encoder
+    hidden = model.deberta(input_ids=ids, output_hidden_states=True).hidden_states[1]
+    attention = encoder.layer[1].attention.self
+    q, k, _ = attention.transpose_for_scores(attention.in_proj(hidden)).chunk(3, dim=-1)
+    q = (q + attention.transpose_for_scores(attention.q_bias[None, None, :])) / math.sqrt(q.size(-1) * 3)
+    with torch.no_grad():
+        scores = torch.matmul(q, k.transpose(-1, -2)) + attention.disentangled_att_bias(
+            q, k, encoder.get_rel_pos(hidden), encoder.get_rel_embedding(), 3)
+    assert torch.allclose(torch.as_tensor(sum(terms.values())), scores[0, 1], atol=1e-5)
+    assert set(attention_terms(DebertaMLM("no_c2p", tokenizer, None, size="tiny", k=4), ids)) == {"c2c", "p2c"}
+    assert set(attention_terms(DebertaMLM("bert", tokenizer, None, size="tiny", k=4), ids)) == {"c2c"}
+    with pytest.raises(InputError, match="one sequence"):
+        attention_terms(model, ids[0])
+    with pytest.raises(InputError, match="no layer 5"):
+        attention_terms(model, ids, layer=5)
+
+
+def test_attention_terms_html_draws_one_grid_per_term():
+    import numpy as np
+
+    from kbench.viz.positions import attention_terms_html
+
+    html = attention_terms_html({"c2c": np.eye(3), "p2c": -np.eye(3)}, ["a", "b", "c"])
+    assert html.count("<table") == 2 and "position → content" in html and "rgb(255,0,0)" in html
+    assert "rgb(0,0,255)" in html
+    with pytest.raises(InputError, match="3 × 3"):
+        attention_terms_html({"c2c": np.eye(2)}, ["a", "b", "c"])

@@ -27,7 +27,6 @@ reads the second output. transformers does not run it (``z_steps`` is fixed at 0
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ from kbench.encoders import init_bert_weights
 from kbench.errors import InputError, UnknownNameError
 from kbench.taxonomy import Headline, Place, PositiveControl
 from kbench.text.masking import IGNORE
+from kbench.train import torch_threads  # noqa: F401  (the profile's thread count, used below)
 
 CITATION = {
     "title": "DeBERTa: Decoding-enhanced BERT with Disentangled Attention",
@@ -128,6 +128,39 @@ def _one_hot_of(relative_pos: torch.Tensor, span: int, dtype) -> torch.Tensor:
     """``[n, n, 2·span]``: position ``(i, j)`` one-hot at ``clamp(relative_pos[i, j] + span)`` (eq. 3's δ)."""
     index = torch.clamp(relative_pos.reshape(relative_pos.shape[-2:]) + span, 0, 2 * span - 1)
     return nn.functional.one_hot(index, 2 * span).to(dtype)
+
+
+@torch.no_grad()
+def attention_terms(model: "DebertaMLM", input_ids: torch.Tensor, layer: int = 0, head: int = 0) -> dict:
+    """One head's terms of eq. 4 for one sequence (``input_ids`` of shape ``[1, n]``), each ``[n, n]`` and divided
+    by ``√(3d)`` as the layer adds them: ``c2c``, and ``c2p`` / ``p2c`` where the variant has them. Their sum is the
+    head's attention logits before the mask and softmax (tested)."""
+    if input_ids.dim() != 2 or input_ids.size(0) != 1:
+        raise InputError(f"attention_terms reads one sequence, shape [1, n]; got {tuple(input_ids.shape)}")
+    encoder = model.deberta.encoder
+    if not 0 <= layer < len(encoder.layer) or not 0 <= head < model.config.num_attention_heads:
+        raise InputError(f"no layer {layer} / head {head} in a {len(encoder.layer)}-layer, "
+                         f"{model.config.num_attention_heads}-head model")
+    was_training = model.training
+    model.eval()
+    hidden = model.deberta(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                           output_hidden_states=True).hidden_states[layer]
+    attention = encoder.layer[layer].attention.self
+    factor = 1 + len(attention.pos_att_type)
+    q, k, _ = attention.transpose_for_scores(attention.in_proj(hidden)).chunk(3, dim=-1)
+    q = (q + attention.transpose_for_scores(attention.q_bias[None, None, :])) / math.sqrt(q.size(-1) * factor)
+    terms = {"c2c": torch.matmul(q, k.transpose(-1, -2))[0, head]}
+    if attention.relative_attention:
+        relative, table = encoder.get_rel_pos(hidden), encoder.get_rel_embedding()
+        every = attention.pos_att_type
+        try:
+            for term in every:
+                attention.pos_att_type = [term]
+                terms[term] = attention.disentangled_att_bias(q, k, relative, table, factor)[0, head]
+        finally:
+            attention.pos_att_type = every
+    model.train(was_training)
+    return {name: value.float().cpu().numpy() for name, value in terms.items()}
 
 
 def attend_with_query(layer, keys: torch.Tensor, query: torch.Tensor, mask: torch.Tensor,
@@ -375,20 +408,6 @@ def slot_accuracy(model, task: SlotTask, items: list[tuple]) -> dict[str, float]
     far = [reach < position < task.length + 1 - reach for _, position in items]
     inner = [bool(r) for r, f in zip(right, far) if f]
     return {"all": float(right.mean()), "far": sum(inner) / max(1, len(inner))}
-
-
-@contextlib.contextmanager
-def torch_threads(count: int):
-    """Run the block with ``count`` torch threads (0: leave them), then put the number back. The ``micro`` models'
-    operations are too small for a second thread to pay for waking it (kbench sets OpenMP's passive wait): one
-    thread trains them about 1.8x faster on two quiet cores (measured in the smoke profile)."""
-    before = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def pretrained_variants(s, names, progress: bool | None = None) -> dict[str, "DebertaMLM"]:

@@ -25,7 +25,6 @@ and Figure 1, and says where it reads it.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -244,22 +243,13 @@ def swap_probe(model: PairPretrainer, train: Sequence[tuple[str, str]], test: Se
 def pretrained_variants(s, names: Sequence[str] = VARIANT_NAMES, progress: bool | None = None) -> dict:
     """Pretrain each variant of ``names`` on ``s``'s documents (:mod:`kbench.profiles.structbert`) from one init,
     same documents, order and steps; return ``{name: model}`` and the untrained init as ``"untrained"``."""
-    from kbench.models.deberta import torch_threads
-    from kbench.pretrain import pretrain
-    from kbench.sentence_pairs import document_corpus
+    from kbench.sentence_pairs import pretrained_from_one_init
 
     chosen = s.chosen
     build = lambda name: pretrainer(name, chosen["size"], s.vocab, s.seed, chosen["max_length"],
                                     aligned=chosen["aligned"])
-    models = {"untrained": build("bert")}
-    corpus = document_corpus(s.train_documents, models["untrained"].tokenizer, chosen["max_length"], "stories")
-    config = copy.copy(s.config)
-    config.progress = progress
-    with torch_threads(chosen["threads"]):
-        for name in names:
-            models[name] = build(name)
-            pretrain(models[name], corpus, config, description=f"pretrain {name}")
-    return models
+    return pretrained_from_one_init(build, names, s.train_documents, s.config, chosen["max_length"], chosen["threads"],
+                                    "bert", progress)
 
 
 def _objective(base_model: str, steps: int, data_dir: str | None = None, seed: int = 0, max_length: int = 64,

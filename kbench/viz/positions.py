@@ -21,3 +21,39 @@ def delta_figure(n: int = 12, k: int = 4, title: str = "") -> go.Figure:
                                                                                     autorange="reversed"),
                          width=560, height=520, margin=dict(t=70))
     return figure
+
+
+def attention_terms_html(terms: dict, tokens: list[str], caption: str = "") -> str:
+    """One head's eq. 4 terms side by side (:func:`kbench.models.deberta.attention_terms`), each an ``n × n`` grid
+    of coloured cells (query rows, key columns; red above zero, blue below, on one scale for all three)."""
+    from html import escape
+
+    import numpy as np
+
+    if not terms:
+        raise InputError("no attention terms to draw")
+    n = len(tokens)
+    if any(np.shape(value) != (n, n) for value in terms.values()):
+        raise InputError(f"every term must be {n} × {n} for {n} tokens")
+    scale = max(float(np.abs(value).max()) for value in terms.values()) or 1.0
+
+    def colour(v: float) -> str:
+        share = min(1.0, abs(v) / scale)
+        fade = int(255 * (1 - share))
+        return f"rgb(255,{fade},{fade})" if v >= 0 else f"rgb({fade},{fade},255)"
+
+    names = {"c2c": "content → content", "c2p": "content → position", "p2c": "position → content"}
+    panels = []
+    for name, value in terms.items():
+        header = "".join(f"<th style='font-weight:normal;font-size:75%;writing-mode:vertical-rl;"
+                         f"transform:rotate(180deg);padding:0'>{escape(t)}</th>" for t in tokens)
+        rows = "".join(
+            f"<tr><th style='font-weight:normal;font-size:75%;text-align:right;padding-right:3px'>{escape(tokens[i])}</th>"
+            + "".join(f"<td title='{value[i][j]:+.2f}' style='width:14px;height:14px;padding:0;"
+                      f"background:{colour(value[i][j])}'></td>" for j in range(n)) + "</tr>" for i in range(n))
+        panels.append(f"<div><div style='text-align:center'>{escape(names.get(name, name))}<br>"
+                      f"<span style='font-size:80%;color:#555'>|largest| {float(np.abs(value).max()):.2f}</span></div>"
+                      f"<table style='border-collapse:collapse'><tr><th></th>{header}</tr>{rows}</table></div>")
+    legend = (f"<div style='font-size:85%;color:#444'>{escape(caption)} query rows, key columns; red above zero, blue "
+              f"below, one scale for the three (largest |value| {scale:.2f})</div>")
+    return f"<div style='display:flex;gap:18px;flex-wrap:wrap'>{''.join(panels)}</div>{legend}"
