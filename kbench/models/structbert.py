@@ -41,7 +41,9 @@ from kbench.text.masking import IGNORE, RATE, MaskVocab
 CITATION = {
     "title": "StructBERT: Incorporating Language Structures into Pre-training for Deep Language Understanding",
     "authors": "Wei Wang, Bin Bi, Ming Yan, Chen Wu, Jiangnan Xia, Zuyi Bao, Liwei Peng, Luo Si",
-    "venue": "ICLR", "year": 2020, "url": "https://arxiv.org/abs/1908.04577",
+    "venue": "ICLR", "year": 2020,
+    "url": "https://openreview.net/forum?spm=ata.13261165.0.0.70ad797aLr6IZC&id=BJgQ4lSFPH",   # the seed list's link
+    "arxiv": "https://arxiv.org/abs/1908.04577",
     "code": "https://github.com/alibaba/AliceMind (fine-tuning only)",
 }
 NOTEBOOK = "17_structbert"
