@@ -4,8 +4,9 @@ variants. One collator draws the pairs and masks them; one head on the pooled ou
 
 **Relations.** A document is a list of segments in order. For a segment ``A`` at index ``i`` the collator can
 build five pairs: ``next`` (A, segment i+1), ``previous`` (segment i+1, A — A is then the later one, so B
-precedes it), ``next_inadjacent`` (A, segment i+2: one segment between them), ``previous_inadjacent``
-(segment i+2, A) and ``random`` (A, a segment of another document). A :class:`PairScheme` names the relations
+precedes it), ``next_inadjacent`` (A, segment i+2), ``previous_inadjacent`` (segment i+2, A) and ``random`` (A, a
+segment of another document). In-adjacent is the symmetric paper's text ("there is a sentence between A and B");
+the authors' data script instead takes a chunk of text further ahead — we follow the text. A :class:`PairScheme` names the relations
 it draws, how often, and the soft target each one has over the head's classes:
 
 - ``nsp`` — Devlin et al. (2019), transformers' ``BertForPreTraining``: next / random, 1:1, two classes

@@ -98,6 +98,10 @@ def test_smoothed_targets_are_distributions_with_the_adjacent_class_at_one_minus
 
 
 def test_bad_schemes_and_inputs_are_named(model):
+    with pytest.raises(InputError, match="no shuffled sentences"):
+        restored_share(model, [])
+    with pytest.raises(InputError, match="one length"):
+        shuffle_trigrams(np.arange(5), np.full(4, IGNORE), np.zeros(5, bool), np.random.default_rng(0))
     with pytest.raises(InputError, match="epsilon"):
         smoothed_scheme(1.0)
     with pytest.raises(InputError, match="always has 'random'"):
@@ -144,7 +148,7 @@ def test_the_shuffle_rate_is_five_percent_of_candidate_trigrams_on_average():
     assert abs(np.mean(counts) - 0.05 * 98) < 0.4                    # 98 candidate starts; overlaps are rare
 
 
-def test_the_word_loss_is_the_mlm_heads_cross_entropy_at_shuffled_positions(model, world):
+def test_the_word_loss_reads_the_shuffled_positions_through_the_mlm_head(model, world):
     corpus = document_corpus(world.train, model.tokenizer, 40)
     batch = model.collate(corpus.sentences[:64])
     keep = batch["word_labels"] != IGNORE
@@ -152,10 +156,17 @@ def test_the_word_loss_is_the_mlm_heads_cross_entropy_at_shuffled_positions(mode
     model.eval()
     with torch.no_grad():
         out = model(**batch)
-        states = model.hidden(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-        word = torch.nn.functional.cross_entropy(model.lm.cls(states[keep]), batch["word_labels"][keep])
-    assert torch.allclose(out["word_loss"], word, atol=1e-5)
-    assert torch.allclose(out["loss"], out["mlm_loss"] + out["pair_loss"] + out["word_loss"], atol=1e-5)
+        assert torch.allclose(out["loss"], out["mlm_loss"] + out["pair_loss"] + out["word_loss"], atol=1e-5)
+        moved = dict(batch, word_labels=batch["word_labels"].clone())
+        row, col = keep.nonzero()[0].tolist()
+        moved["word_labels"][row, col] = (moved["word_labels"][row, col] + 1) % len(model.tokenizer)
+        assert not torch.allclose(model(**moved)["word_loss"], out["word_loss"])      # a target there counts
+        none = dict(batch, word_labels=torch.full_like(batch["word_labels"], IGNORE))
+        assert model(**none)["word_loss"].item() == 0.0
+        saved = model.lm.cls.predictions.bias.clone()                  # the MLM head's bias moves the word loss
+        model.lm.cls.predictions.bias[batch["word_labels"][keep]] += 5.0
+        assert model(**batch)["word_loss"] < out["word_loss"]
+        model.lm.cls.predictions.bias.copy_(saved)
 
 
 def test_word_shuffles_leave_the_masks_and_pairs_of_the_variant_without_them(vocab, world):
@@ -216,10 +227,13 @@ def test_restored_share_counts_only_moved_tokens(model, world):
 
 
 def test_swapped_words_are_three_or_more_apart_and_change_the_sentence():
-    for original, swapped in swapped_words(["Kovi was born in Paris .", "as a child Kovi kept a dog ."], seed=2):
-        a, b = original.split(), swapped.split()
-        changed = [i for i in range(len(a)) if a[i] != b[i]]
-        assert len(changed) == 2 and changed[1] - changed[0] >= 3 and sorted(a) == sorted(b)
+    texts = ["Kovi was born in Paris .", "as a child Kovi kept a dog , a kind of bird ."]
+    for seed in range(20):
+        for original, swapped in swapped_words(texts, seed=seed):
+            a, b = original.split(), swapped.split()
+            changed = [i for i in range(len(a)) if a[i] != b[i]]
+            assert len(changed) == 2 and changed[1] - changed[0] >= 3 and sorted(a) == sorted(b)
+            assert all(a[i].isalnum() for i in changed)                  # punctuation never moves
 
 
 def test_story_order_follows_the_stages_and_splits_are_person_disjoint(world):
@@ -274,3 +288,43 @@ def test_aligned_random_partners_come_from_the_same_place_of_another_document(mo
                              if collate.scheme.relations[r] == "random"}
     assert partners[True] == {"chi seven"}                       # OTHER's position-1 example's next
     assert partners[False] == {"psi eight", "chi seven"}         # any other example's next
+
+
+def test_order_pairs_build_next_previous_and_other_document_pairs():
+    documents = [[f"{letter}{i} x" for i in range(3)] for letter in "abcdefghij"] + [["k0 z"]]   # the last: too short
+    pairs = order_pairs(documents, seed=0)
+    home = {t: n for n, doc in enumerate(documents) for t in doc}
+    place = {t: i for doc in documents for i, t in enumerate(doc)}
+    assert len(pairs) == 20 and {label for *_, label in pairs} == {0, 1, 2}
+    for a, b, label in pairs:
+        if label == 0:
+            assert home[a] == home[b] and place[b] == place[a] + 1
+        elif label == 1:
+            assert home[a] == home[b] and place[a] == place[b] + 1
+        else:
+            assert home[a] != home[b]
+    two_way = order_pairs(documents, ("next", "previous"), seed=1)
+    assert {label for *_, label in two_way} <= {0, 1}
+
+
+def test_libert_batches_are_the_ones_before_the_move_to_shared_pairs():
+    """LIBERT's NSP batches from the shared collator: a fingerprint recorded before the move (the same draws)."""
+    import hashlib
+
+    from kbench.data.lexical_relations import LexicalPair
+    from kbench.models.libert import pretrainer as libert
+
+    pairs = [LexicalPair(f"word{i}", f"term{i}", "synonym", i % 2) for i in range(40)]
+    docs = [[f"the cat {i} sat on a mat .", f"a dog {i} ran home .", f"birds {i} fly south ."][: 2 + i % 2]
+            for i in range(20)]
+    model = libert("tiny", "libert", pairs, seed=3)
+    corpus = document_corpus(docs, model.tokenizer, 32)
+    batches = [model.collate(corpus.sentences[:8]), model.collate(corpus.sentences[8:16])]
+    digest = hashlib.sha256()
+    for batch in batches:
+        for key in ("input_ids", "labels", "token_type_ids", "pair_label", "lrc_input_ids", "lrc_labels"):
+            digest.update(batch[key].numpy().tobytes())
+    assert batches[0]["pair_label"].tolist() == [0, 0, 1, 0, 0, 0, 0, 1]
+    assert batches[0]["input_ids"][0].tolist() == [101, 1996, 4937, 103, 2938, 2006, 1037, 13523, 103, 102, 1037,
+                                                   3899, 1014, 2743, 2188, 1012, 102]   # dumped before the move
+    assert digest.hexdigest()[:16] == "212a75bfee422655"

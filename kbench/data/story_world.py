@@ -107,17 +107,27 @@ class EntailmentPair:
 KINDS = ("specific→general", "general→specific", "other family")
 
 
-def entailment_pairs(people: list[str], cities: list[str], groups: int, seed: int = 0) -> list[EntailmentPair]:
-    """``groups`` groups of three pairs about ``people``: a frame filled with a specific animal and its general
-    word in both orders, and with the specific animal and another family's general word."""
+#: the specific animal of each family kept out of fine-tuning: its kind is said only in the pretraining text
+HELD_OUT_ANIMALS = tuple(specific[-1] for specific in FAMILIES.values())
+
+
+def entailment_pairs(people: list[str], cities: list[str], groups: int, seed: int = 0,
+                     animals: tuple[str, ...] | None = None) -> list[EntailmentPair]:
+    """``groups`` groups of three pairs about ``people``: a frame filled with a specific animal (one of
+    ``animals``, default all) and its general word in both orders, and with the specific animal and another
+    family's general word."""
     if not people or groups < 1:
         raise InputError("entailment pairs need people and at least one group")
+    family_of = {a: general for general, specific in FAMILIES.items() for a in specific}
+    animals = tuple(animals) if animals is not None else tuple(family_of)
+    if not animals or any(a not in family_of for a in animals):
+        raise InputError(f"animals must be specific animals of FAMILIES, got {animals}")
     rng = random.Random(seed)
     generals = list(FAMILIES)
     out = []
     for group in range(groups):
-        general = rng.choice(generals)
-        specific = rng.choice(FAMILIES[general])
+        specific = rng.choice(animals)
+        general = family_of[specific]
         other = rng.choice([g for g in generals if g != general])
         frame = rng.choice(FRAMES)
         fill = dict(P=rng.choice(people), C=rng.choice(cities), Q=rng.choice(people))

@@ -11,8 +11,9 @@ and Figure 1, and says where it reads it.
   token that was there, ``argmax Σ log P(pos_i = t_i | t_1 … t_K)``. The prediction goes through the MLM
   softmax (Figure 1a draws the shuffled positions' states into the same output as the masked ones; the paper
   does not say that the two share a classifier — our reading). "5% of the trigrams" is read as an expected share:
-  ``floor(0.05 · n + u)`` non-overlapping trigrams for ``n`` candidates and ``u`` uniform, so short pairs
-  are shuffled too, at the right rate on average. Shuffles are drawn from a generator of their own, so a
+  ``floor(0.05 · n + u)`` non-overlapping trigrams for ``n`` candidate windows (every start of three unmasked,
+  non-special tokens; windows overlap, so about 5% of the tokens' trigram windows, not 5% of a partition into
+  trigrams) and ``u`` uniform, so short pairs are shuffled too, at that rate on average. Shuffles are drawn from a generator of their own, so a
   variant with the word objective sees the masks and pairs of the same variant without it.
 - **Sentence structural objective** (§2.2, Figure 1b): the pair ``(S1, S2)`` is the next sentence, the previous
   one (drawn as ``[CLS] S2 [SEP] S1 [SEP]``) or a sentence of another document, 1/3 each; a 3-way classifier on
@@ -79,6 +80,9 @@ def shuffle_trigrams(ids: np.ndarray, labels: np.ndarray, special: np.ndarray, r
     if not 0.0 <= rate <= 1.0:
         raise InputError(f"the shuffle rate must be in [0, 1], got {rate}")
     ids = np.asarray(ids, np.int64)
+    if not len(ids) == len(labels) == len(special):
+        raise InputError(f"ids, labels and the special mask must be one length, got {len(ids)}, {len(labels)}, "
+                         f"{len(special)}")
     free = (np.asarray(labels) == IGNORE) & ~np.asarray(special, bool)
     starts = [s for s in range(len(ids) - span + 1) if free[s:s + span].all() and len(set(ids[s:s + span])) > 1]
     count = int(np.floor(rate * len(starts) + rng.random()))
@@ -189,6 +193,13 @@ def shuffled_sentences(texts: Sequence[str], tokenizer, seed: int = 0, span: int
 
 @torch.no_grad()
 def restored_share(model: PairPretrainer, items: Sequence[dict], batch_size: int = 128) -> float:
+    if not items:
+        raise InputError("no shuffled sentences to score")
+    return _restored_share(model, items, batch_size)
+
+
+@torch.no_grad()
+def _restored_share(model: PairPretrainer, items: Sequence[dict], batch_size: int) -> float:
     """The share of the moved tokens of :func:`shuffled_sentences` that the model's MLM head puts back: its
     argmax at each changed position is the token that was there (no [MASK] anywhere)."""
     from kbench.train import eval_mode, token_batch
@@ -210,13 +221,14 @@ def restored_share(model: PairPretrainer, items: Sequence[dict], batch_size: int
 
 def swapped_words(texts: Sequence[str], seed: int = 0, distance: int = 3) -> list[tuple[str, str]]:
     """For each text, ``(text, the same with two different words at least ``distance`` apart swapped)`` — a
-    change no trigram shuffle makes (a trigram's words are at most two apart). Texts without such a pair are
-    skipped."""
+    change no trigram shuffle makes (a trigram's words are at most two apart). Punctuation never moves (a full stop
+    in mid-sentence would give the swap away). Texts without such a pair are skipped."""
     rng = np.random.default_rng(seed)
     out = []
     for text in texts:
         words = text.split()
-        pairs = [(i, j) for i in range(len(words)) for j in range(i + distance, len(words)) if words[i] != words[j]]
+        pairs = [(i, j) for i in range(len(words)) for j in range(i + distance, len(words))
+                 if words[i] != words[j] and words[i].isalnum() and words[j].isalnum()]     # words, never punctuation
         if not pairs:
             continue
         i, j = pairs[int(rng.integers(len(pairs)))]

@@ -63,7 +63,10 @@ def story_vocabulary(world):
     from kbench.profiles.ernie_baidu import corpus_vocabulary
     from kbench.text.vocabulary import write_vocab_file
 
-    pieces = Path(corpus_vocabulary(world.texts)).read_text(encoding="utf-8").split()
+    from kbench.data.story_world import FRAMES
+
+    frames = [frame.format(P="", C="", A="", Q="") for frame in FRAMES]          # the entailment pairs' words too
+    pieces = Path(corpus_vocabulary(world.texts + frames)).read_text(encoding="utf-8").split()
     names = sorted({name.lower() for name in world.train_people + world.test_people} - set(pieces))
     return write_vocab_file(pieces + names)
 

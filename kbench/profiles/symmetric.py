@@ -3,7 +3,9 @@
 The story world of :mod:`kbench.profiles.structbert` (lives whose sentence order is fixed by content), pretrained
 from one init with each pair scheme; then a frozen probe of (A, B) against (B, A) on held-out lives (the positive
 control) and fine-tuning on entailment pairs about training people, scored on held-out people's pairs and their
-swaps (:func:`kbench.data.story_world.entailment_pairs`).
+swaps (:func:`kbench.data.story_world.entailment_pairs`). One specific animal of each family
+(:data:`~kbench.data.story_world.HELD_OUT_ANIMALS`) is kept out of fine-tuning and is the only one tested: which kind
+it is, the test's pairs can learn only from the pretraining text ("... kept a carp , a kind of fish .").
 
 ``smoke``: 1,500 lives, the ``tiny`` size, 500 steps of 16, NSP and PN only (two pretrainings fit the minute;
 PNsmth, whose five draws give the adjacent classes two fifths of the pairs, had not learned the swap at these
@@ -38,12 +40,13 @@ class SymmetricSetup(StructbertSetup):
 def setup(profile: str = "smoke", *, seed: int = 0, data_dir: str = "", device: str = "auto",
           **overrides) -> SymmetricSetup:
     """The story world as in notebook 17, and entailment pairs about its training and held-out people."""
-    from kbench.data.story_world import entailment_pairs
+    from kbench.data.story_world import FAMILIES, HELD_OUT_ANIMALS, entailment_pairs
 
     chosen = choices(CHOICES, profile, overrides)
     base, world = story_setup(profile, chosen, seed, device)
-    train = entailment_pairs(world.train_people, world.cities, chosen["train_groups"], seed)
-    test = entailment_pairs(world.test_people, world.cities, chosen["test_groups"], seed + 1)
+    seen = tuple(a for specific in FAMILIES.values() for a in specific if a not in HELD_OUT_ANIMALS)
+    train = entailment_pairs(world.train_people, world.cities, chosen["train_groups"], seed, animals=seen)
+    test = entailment_pairs(world.test_people, world.cities, chosen["test_groups"], seed + 1, animals=HELD_OUT_ANIMALS)
     about = base.about + f"; fine-tuning on {len(train)} entailment pairs, {len(test)} held out"
     lives = chosen["probe_lives"]
     probes = tuple(half[:lives] for half in base.probe_documents)
