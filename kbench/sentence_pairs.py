@@ -436,22 +436,15 @@ def follows_auc(model: PairPretrainer, documents: Sequence[Sequence[str]], max_l
     and PN's answer the same question, and 0.5 is a head that gives a pair and its swap the same answer."""
     from sklearn.metrics import roc_auc_score
 
-    from kbench.train import eval_mode
-
     if "next" not in model.scheme.classes:
         raise InputError(f"the {model.scheme.name} head has no 'next' class to ask")
     pairs = [(a, b) for doc in documents for a, b in zip(doc, doc[1:])]
     if not pairs:
         raise InputError("no adjacent sentences in the documents")
-    column, device, scores = model.scheme.classes.index("next"), next(model.parameters()).device, []
-    with eval_mode(model):
-        for ordered in (pairs, [(b, a) for a, b in pairs]):
-            for start in range(0, len(ordered), batch_size):
-                chunk = ordered[start:start + batch_size]
-                encoded = model.tokenizer([a for a, _ in chunk], [b for _, b in chunk], padding=True,
-                                          truncation=True, max_length=max_length, return_tensors="pt").to(device)
-                _, pooled = model.pooled(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
-                scores.extend(model.seq_relationship(pooled).softmax(-1)[:, column].float().cpu().tolist())
+    pooled = np.concatenate([pooled_features(model, ordered, max_length, batch_size)       # in order, then swapped
+                             for ordered in (pairs, [(b, a) for a, b in pairs])])
+    head = model.seq_relationship(torch.as_tensor(pooled).to(next(model.parameters()).device))
+    scores = head.softmax(-1)[:, model.scheme.classes.index("next")].float().cpu().tolist()
     return float(roc_auc_score([1] * len(pairs) + [0] * len(pairs), scores))
 
 

@@ -70,6 +70,15 @@ VARIANTS = (Variant("bert", "BERT (MLM + NSP)", {"scheme": "nsp", "word": False}
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
 
 
+def _moved(span: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``span`` permuted, never left as it was (a permutation that changes nothing is drawn again); the caller
+    makes sure the span holds two different tokens."""
+    while True:
+        order = rng.permutation(len(span))
+        if (span[order] != span).any():
+            return span[order]
+
+
 def shuffle_trigrams(ids: np.ndarray, labels: np.ndarray, special: np.ndarray, rng: np.random.Generator,
                      rate: float = SHUFFLE_RATE, span: int = SPAN) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Shuffle ``rate`` of the spans of ``span`` unmasked, non-special tokens (non-overlapping); return the new
@@ -93,11 +102,7 @@ def shuffle_trigrams(ids: np.ndarray, labels: np.ndarray, special: np.ndarray, r
         if taken[start:start + span].any():
             continue
         original = ids[start:start + span]
-        while True:                              # a shuffle that leaves the span as it was is drawn again
-            order = rng.permutation(span)
-            if (original[order] != original).any():
-                break
-        out[start:start + span] = original[order]
+        out[start:start + span] = _moved(original, rng)
         word_labels[start:start + span] = original
         taken[start:start + span] = True
         chosen.append(start)
@@ -177,13 +182,8 @@ def shuffled_sentences(texts: Sequence[str], tokenizer, seed: int = 0, span: int
         if not starts:
             continue
         start = int(rng.choice(starts))
-        original = ids[start:start + span]
-        while True:
-            order = rng.permutation(span)
-            if (original[order] != original).any():
-                break
         shuffled = ids.copy()
-        shuffled[start:start + span] = original[order]
+        shuffled[start:start + span] = _moved(ids[start:start + span], rng)
         changed = [start + i for i in range(span) if shuffled[start + i] != ids[start + i]]
         out.append({"ids": ids, "shuffled": shuffled, "positions": changed})
     if not out:
@@ -193,17 +193,12 @@ def shuffled_sentences(texts: Sequence[str], tokenizer, seed: int = 0, span: int
 
 @torch.no_grad()
 def restored_share(model: PairPretrainer, items: Sequence[dict], batch_size: int = 128) -> float:
-    if not items:
-        raise InputError("no shuffled sentences to score")
-    return _restored_share(model, items, batch_size)
-
-
-@torch.no_grad()
-def _restored_share(model: PairPretrainer, items: Sequence[dict], batch_size: int) -> float:
     """The share of the moved tokens of :func:`shuffled_sentences` that the model's MLM head puts back: its
     argmax at each changed position is the token that was there (no [MASK] anywhere)."""
     from kbench.train import eval_mode, token_batch
 
+    if not items:
+        raise InputError("no shuffled sentences to score")
     right = total = 0
     device = next(model.parameters()).device
     with eval_mode(model):
