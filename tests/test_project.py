@@ -80,7 +80,9 @@ def test_every_citation_names_the_papers_first_authors(module):
     line = next((line for line in notes.read_text().splitlines() if paper_id in line), None)
     assert line is not None, f"{module}: {citation['url']} is not in the paper list"
     first, second = re.search(r"\((?:[^()]*?)?\b([A-Z][\w-]+), ([A-Z][\w-]+) et al\.", line).groups()
-    authors = [_ascii(name.split()[-1]) for name in citation["authors"].split(",")]   # "Matthew E. Peters" or "Peters"
+    suffixes = {"Jr.", "Jr", "II", "III", "IV"}                       # "Robert L. Logan IV": the surname is Logan
+    authors = [_ascii([part for part in name.split() if part not in suffixes][-1])   # "Matthew E. Peters" or "Peters"
+               for name in citation["authors"].split(",")]
     assert authors[:2] == [_ascii(first), _ascii(second)], f"{module}: CITATION authors {authors[:2]}, the paper list {first}, {second}"
 
 
