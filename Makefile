@@ -29,6 +29,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kbert.py
 	$(BIN)/python benchmarks/bench_pretrain.py
+	$(BIN)/python benchmarks/bench_skep_kglm.py
 
 # Headless Chromium (Debian package `chromium`: installed here when we may, else a hint) driven by Playwright:
 # every notebook run live in JupyterLab (screenshots and executed notebooks under runs/live), the offline export.

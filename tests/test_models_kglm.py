@@ -1,6 +1,8 @@
 """KGLM: the path sum over parents and relations, the copy over alias tokens, the recent-entity cutoff, the KG
-reaching the output, the LSTM without KG heads as KGLM's no-entity path, UPP's penalty, the named errors, and the
-linked world (held-out people only in the KG; annotations that the KG explains)."""
+reaching the output, a reversed triple taking its fact away, greedy decoding and the KG edit following the parent and
+edge the heads pick, the token scores as the type, entity and word terms by hand, the LSTM without KG heads as KGLM's
+no-entity path (and its one guess for every held-out person), UPP's penalty, the answer prior, the named errors, and
+the linked world (held-out people only in the KG; annotations that the KG explains)."""
 from __future__ import annotations
 
 import math
@@ -16,9 +18,9 @@ from kbench.data.linked_world import (CUTOFF, REFLEXIVE, LinkedDocument, Mention
 from kbench.errors import InputError, UnknownNameError
 from kbench.kg import KnowledgeGraph
 from kbench.kg.embeddings import FrozenEmbeddings
-from kbench.models.kglm import (KGLM, UNK, completion_accuracy, edit_follows, evaluate, fact_completion, generate,
-                                next_word_distribution, path_probabilities, prior_completion, related_log_prob,
-                                token_scores, type_id, word_distribution)
+from kbench.models.kglm import (KGLM, UNK, completion_accuracy, edit_follows, edit_shares, evaluate, fact_completion,
+                                generate, next_word_distribution, path_probabilities, prior_completion,
+                                related_log_prob, token_scores, type_id, word_distribution)
 
 
 def vectors_for(kg: KnowledgeGraph, dim: int = 8, seed: int = 0) -> FrozenEmbeddings:
@@ -275,39 +277,212 @@ def test_upp_divides_unk_mass_by_the_unknown_types_and_nothing_else(world):
     assert scores[50]["ppl"] == pytest.approx(scores[1]["ppl"])
 
 
-def test_decoding_follows_the_kg_and_completion_is_scored_against_the_answer():
-    kg = KnowledgeGraph.from_triples(TOY + [("Rasu Pel", "born in", "Rome")])
-    aliases, vectors = {e: tuple(e.split()) for e in edges_of(kg)}, vectors_for(kg)
-    model = KGLM(WORDS, kg, aliases, vectors, word_dim=6, seed=0).eval()
-    with torch.no_grad():                        # a head that always says "related", a parent head and a
-        model.type_head.weight.zero_()           # relation head set to follow (Zolo, based in)
-        model.type_head.bias.copy_(torch.tensor([0.0, 0.0, 9.0, 0.0]))
-    prompt = toy_document(kg, aliases, [E("Kovi Dana"), "works", "for", E("Zolo"), "."])
+def pinned(model, h_x, h_p, h_r, kind="related"):
+    """Return ``model`` with its heads set by hand: the last LSTM layer outputs ``[h_x; h_p; h_r]`` whatever it reads
+    (input and output gates open, forget gate shut, cell input ``tanh(b)`` with ``tanh(tanh(b))`` the target), the
+    type head always says ``kind``, the vocabulary scores are flat (``W_proj`` = 0) and every alias position scores
+    ``h_x · 1`` (``W_copy`` = 0, bias large): with ``h_x`` = 0.7 the entity's alias takes most of the word mass."""
+    target = torch.cat([h_x, h_p, h_r])
+    n = target.numel()
+    rnn = model.rnns[-1]
+    with torch.no_grad():
+        rnn.weight_ih_l0.zero_()
+        rnn.weight_hh_l0.zero_()
+        rnn.bias_hh_l0.zero_()
+        rnn.bias_ih_l0.copy_(torch.cat([torch.full((n,), 30.0), torch.full((n,), -30.0),
+                                        torch.atanh(torch.atanh(target)), torch.full((n,), 30.0)]))
+        model.type_head.weight.zero_()
+        model.type_head.bias.copy_(torch.tensor([9.0 if k == kind else 0.0 for k in ("none", "new", "related",
+                                                                                     "continuation")]))
+        model.condense.weight.zero_()
+        model.condense.bias.zero_()
+        model.copy.weight.zero_()
+        model.copy.bias.fill_(30.0)
+    return model.eval()
+
+
+def relation_head(model, relation):
+    """Make ``relation`` the only relation with a score under ``h_r`` = 0.7 (every other relation vector zero)."""
+    with torch.no_grad():
+        model.relation_vectors.zero_()
+        model.relation_vectors[model.relation_to_id[relation]] = 1.0
+
+
+PEOPLE_KG = TOY + [("Rasu Pel", "born in", "Rome")]
+
+
+@pytest.fixture()
+def people():
+    kg = KnowledgeGraph.from_triples(PEOPLE_KG)
+    return kg, {e: tuple(e.split()) for e in edges_of(kg)}, vectors_for(kg)
+
+
+def test_pinning_the_heads_pins_the_lstm_output(people):
+    kg, aliases, vectors = people
+    ones = torch.ones(8)
+    model = pinned(KGLM(WORDS, kg, aliases, vectors, word_dim=6), 0.7 * torch.ones(6), -0.5 * ones, 0.3 * ones)
+    document = toy_document(kg, aliases, TWO_PATHS)
+    _, (h_x, h_p, h_r) = states(model, document)
+    assert torch.allclose(h_x, torch.full_like(h_x, 0.7), atol=1e-5)
+    assert torch.allclose(h_p, torch.full_like(h_p, -0.5), atol=1e-5)
+    assert torch.allclose(h_r, torch.full_like(h_r, 0.3), atol=1e-5)
+
+
+def test_greedy_decoding_takes_the_parent_and_the_edge_the_heads_pick(people):
+    kg, aliases, vectors = people
+    model = KGLM(WORDS, kg, aliases, vectors, word_dim=6, seed=0)
+    kovi, zolo = (model.entity_table[model.entity_to_id[e]] for e in ("Kovi Dana", "Zolo"))
+    prompt = toy_document(kg, aliases, [E("Kovi Dana"), "works", "for", E("Zolo"), "."])     # recent: Zolo, Kovi Dana
+    relation_head(model, "works for")
+    # h_p along sign(v_Kovi - v_Zolo): Kovi Dana is the parent, and its only "works for" edge leads to Zolo
+    pinned(model, 0.7 * torch.ones(6), 0.7 * torch.sign(kovi - zolo), 0.7 * torch.ones(8))
     step = generate(model, prompt, 1)[0]
-    assert step.type == "related" and step.parent in ("Kovi Dana", "Zolo")
-    assert (step.parent, step.relation, step.entity) in set(kg) | {(step.parent, REFLEXIVE, step.parent)}
-    document = LinkedDocument("Kovi Dana", prompt.tokens + ("Paris",), prompt.mentions)
+    assert (step.type, step.parent, step.relation, step.entity) == ("related", "Kovi Dana", "works for", "Zolo")
+    assert step.word == "Zolo" and step.copied > 0.9                         # rendered by copying its alias
+    # the other sign: Zolo is the parent; its edges score alike, and the first, (Zolo, based in, Paris), is taken
+    pinned(model, 0.7 * torch.ones(6), 0.7 * torch.sign(zolo - kovi), 0.7 * torch.ones(8))
+    step = generate(model, prompt, 1)[0]
+    assert (step.type, step.parent, step.relation, step.entity, step.word) == ("related", "Zolo", "based in",
+                                                                               "Paris", "Paris")
+
+
+def born_and_works(kg, aliases):
+    """'Kovi Dana was born in Paris . Kovi Dana works for Zolo .' with its two blanks (Paris at 5, Zolo at 11)."""
     from kbench.data.linked_world import Blank
 
-    blanked = LinkedDocument(document.subject, document.tokens, document.mentions,
-                             (Blank("works for", "Zolo", "Zolo", 3), Blank("born in", "Paris", "Paris", 5)))
-    moved = edit_follows(model, [blanked], "born in")
-    assert [(b.entity, new) for _, b, new, _ in moved] == [("Paris", "Rome")]    # the only other birthplace
-    assert ("Kovi Dana", "born in", "Paris") in {(model.entities[p], model.relations[r], model.entities[t])
-                                               for p, out in model.edges.items() for r, t in out}   # moved back
-    completions = fact_completion(model, [blanked])
-    accuracy = completion_accuracy(completions)
-    assert accuracy["all"] == np.mean([s.word == b.answer for _, b, s in completions])
-    assert prior_completion([blanked], [blanked]) == {"works for": 1.0, "born in": 1.0, "all": 1.0}
+    document = toy_document(kg, aliases, [E("Kovi Dana"), "was", "born", "in", E("Paris"), ".",
+                                          E("Kovi Dana"), "works", "for", E("Zolo"), "."])
+    assert document.tokens[5] == "Paris" and document.tokens[11] == "Zolo"
+    return LinkedDocument(document.subject, document.tokens, document.mentions,
+                          (Blank("born in", "Paris", "Paris", 5), Blank("works for", "Zolo", "Zolo", 11)))
 
 
-def test_token_scores_mark_entity_tokens_and_cover_every_token(world):
-    model = KGLM(world.vocabulary(), world.kg, world.aliases, vectors_for(world.kg), word_dim=8)
-    scores = token_scores(model, world.test[:3])
-    for document, score in zip(world.test[:3], scores):
-        assert len(score["joint"]) == len(document.tokens)
-        assert score["entity"].tolist() == [e is not None for _, e in document.annotations()]
-        assert (score["joint"] <= score["word"] + 1e-6).all()        # the annotation's own cost is never a gain
+def test_completion_and_the_edit_follow_the_kg_edge_the_heads_pick(people):
+    kg, aliases, vectors = people
+    model = KGLM(WORDS, kg, aliases, vectors, word_dim=6, seed=0)
+    kovi, paris = (model.entity_table[model.entity_to_id[e]] for e in ("Kovi Dana", "Paris"))
+    relation_head(model, "born in")          # every prompt is read as (Kovi Dana, born in, ?)
+    pinned(model, 0.7 * torch.ones(6), 0.7 * torch.sign(kovi - paris), 0.7 * torch.ones(8))
+    document = born_and_works(kg, aliases)
+    completions = fact_completion(model, [document])
+    # "... was born in" -> Paris (right); "... works for" -> Paris too (wrong: the heads only follow born in)
+    assert [step.word for _, _, step in completions] == ["Paris", "Paris"]
+    assert completion_accuracy(completions) == {"born in": 1.0, "works for": 0.0, "all": 0.5}
+    moved = edit_follows(model, [document], "born in")
+    assert [(b.entity, new, step.word) for _, b, new, step in moved] == [("Paris", "Rome", "Rome")]   # follows
+    assert edit_shares(model, moved) == {"follows": 1.0, "keeps_old": 0.0}
+    # the edge is moved back: the same prompt is completed with Paris again
+    assert [step.word for _, _, step in fact_completion(model, [document])] == ["Paris", "Paris"]
+
+
+def test_completion_accuracy_and_the_edit_shares_by_hand(people):
+    from kbench.data.linked_world import Blank
+    from kbench.models.kglm import Step
+
+    paris, zolo = Blank("born in", "Paris", "Paris", 5), Blank("works for", "Zolo", "Zolo", 11)
+    rows = [(None, paris, Step("Paris", "related")), (None, paris, Step("Rome", "related")),
+            (None, zolo, Step("Zolo", "related"))]
+    # per relation, and over all blanks (2 of 3), not the mean of the relations' shares (0.75)
+    assert completion_accuracy(rows) == pytest.approx({"born in": 0.5, "works for": 1.0, "all": 2 / 3})
+    kg, aliases, vectors = people
+    model = KGLM(WORDS, kg, aliases, vectors, word_dim=6)
+    edited = [(None, paris, "Rome", Step(word, "related")) for word in ("Rome", "Paris", "Italy")]
+    assert edit_shares(model, edited) == pytest.approx({"follows": 1 / 3, "keeps_old": 1 / 3})
+
+
+def test_the_prior_answers_the_most_frequent_training_answer_whatever_the_test_answer():
+    from kbench.data.linked_world import Blank
+
+    def asked(person, city):
+        return LinkedDocument(person, (person, "was", "born", "in", city), (), (Blank("born in", city, city, 4),))
+
+    train = [asked("A", "Paris"), asked("B", "Paris"), asked("C", "Rome")]
+    assert prior_completion(train, [asked("D", "Rome")]) == {"born in": 0.0, "all": 0.0}    # the prior says Paris
+    assert prior_completion(train, [asked("D", "Rome"), asked("E", "Paris")]) == {"born in": 0.5, "all": 0.5}
+
+
+def test_reversing_a_triple_takes_its_fact_away_from_the_subject(people):
+    """CHECKLIST 3: (Kovi Dana, born in, Paris) read the other way round, (Paris, born in, Kovi Dana), is not the
+    same fact: Paris after "Kovi Dana was born in" loses the mass of that edge, the gold annotation has no path,
+    and the linker finds the edge from Paris instead."""
+    kg, aliases, vectors = people
+    forward = [t for t in PEOPLE_KG if t[1] != "lives in"]          # born in is Kovi Dana's only edge to Paris
+    backward = [("Paris", "born in", "Kovi Dana") if t == ("Kovi Dana", "born in", "Paris") else t for t in forward]
+    model = KGLM(WORDS, KnowledgeGraph.from_triples(forward), aliases, vectors, word_dim=6, seed=0)
+    pinned(model, 0.7 * torch.ones(6), torch.zeros(8), torch.zeros(8))     # related; every edge alike
+    prompt = toy_document(kg, aliases, [E("Kovi Dana"), "was", "born", "in"])
+    before = next_word_distribution(model, prompt)["Paris"]
+    model.set_kg(KnowledgeGraph.from_triples(backward))
+    after = next_word_distribution(model, prompt)["Paris"]
+    assert before > 0.2 and after < before / 5
+    forward_edges, backward_edges = (edges_of(KnowledgeGraph.from_triples(t)) for t in (forward, backward))
+    document = link([E("Kovi Dana"), "was", "born", "in", E("Paris"), "."], forward_edges, aliases, "Kovi Dana")
+    assert document.mentions[1].paths == (("Kovi Dana", "born in"),)
+    with pytest.raises(InputError, match="'Paris'.*no path from a recent entity"):
+        model.collate([model.encode(document)])
+    parts = [E("Paris"), ".", E("Kovi Dana")]
+    assert link(parts, forward_edges, aliases, "x").mentions[1].kind == "new"
+    assert link(parts, backward_edges, aliases, "x").mentions[1].paths == (("Paris", "born in"),)
+
+
+def test_the_lstm_completes_every_held_out_person_alike_as_their_names_are_unk(world):
+    """The LSTM reads a held-out name as <unk>, so its completion of "X Y was born in" is one guess for every
+    held-out person: it can say no more than a constant (the answer prior at best). The KGLM, given the prompt's
+    annotations, reads two people's different birthplaces from the KG."""
+    words, vectors = world.vocabulary(), vectors_for(world.kg)
+    prompts = {}
+    for document in world.test:
+        blank = next(b for b in document.blanks if b.relation == "born in")
+        prompts.setdefault(blank.entity, document.prefix(blank.position))
+    (first_city, first), (second_city, second) = list(prompts.items())[:2]
+    lstm = KGLM(words, world.kg, world.aliases, vectors, word_dim=8, knowledge=False, seed=0)
+    ids = lambda prompt: [lstm.word_id(t) for t in prompt.tokens]
+    assert first.tokens != second.tokens and ids(first) == ids(second)          # the names are both <unk> <unk>
+    assert next_word_distribution(lstm, first) == pytest.approx(next_word_distribution(lstm, second), abs=1e-7)
+    assert generate(lstm, first, 1)[0].word == generate(lstm, second, 1)[0].word
+    kglm = KGLM(words, world.kg, world.aliases, vectors, word_dim=8, seed=0)
+    a, b = next_word_distribution(kglm, first), next_word_distribution(kglm, second)
+    assert a[first_city] - b[first_city] > 1e-4 and b[second_city] - a[second_city] > 1e-4
+
+
+def test_token_scores_are_the_type_entity_and_word_terms_computed_by_hand(toy):
+    kg, aliases, vectors = toy
+    model = KGLM(WORDS, kg, aliases, vectors, word_dim=6, seed=3).eval()
+    document = toy_document(kg, aliases, TWO_PATHS)
+    score = token_scores(model, [document])[0]
+    assert score["entity"].tolist() == [e is not None for _, e in document.annotations()]
+    _, (h_x, h_p, h_r) = states(model, document)
+    h_x, h_p, h_r = h_x.detach().numpy(), h_p.detach().numpy(), h_r.detach().numpy()
+    softmax = lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    table = model.entity_table.numpy()
+    relations = model.relation_vectors.detach().numpy()
+    W, b = model.type_head.weight.detach().numpy(), model.type_head.bias.detach().numpy()
+    annotations = document.annotations()
+    entities = [e for _, e in annotations]
+    kinds_seen = set()
+    for t, (token, (kind, entity)) in enumerate(zip(document.tokens, annotations)):
+        p_type = softmax(W @ h_x[t] + b)[type_id(kind)]
+        if kind == "new":                      # over every entity (id 0, no entity, is none of them)
+            logits = table[1:] @ (h_p[t] + h_r[t]) + model.new_entity_bias.detach().numpy()[1:]
+            p_entity = softmax(logits)[model.entity_to_id[entity] - 1]
+        elif kind == "related":                # the path sum over recent parents and their edges
+            recent = recent_entities(entities, t)
+            p_parent = softmax(np.array([table[model.entity_to_id[p]] @ h_p[t] for p in recent]))
+            p_entity = 0.0
+            for parent, q in zip(recent, p_parent):
+                edges = edges_of(kg)[parent]
+                p_edge = softmax(np.array([relations[model.relation_to_id[r]] @ h_r[t] for r, _ in edges]))
+                p_entity += q * sum(p for (_, tail), p in zip(edges, p_edge) if tail == entity)
+        else:                                  # none, or a continuation: no entity is chosen
+            p_entity = 1.0
+        with torch.no_grad():
+            words = word_distribution(model, torch.from_numpy(h_x[t]), model.entity_to_id[entity] if entity else 0)
+        p_word = words.get(token, (0.0, 0.0))[0] + (words[UNK][0] if token not in model.word_to_id else 0.0)
+        assert score["word"][t] == pytest.approx(math.log(p_word), abs=1e-4), (t, token)
+        assert score["joint"][t] == pytest.approx(math.log(p_type) + math.log(p_entity) + math.log(p_word),
+                                                  abs=1e-4), (t, token, kind)
+        kinds_seen.add(kind)
+    assert kinds_seen == {"none", "new", "related", "continuation"}
 
 
 # ---- named errors -----------------------------------------------------------------------------------------------

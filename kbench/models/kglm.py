@@ -631,9 +631,30 @@ def edit_follows(model: KGLM, documents: Sequence[LinkedDocument], relation: str
     return rows
 
 
+def edit_shares(model: KGLM, rows: Sequence[tuple]) -> dict[str, float]:
+    """Return, over :func:`edit_follows`'s rows, the share of completions that are the edited object's first token
+    (``follows``) and the share that are still the old object's (``keeps_old``)."""
+    if not rows:
+        raise InputError("no edited prompts to score")
+    follows = [step.word == model.aliases[new][0] for _, _, new, step in rows]
+    keeps_old = [step.word == blank.answer for _, blank, _, step in rows]
+    return {"follows": float(np.mean(follows)), "keeps_old": float(np.mean(keeps_old))}
+
+
 def fact_completion(model: KGLM, documents: Sequence[LinkedDocument]) -> list[tuple]:
-    """Return ``(document, blank, step)`` for every blank: the greedy first token after the document's prefix
-    (its gold annotations given: Table 4's oracle KGLM)."""
+    """Return ``(document, blank, step)`` for every blank: the first token after the document's prefix by
+    **greedy decoding of the prompt's gold (oracle) annotations** (:func:`generate`, Table 4's oracle KGLM).
+
+    The prompt is read with its gold mentions, parents and relations; the next token is then the most probable type,
+    then entity (new: over all; related: the most probable recent parent, then its most probable edge), then the
+    most probable word of that one entity's rendering distribution. This is one annotation path, not the next-word
+    distribution: the authors' ``kglm/predictors/complete_the_sentence.py`` draws 100 samples of the annotations
+    from the model and ranks words by their next-word probability averaged over the samples (vocabulary mass plus
+    the copy mass of each sampled entity's alias tokens), a sampled estimate of the marginal ``p(x_t | x_<t)``, and
+    returns the ranked words (Table 4 reports top-1 and top-5). Where several entities share mass the two can
+    disagree: greedy takes the single likeliest path's word, the marginal the word with the most mass over all paths
+    (:func:`next_word_distribution` computes that marginal exactly; it is not used for scoring here).
+    """
     out = []
     for document in documents:
         for blank in document.blanks:
