@@ -57,11 +57,11 @@ def test_a_pair_is_a_sentiment_word_and_its_nearest_noun_at_most_three_words_awa
 def _sentence(words, lex, nouns=NOUNS):
     """A hand tokenisation: id 5 + word index, [CLS] = 2, [SEP] = 3."""
     class Tok:
-        def __call__(self, words, is_split_into_words, truncation, max_length):
+        def __call__(self, batch, is_split_into_words, truncation, max_length):
             class Enc(dict):
-                def word_ids(self_inner):
-                    return [None] + list(range(len(words))) + [None]
-            return Enc(input_ids=[2] + [5 + i for i in range(len(words))] + [3])
+                def word_ids(self_inner, index):
+                    return [None] + list(range(len(batch[index]))) + [None]
+            return Enc(input_ids=[[2] + [5 + i for i in range(len(ws))] + [3] for ws in batch])
     return sentiment_corpus([" ".join(words)], Tok(), lex, nouns)[0]
 
 
@@ -134,21 +134,49 @@ def _tiny_vocab(tmp_path):
     return str(write_vocab_file(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words, tmp_path))
 
 
-def test_skep_loss_is_the_sum_of_its_three_losses_and_each_moves_its_own_head(tmp_path):
+def _review_batch(model, lexicon, texts=("the battery is superb , but the screen is dull .",) * 4):
+    corpus = sentiment_corpus(list(texts), model.tokenizer, lexicon, {"battery", "screen"})
+    return model.collate(corpus)
+
+
+def test_skep_losses_by_hand_with_silent_heads(tmp_path):
+    """Zero heads: the polarity loss is ln 2, the pair loss ln 2 averaged over the vocabulary (|V| ln 2 summed),
+    whatever the encoder; rows without a masked pair add no pair loss."""
     model = pretrainer("skep", "tiny", _tiny_vocab(tmp_path), seed=0)
-    corpus = sentiment_corpus(["the battery is superb but the screen is dull ."] * 4, model.tokenizer,
-                              {"superb": 1, "dull": 0}, {"battery", "screen"})
-    batch = model.collate(corpus)
-    model.eval()                                                  # no dropout: the pair loss is recomputed below
-    out = model(**batch)
-    assert out["loss"].item() == pytest.approx((out["word_loss"] + out["polarity_loss"] + out["pair_loss"]).item(), rel=1e-5)
-    assert out["polarity_loss"] > 0 and out["pair_loss"] > 0
-    out["loss"].backward()
-    assert model.polarity_head.weight.grad.abs().sum() > 0 and model.pair_head.weight.grad.abs().sum() > 0
-    # the pair loss is binary cross-entropy over the vocabulary, positives the pair's words
-    states = model.hidden(batch["input_ids"], batch["attention_mask"])
-    expected = torch.nn.functional.binary_cross_entropy_with_logits(model.pair_head(states[:, 0]), batch["pair_labels"])
-    assert out["pair_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    with torch.no_grad():
+        for head in (model.polarity_head, model.pair_head):
+            head.weight.zero_()
+            head.bias.zero_()
+    out = model(**_review_batch(model, {"superb": 1, "dull": 0}))
+    assert out["polarity_loss"].item() == pytest.approx(math.log(2), rel=1e-5)
+    assert out["pair_loss"].item() == pytest.approx(math.log(2), rel=1e-5)             # averaged over the vocabulary
+    model.pair_reduction = "sum"
+    summed = model(**_review_batch(model, {"superb": 1, "dull": 0}))
+    assert summed["pair_loss"].item() == pytest.approx(len(model.tokenizer) * math.log(2), rel=1e-5)
+    with pytest.raises(InputError, match="pair_reduction"):
+        pretrainer("skep", "tiny", _tiny_vocab(tmp_path), seed=0, pair_reduction="max")
+    plain = model(**_review_batch(model, {}))                          # no sentiment word: no pair, no polarity
+    assert plain["pair_loss"].item() == 0.0 and plain["polarity_loss"].item() == 0.0
+
+
+def test_the_lexicon_reaches_the_loss_and_the_encoders_gradient(tmp_path):
+    """Checklist 1: another lexicon (a flipped polarity, another word) changes SKEP's loss and the gradient that
+    reaches the encoder, from the same weights and the same masking draws."""
+    model = pretrainer("skep", "tiny", _tiny_vocab(tmp_path), seed=0)
+    model.eval()
+
+    def step(lexicon):
+        model.collate.rng = np.random.default_rng(7)
+        model.zero_grad()
+        out = model(**_review_batch(model, lexicon))
+        out["loss"].backward()
+        return out["loss"].item(), model.bert.embeddings.word_embeddings.weight.grad.clone()
+
+    loss, grad = step({"superb": 1, "dull": 0})
+    flipped_loss, flipped_grad = step({"superb": 0, "dull": 1})
+    other_loss, _ = step({"superb": 1})
+    assert flipped_loss != pytest.approx(loss) and not torch.allclose(grad, flipped_grad)
+    assert other_loss != pytest.approx(loss)
 
 
 def test_every_variant_starts_from_one_encoder_and_bad_names_are_named(tmp_path):
@@ -162,6 +190,10 @@ def test_every_variant_starts_from_one_encoder_and_bad_names_are_named(tmp_path)
 def test_lexicon_scores_and_the_lexicon_baseline_by_hand():
     truth = {"superb": 1, "dull": 0, "great": 1}
     assert lexicon_scores({"superb": 1, "dull": 1, "the": 0}, truth) == {"precision": 1 / 3, "recall": 1 / 3, "mined": 3.0}
+    # the seeds are left out of both: mined by construction, they would lift precision and recall for free
+    assert lexicon_scores({"great": 1, "dull": 0, "the": 0}, truth, seeds=["great"]) == {"precision": 0.5, "recall": 0.5, "mined": 2.0}
+    with pytest.raises(InputError, match="beyond the seeds"):
+        lexicon_scores({}, {"great": 1}, seeds=["great"])
     from kbench.data.review_world import AspectExample
 
     examples = [AspectExample("battery", "the battery is superb but the screen is dull .", 1, "superb"),
@@ -169,6 +201,7 @@ def test_lexicon_scores_and_the_lexicon_baseline_by_hand():
     assert lexicon_baseline(examples, truth, {"battery", "screen"}) == 1.0
     assert lexicon_baseline(examples, {"superb": 1}, {"battery", "screen"}) == 0.5     # no word for the screen
     assert lexicon_baseline([("the fan is dull .", 0), ("the fan is new .", 1)], truth, ()) == 0.5
+    assert lexicon_baseline([("the fan is dull , and the bed is superb .", 1)], truth, ()) == 0.0     # a tie: no answer
 
 
 def test_review_world_tests_rare_words_that_fine_tuning_never_sees_but_pretraining_does():
@@ -219,7 +252,7 @@ def test_counting_within_sentences_keeps_the_closing_verdicts_out_of_the_mined_l
     by_sentence = mine_lexicon([s.split() for t in reviews for s in t.split(" . ")], POSITIVE_SEEDS, NEGATIVE_SEEDS,
                                2, 1.0)
     assert {"would", "buy"} <= set(whole) and not {"would", "buy", "sent", "back"} & set(by_sentence)
-    assert lexicon_scores(by_sentence, lexicon())["recall"] > 0.9
+    assert lexicon_scores(by_sentence, lexicon(), POSITIVE_SEEDS + NEGATIVE_SEEDS)["recall"] > 0.9
 
 
 def test_review_view_colours_by_polarity_numbers_pairs_and_outlines_mistakes():
@@ -273,3 +306,34 @@ def test_word_polarity_probe_reads_a_planted_direction(tmp_path):
     assert word_polarity_probe(model, ["good", "bad"], ["superb", "dull"], truth) == 0.0
     with pytest.raises(InputError, match="whole tokens"):
         word_polarity_probe(model, ["good", "bad"], ["splendid"], truth)
+
+
+def test_nearest_noun_pairs_never_cross_a_clause_in_the_review_world():
+    """The positive control hands the masker the true lexicon and the nearest-noun pairs: in this world those
+    pairs are the world's own (every written pair found, none joining a word to another clause's aspect)."""
+    truth = lexicon()
+    for review in make_reviews(400, seed=3, second_word=1.0):
+        words = review.text.split()
+        boundaries = [i for i, w in enumerate(words) if w in ("and", "but") and i > 0 and words[i - 1] == ","]
+        clause_of = lambda i: sum(i > b for b in boundaries)
+        found = aspect_pairs(words, truth, NOUNS)
+        assert all(clause_of(a) == clause_of(s) for a, s in found), review.text
+        written = {(words[a], words[s]) for a, s in found}
+        assert set(review.pairs) <= written, review.text
+
+
+def test_no_test_review_is_a_pretraining_review():
+    frequent, rare = frequent_and_rare(6)
+    pretraining = {r.text for r in make_reviews(3000, seed=0, second_word=1.0)}
+    tests = [t for t, _ in sentence_task(600, rare, 2)] + [e.text for e in aspect_task(600, rare, 4)]
+    assert not pretraining & set(tests)
+
+
+def test_a_model_listed_twice_is_fine_tuned_once(tmp_path, monkeypatch):
+    import kbench.models.skep as skep
+
+    calls = []
+    monkeypatch.setattr(skep, "fine_tuned", lambda model, *a, **k: calls.append(model) or object())
+    a, b = object(), object()
+    tuned = skep.fine_tuned_variants({"skep": a, "skep_true": a, "random": b}, [("x", 1)], None)
+    assert len(calls) == 2 and tuned["skep"] is tuned["skep_true"] and tuned["random"] is not tuned["skep"]

@@ -6,7 +6,7 @@ the same places, so that a word's slot never gives its polarity away. Words are 
 polarity: the three seeds are frequent (the handful a miner starts from), most others are rare — the long tail
 SKEP's sentiment masking is meant to reach. Clauses of one opinion may hold two sentiment words of the same
 polarity ("the screen is superb , really good"), which is where co-occurrence with a seed reveals a rare word;
-two clauses are joined by "and" when they agree and "but" when they do not, so a review mixes opposite opinions
+two clauses are joined by ", and" when they agree and ", but" when they do not, so a review mixes opposite opinions
 on two aspects about a third of the time.
 
 Two labelled tasks come from the same generator with a chosen set of sentiment words (:func:`sentence_task`,
@@ -125,7 +125,8 @@ def make_reviews(count: int, seed: int = 0, positive: Sequence[str] = POSITIVE, 
         kind = rng.random()
         other = (1 - polarity) if kind < mixed else (None if kind < mixed + neutral else polarity)
         (one, w1), (two, w2) = writer.clause(first, polarity, second_word), writer.clause(second, other, second_word)
-        joint = " but " if other is not None and other != polarity else " and "
+        joint = " , but " if other is not None and other != polarity else " , and "     # a clause's last word 4+
+        #                                                 tokens from the next aspect: nearest-noun pairs stay true
         text = one + joint + two + " ."
         if other == polarity and rng.random() < 0.5:
             text += " " + rng.choice(CLOSINGS[polarity])
@@ -152,7 +153,7 @@ def sentence_task(count: int, words: Sequence[str], seed: int = 0) -> list[tuple
         opinion, _ = writer.clause(aspect, truth[word], 0.0)
         remark, _ = writer.clause(other, None, 0.0)
         parts = [opinion, remark] if index % 2 else [remark, opinion]
-        out.append((" and ".join(parts) + " .", truth[word]))
+        out.append((" , and ".join(parts) + " .", truth[word]))
     return out
 
 
@@ -172,7 +173,7 @@ def aspect_task(count: int, words: Sequence[str], seed: int = 0, mixed: float = 
         polarity = rng.randrange(2)
         other = 1 - polarity if rng.random() < mixed else polarity
         w1, w2 = rng.choice(by_polarity[polarity]), rng.choice(by_polarity[other])
-        text = f"the {first} is {w1} {'but' if other != polarity else 'and'} the {second} is {w2} ."
+        text = f"the {first} is {w1} , {'but' if other != polarity else 'and'} the {second} is {w2} ."
         out += [AspectExample(first, text, polarity, w1), AspectExample(second, text, other, w2)]
     return out[:count]
 

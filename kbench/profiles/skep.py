@@ -7,9 +7,10 @@ the mined lexicon, SKEP over the true lexicon (the positive control) — each fi
 init, on few labels whose sentiment words are the frequent ones, and tested on reviews whose sentiment words are
 the rare ones: a sentence's polarity, and each aspect's polarity in reviews of two opposite opinions.
 
-``smoke``: 3,000 reviews, the ``tiny`` size (2 layers, 128 wide), 400 steps of 32, fine-tuning 150 steps of 16
+``smoke``: 3,000 reviews, the ``tiny`` size (2 layers, 128 wide), 400 steps of 16, fine-tuning 100 steps of 16
 on 160 labelled reviews / 160 aspect examples (the 6 most frequent words of each polarity), 600 test examples
-each. ``full``: 20,000 reviews, 3,000 steps of 32, 600 fine-tuning steps on twice the labels.
+each. ``full``: 20,000 reviews, 3,000 steps of 32, 600 fine-tuning steps on twice the labels, and random-token
+masking at SKEP's share of hidden tokens too (more masks against other masks).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ CHOICES = {
                   tune_learning_rate=1e-3, variants=("random", "skep", "skep_true")),
     "full": dict(reviews=20000, second_word=1.0, size="tiny", layers=0, steps=3000, batch_size=32, learning_rate=1e-3, max_length=40, threads=0,
                  min_count=2, margin=1.0, frequent=6, train_examples=320, test_examples=2000, tune_steps=600,
-                 tune_learning_rate=5e-4, variants=("random", "skep", "skep_true")),
+                 tune_learning_rate=5e-4, variants=("random", "random_more", "skep", "skep_true")),
 }
 
 
