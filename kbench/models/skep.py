@@ -122,7 +122,12 @@ def mine_lexicon(texts: Iterable[Sequence[str]], positive: Sequence[str], negati
                  min_count: int = 2, margin: float = 1.0, candidates: Iterable[str] | None = None) -> dict[str, int]:
     """The mined lexicon: the seeds, and each candidate word (default: every word) whose ``|WP|`` reaches ``margin``,
     positive (1) when ``WP > 0``, negative (0) otherwise."""
-    scores = word_polarity(texts, positive, negative, min_count)
+    return lexicon_of(word_polarity(texts, positive, negative, min_count), positive, negative, margin, candidates)
+
+
+def lexicon_of(scores: Mapping[str, float], positive: Sequence[str], negative: Sequence[str], margin: float = 1.0,
+               candidates: Iterable[str] | None = None) -> dict[str, int]:
+    """:func:`mine_lexicon` from word polarities already computed (:func:`word_polarity`)."""
     allowed = None if candidates is None else set(candidates)
     mined = {w: int(score > 0) for w, score in scores.items()
              if abs(score) >= margin and (allowed is None or w in allowed)}
@@ -388,19 +393,15 @@ def fine_tuned_variants(models: Mapping[str, MaskedLM], train: Sequence, config,
     return {name: done[id(model)] for name, model in models.items()}
 
 
-@torch.no_grad()
 def predictions(model: PolarityClassifier, examples: Sequence, batch_size: int = 256) -> list[int]:
-    """The classifier's polarity for each example."""
-    from kbench.train import eval_mode
+    """The classifier's polarity for each example (:func:`kbench.train.predict`, in eval mode)."""
+    from kbench.train import Examples, predict
 
     if not examples:
         raise InputError("no examples to score")
-    collate, device, out = polarity_collate(model.tokenizer), next(model.parameters()).device, []
-    with eval_mode(model):
-        for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start:start + batch_size])
-            out += model(**{k: v.to(device) for k, v in batch.items() if k != "labels"})["logits"].argmax(-1).tolist()
-    return out
+    device = str(next(model.parameters()).device)
+    return predict(model, Examples(list(examples)), batch_size, device, "no",
+                   polarity_collate(model.tokenizer)).argmax(-1).tolist()
 
 
 def accuracy_of(model: PolarityClassifier, examples: Sequence) -> float:

@@ -121,20 +121,16 @@ def pair_collate(tokenizer, max_length: int = 64):
     return collate
 
 
-@torch.no_grad()
 def entailment_scores(model: EntailmentClassifier, pairs: Sequence, batch_size: int = 256) -> dict[str, float]:
     """Accuracy overall, per kind, and ``swap``: the share of groups whose specific→general pair and its swap are
     both right (an order-blind reader gives the two the same answer and never gets both)."""
-    from kbench.train import eval_mode
+    from kbench.train import Examples, predict
 
     if not pairs:
         raise InputError("no entailment pairs to score")
-    collate, device, predicted = pair_collate(model.tokenizer), next(model.parameters()).device, []
-    with eval_mode(model):
-        for start in range(0, len(pairs), batch_size):
-            batch = collate(pairs[start:start + batch_size])
-            logits = model(**{k: v.to(device) for k, v in batch.items() if k != "labels"})["logits"]
-            predicted.extend(logits.argmax(-1).cpu().tolist())
+    device = str(next(model.parameters()).device)
+    predicted = predict(model, Examples(list(pairs)), batch_size, device, "no",
+                        pair_collate(model.tokenizer)).argmax(-1).tolist()
     right = [int(p == pair.label) for p, pair in zip(predicted, pairs)]
     out = {"all": float(np.mean(right))}
     for kind in sorted({p.kind for p in pairs}):

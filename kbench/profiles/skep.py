@@ -51,7 +51,7 @@ def setup(profile: str = "smoke", *, seed: int = 0, data_dir: str = "", device: 
     from kbench.data.review_world import (NEGATIVE_SEEDS, NOUNS, POSITIVE_SEEDS, aspect_task, frequent_and_rare,
                                           lexicon, make_reviews, sentence_task)
     from kbench.encoders import load_tokenizer
-    from kbench.models.skep import mine_lexicon, sentiment_corpus, word_polarity
+    from kbench.models.skep import lexicon_of, sentiment_corpus, word_polarity
     from kbench.text.vocabulary import write_vocab_file
     from kbench.train import TrainConfig
 
@@ -60,8 +60,8 @@ def setup(profile: str = "smoke", *, seed: int = 0, data_dir: str = "", device: 
     texts = [r.text for r in reviews]
     split = [sentence.split() for t in texts for sentence in t.split(" . ")]      # co-occurrence: one sentence
     truth = lexicon()
-    mined = mine_lexicon(split, POSITIVE_SEEDS, NEGATIVE_SEEDS, chosen["min_count"], chosen["margin"])
     polarity = word_polarity(split, POSITIVE_SEEDS, NEGATIVE_SEEDS, chosen["min_count"])
+    mined = lexicon_of(polarity, POSITIVE_SEEDS, NEGATIVE_SEEDS, chosen["margin"])
     frequent, rare = frequent_and_rare(chosen["frequent"])
     n_train, n_test = chosen["train_examples"], chosen["test_examples"]
     tasks = {"sentence": (sentence_task(n_train, frequent, seed + 1), sentence_task(n_test, rare, seed + 2)),

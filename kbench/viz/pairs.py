@@ -14,8 +14,10 @@ MASKED, SHUFFLED, RIGHT, WRONG = "#d9d9d9", "#f7c873", "#b7e1b0", "#f4a6a6"
 _CELL = "display:inline-block;text-align:center;padding:1px 4px;margin:0 1px;border-radius:3px;vertical-align:top;"
 
 
-def _cell(top: str, bottom: str = "", background: str = "") -> str:
-    style = _CELL + (f"background:{background};" if background else "")
+def token_cell(top: str, bottom: str = "", background: str = "", border: str = "") -> str:
+    """One token as an inline box: ``top`` over ``bottom`` (a target, a number), on ``background``, with ``border``
+    (the token views of notebooks 17-19)."""
+    style = _CELL + (f"background:{background};" if background else "") + (f"border:{border};" if border else "")
     under = f"<br><span style='font-size:80%;color:#333'>{escape(bottom)}</span>" if bottom else ""
     return f"<span style='{style}'>{escape(top)}{under}</span>"
 
@@ -33,11 +35,11 @@ def shuffled_pair_html(tokenizer, batch: dict, row: int) -> str:
             break
         token = tokenizer.convert_ids_to_tokens(token_id)
         if words[index] != IGNORE:
-            cells.append(_cell(token, tokenizer.convert_ids_to_tokens(words[index]), SHUFFLED))
+            cells.append(token_cell(token, tokenizer.convert_ids_to_tokens(words[index]), SHUFFLED))
         elif labels[index] != IGNORE:
-            cells.append(_cell(token, tokenizer.convert_ids_to_tokens(labels[index]), MASKED))
+            cells.append(token_cell(token, tokenizer.convert_ids_to_tokens(labels[index]), MASKED))
         else:
-            cells.append(_cell(token))
+            cells.append(token_cell(token))
     legend = (f"<div style='font-size:85%;color:#444;margin-top:4px'><span style='background:{MASKED};padding:0 5px'>"
               f"masked: MLM target below</span> <span style='background:{SHUFFLED};padding:0 5px'>shuffled trigram: "
               "the word objective's target below</span></div>")
@@ -53,7 +55,7 @@ def restoration_html(models: dict, item: dict, tokenizer, labels: dict[str, str]
     labels = labels or {}
     shuffled, original, moved = item["shuffled"], item["ids"], set(item["positions"])
     tokens = tokenizer.convert_ids_to_tokens(shuffled.tolist())
-    head = "".join(_cell(t, tokenizer.convert_ids_to_tokens(int(original[i])) if i in moved else "",
+    head = "".join(token_cell(t, tokenizer.convert_ids_to_tokens(int(original[i])) if i in moved else "",
                          SHUFFLED if i in moved else "") for i, t in enumerate(tokens))
     rows = [f"<tr><td style='padding-right:8px'>input (original under each moved token)</td><td>{head}</td></tr>"]
     for name, model in models.items():
@@ -65,9 +67,9 @@ def restoration_html(models: dict, item: dict, tokenizer, labels: dict[str, str]
         for i, token in enumerate(tokens):
             if i in moved:
                 guess = tokenizer.convert_ids_to_tokens(int(predicted[i]))
-                cells.append(_cell(guess, "", RIGHT if predicted[i] == original[i] else WRONG))
+                cells.append(token_cell(guess, "", RIGHT if predicted[i] == original[i] else WRONG))
             else:
-                cells.append(_cell("·"))
+                cells.append(token_cell("·"))
         rows.append(f"<tr><td style='padding-right:8px'>{escape(labels.get(name, name))}</td>"
                     f"<td>{''.join(cells)}</td></tr>")
     return f"<table style='line-height:2.2'>{''.join(rows)}</table>"

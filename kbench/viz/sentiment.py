@@ -10,16 +10,10 @@ import plotly.graph_objects as go
 import torch
 
 from kbench.errors import InputError
+from kbench.viz.pairs import token_cell
 
 POLARITY_COLOURS = {1: "#b7e1b0", 0: "#f4a6a6"}
 ASPECT, MASKED = "#cfe0f5", "#d9d9d9"
-_CELL = "display:inline-block;text-align:center;padding:1px 4px;margin:0 1px;border-radius:3px;vertical-align:top;"
-
-
-def _cell(top: str, bottom: str = "", background: str = "", border: str = "") -> str:
-    style = _CELL + (f"background:{background};" if background else "") + (f"border:{border};" if border else "")
-    under = f"<br><span style='font-size:80%;color:#333'>{escape(bottom)}</span>" if bottom else ""
-    return f"<span style='{style}'>{escape(top)}{under}</span>"
 
 
 def _legend() -> str:
@@ -44,7 +38,7 @@ def review_html(words: Sequence[str], lexicon: Mapping[str, int], pairs: Sequenc
     for i, w in enumerate(words):
         wrong = truth is not None and (truth.get(w) != lexicon.get(w)) and (w in truth or w in lexicon)
         background = POLARITY_COLOURS.get(lexicon.get(w), ASPECT if i in number else "")
-        cells.append(_cell(w, ",".join(number.get(i, [])), background, "2px solid #c92a2a" if wrong else ""))
+        cells.append(token_cell(w, ",".join(number.get(i, [])), background, "2px solid #c92a2a" if wrong else ""))
     title = f"<div style='font-weight:bold;margin-bottom:2px'>{escape(caption)}</div>" if caption else ""
     note = ("<div style='font-size:85%;color:#444'>outlined red: the mined lexicon disagrees with the hidden one "
             "(a wrong polarity, a neutral word mined, or a sentiment word missed)</div>") if truth is not None else ""
@@ -68,7 +62,7 @@ def masked_predictions_html(models: Mapping[str, torch.nn.Module], text: str, hi
     shown = [("[MASK]" if i in hide else w) for i, w in enumerate(words)]
     encoded = tokenizer(shown, is_split_into_words=True, return_tensors="pt")
     positions = [p for p, w in enumerate(encoded.word_ids()) if w in hide]
-    head = "".join(_cell(w, w if i in hide else "", MASKED if i in hide else "") for i, w in enumerate(words))
+    head = "".join(token_cell(w, w if i in hide else "", MASKED if i in hide else "") for i, w in enumerate(words))
     rows = [f"<tr><td style='padding-right:8px'>review (hidden word under each mask)</td><td>{head}</td></tr>"]
     for name, model in models.items():
         with eval_mode(model):
